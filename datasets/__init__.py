@@ -1,0 +1,1 @@
+"""Built-in dataset plugins (installed as ``noizenet.datasets``), registered by entry points."""

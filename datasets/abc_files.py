@@ -1,0 +1,115 @@
+"""ABC datasets: the corpus bundled with music21, and the user's own files.
+
+Each tune (from one ``X:`` line to the next) is a piece. Tunes without a ``K:``
+field or without a body are skipped and counted.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from noizenet import hookimpl
+from noizenet.errors import DataError
+from noizenet.interfaces import Dataset, Piece
+from noizenet.plugins.abc_text import normalize_tune, split_tunes
+
+log = logging.getLogger("noizenet")
+
+# The ABC collections of music21's corpus folder: Irish, Scottish, American and
+# English fiddle and fife tunes, the Essen folk songs, a few Josquin masses.
+MUSIC21_COLLECTIONS = ["oneills1850", "ryansMammoth", "airdsAirs", "miscFolk", "nottingham-dataset", "essenFolksong", "josquin"]
+
+
+def read_text(path: Path) -> str:
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data.decode("latin-1")
+
+
+def tunes_in_files(files: list[Path], root: Path) -> Iterator[Piece]:
+    """Every usable tune of ``files`` as a piece with id ``relative/path.abc#N``."""
+    skipped = 0
+    for path in files:
+        try:
+            text = read_text(path)
+        except OSError as error:
+            log.warning("skipping %s: %s", path, error)
+            continue
+        for number, tune in enumerate(split_tunes(text), start=1):
+            if normalize_tune(tune) is None:
+                skipped += 1
+                continue
+            yield Piece(id=f"{path.relative_to(root).as_posix()}#{number}", data=tune, meta={"source": str(path)})
+    if skipped:
+        log.warning("skipped %d tune(s) with no K: field or no notes", skipped)
+
+
+@dataclass
+class AbcFilesConfig:
+    pattern: str = "*.abc"  # file names looked for inside a folder (recursively)
+
+
+class AbcFiles(Dataset):
+    """An ``.abc`` file, or every ``.abc`` file under a folder."""
+
+    name = "abc-files"
+    Config = AbcFilesConfig
+    description = "an .abc file or a folder of them (--data PATH)"
+
+    def pieces(self) -> Iterator[Piece]:
+        if self.path is None:
+            raise DataError("dataset 'abc-files' needs --data PATH (an .abc file or a folder of them)")
+        path = Path(self.path)
+        if not path.exists():
+            raise DataError(f"--data {path}: no such file or folder")
+        if path.is_dir():
+            files = sorted(p for p in path.rglob(self.config.pattern) if p.is_file())
+            root = path
+        else:
+            files, root = [path], path.parent
+        if not files:
+            raise DataError(f"--data {path}: no {self.config.pattern} files in this folder")
+        count = 0
+        for piece in tunes_in_files(files, root):
+            count += 1
+            yield piece
+        if count == 0:
+            raise DataError(f"--data {path}: no ABC tunes found (a tune starts with an X: line and has a K: field)")
+
+
+@dataclass
+class Music21AbcConfig:
+    collections: list[str] = field(default_factory=lambda: list(MUSIC21_COLLECTIONS))
+
+
+class Music21Abc(Dataset):
+    """The ABC tunes bundled with the music21 package (nothing is downloaded)."""
+
+    name = "music21-abc"
+    Config = Music21AbcConfig
+    description = "ABC corpus bundled with music21 (O'Neill's, Ryan's, Aird's, Essen, ...)"
+
+    def pieces(self) -> Iterator[Piece]:
+        if self.path is not None:
+            raise DataError("dataset 'music21-abc' reads the bundled corpus and takes no --data")
+        import music21
+
+        root = Path(music21.__file__).parent / "corpus"
+        files = []
+        for name in self.config.collections:
+            folder = root / name
+            if not folder.is_dir():
+                known = sorted(p.name for p in root.iterdir() if any(p.rglob("*.abc")))
+                raise DataError(f"data.collections: '{name}' is not in music21's corpus (ABC collections: {', '.join(known)})")
+            files += sorted(folder.rglob("*.abc"))
+        yield from tunes_in_files(files, root)
+
+
+@hookimpl
+def noizenet_datasets():
+    return [AbcFiles, Music21Abc]

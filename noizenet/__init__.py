@@ -1,0 +1,6 @@
+"""noizenet: music generation with recurrent networks, built from plugins."""
+
+from noizenet.hookspecs import hookimpl
+
+__version__ = "0.1.0"
+__all__ = ["hookimpl", "__version__"]

@@ -1,0 +1,235 @@
+"""The ``noizenet`` command line (typer): run, train, generate, evaluate, plugins."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any, Iterator, Optional
+
+import typer
+
+from noizenet import config as configuration
+from noizenet.errors import NoizenetError
+from noizenet.registry import KINDS, load_registry
+from noizenet.rundir import RunDir
+
+app = typer.Typer(
+    help="Learn music with recurrent networks and generate new music (ABC, MIDI, WAV).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+log = logging.getLogger("noizenet")
+
+# -- options shared by several commands -------------------------------------------------
+PluginsDir = Annotated[list[Path], typer.Option("--plugins-dir", help="Load every plugin module in DIR (repeatable).")]
+Quiet = Annotated[bool, typer.Option("-q", "--quiet", help="No progress bars or summaries; errors only.")]
+Debug = Annotated[bool, typer.Option("--debug", help="Show a traceback on errors.")]
+Seed = Annotated[Optional[int], typer.Option("--seed", help="Seed of every RNG (splits, init, batches, sampling).")]
+Device = Annotated[Optional[str], typer.Option("--device", help="auto | cpu | cuda.")]
+Temperature = Annotated[
+    list[str], typer.Option("--temperature", "-t", help="Sampling temperature(s), e.g. 0.8 or 0.5,1.0 (0 = argmax).")
+]
+NumSamples = Annotated[Optional[int], typer.Option("--num-samples", "-n", help="Samples per prime and temperature.")]
+PrimeOpt = Annotated[list[str], typer.Option("--prime", help="Prime(s) that start generation: start, song, ...")]
+RunDirArg = Annotated[Path, typer.Argument(help="A run directory written by `noizenet run`.")]
+
+
+def _split_values(values: list[str]) -> list[str]:
+    return [v.strip() for value in values for v in value.split(",") if v.strip()]
+
+
+def _floats(values: list[str], option: str) -> list[float]:
+    try:
+        return [float(v) for v in _split_values(values)]
+    except ValueError:
+        raise configuration.ConfigError(f"{option} expects numbers, got {' '.join(values)}") from None
+
+
+@contextmanager
+def user_errors(debug: bool, quiet: bool = False) -> Iterator[None]:
+    """One line on stderr and exit code 2 for bad input; a traceback only with --debug."""
+    logging.basicConfig(format="noizenet: %(levelname)s: %(message)s", level=logging.ERROR if quiet else logging.INFO)
+    logging.getLogger("noizenet").setLevel(logging.ERROR if quiet else logging.INFO)
+    try:
+        yield
+    except NoizenetError as error:
+        if debug:
+            raise
+        typer.echo(f"noizenet: error: {error}", err=True)
+        raise typer.Exit(2) from None
+    except KeyboardInterrupt:
+        if debug:
+            raise
+        typer.echo("noizenet: interrupted", err=True)
+        raise typer.Exit(130) from None
+
+
+def _generate_overrides(temperature: list[str], num_samples: int | None, prime: list[str]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    if temperature:
+        values["temperature"] = _floats(temperature, "--temperature")
+    if num_samples is not None:
+        values["num_samples"] = num_samples
+    if prime:
+        values["prime"] = _split_values(prime)
+    return values
+
+
+def _say(quiet: bool, text: str) -> None:
+    if not quiet:
+        typer.echo(text)
+
+
+def _summary(run_dir: RunDir, metrics: dict[str, Any]) -> str:
+    keys = ["val_loss", "val_accuracy", "test_loss", "test_accuracy", "train_tokens_per_s", "generate_tokens_per_s"]
+    keys += [k for k in metrics if k.endswith("_valid_rate")]
+    figures = "  ".join(f"{k}={metrics[k]:.4g}" for k in keys if isinstance(metrics.get(k), (int, float)))
+    return f"{figures}\nrun directory: {run_dir.root}  (report: {run_dir.report})"
+
+
+# -- commands ---------------------------------------------------------------------------
+@app.command("train", help="Train only (then use `generate` and `evaluate` on the run directory).")
+@app.command("run", help="Train, generate and evaluate into one run directory.")
+def run_command(
+    ctx: typer.Context,
+    repr: Annotated[Optional[str], typer.Option("--repr", help="Representation plugin: abc, ...")] = None,
+    model: Annotated[Optional[str], typer.Option("--model", help="Model plugin: lstm, gru, rnn, ...")] = None,
+    data: Annotated[
+        Optional[str], typer.Option("--data", help="An .abc file or folder (default: the corpus bundled with music21).")
+    ] = None,
+    config_file: Annotated[Optional[Path], typer.Option("--config", help="A TOML config (e.g. configs/abc-lstm.toml).")] = None,
+    set_values: Annotated[list[str], typer.Option("--set", help="Override any key: SECTION.KEY=VALUE (repeatable).")] = [],
+    out: Annotated[Optional[Path], typer.Option("--out", help="Run directory (default runs/<time>-<repr>-<model>).")] = None,
+    resume: Annotated[Optional[Path], typer.Option("--resume", help="Continue the run in this directory from last.pt.")] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing run directory at --out.")] = False,
+    seed: Seed = None,
+    epochs: Annotated[Optional[int], typer.Option("--epochs", help="Maximum epochs.")] = None,
+    max_minutes: Annotated[Optional[float], typer.Option("--max-minutes", help="Maximum training minutes (fractions ok).")] = None,
+    hidden: Annotated[Optional[int], typer.Option("--hidden", help="Units per recurrent layer.")] = None,
+    layers: Annotated[Optional[int], typer.Option("--layers", help="Recurrent layers.")] = None,
+    dropout: Annotated[Optional[float], typer.Option("--dropout", help="Dropout between layers.")] = None,
+    lr: Annotated[Optional[float], typer.Option("--lr", help="Peak learning rate.")] = None,
+    optimizer: Annotated[Optional[str], typer.Option("--optimizer", help="adam | adamw | sgd | adagrad | rmsprop.")] = None,
+    batch_size: Annotated[Optional[int], typer.Option("--batch-size", help="Parallel training streams.")] = None,
+    seq_len: Annotated[Optional[int], typer.Option("--seq-len", help="Steps per backprop window.")] = None,
+    clip: Annotated[Optional[float], typer.Option("--clip", help="Max gradient norm (0 = off).")] = None,
+    temperature: Temperature = [],
+    num_samples: NumSamples = None,
+    prime: PrimeOpt = [],
+    device: Device = None,
+    threads: Annotated[Optional[int], typer.Option("--threads", help="CPU threads (default: all available).")] = None,
+    plugins_dir: PluginsDir = [],
+    quiet: Quiet = False,
+    debug: Debug = False,
+) -> None:
+    from noizenet import pipeline
+
+    command = ctx.info_name
+    with user_errors(debug, quiet):
+        registry = load_registry(plugins_dir)
+        named = {
+            "run": {"repr": repr, "model": model, "data": str(Path(data).expanduser().absolute()) if data else None, "seed": seed, "device": device, "threads": threads},
+            "train": {
+                "epochs": epochs, "max_minutes": max_minutes, "lr": lr, "optimizer": optimizer,
+                "batch_size": batch_size, "seq_len": seq_len, "clip": clip,
+            },
+            "model": {"hidden": hidden, "layers": layers, "dropout": dropout},
+            "generate": _generate_overrides(temperature, num_samples, prime),
+        }
+        named = {section: {k: v for k, v in values.items() if v is not None} for section, values in named.items()}
+        if resume is not None:
+            run_dir = RunDir(resume).require_run()
+            raw = configuration.read_toml(run_dir.config)
+        else:
+            raw = configuration.read_toml(config_file) if config_file else {}
+        raw = configuration.merge(raw, named, "command line")
+        for text in set_values:
+            section, key, value = configuration.parse_override(text)
+            raw = configuration.merge(raw, {section: {key: value}}, f"--set {text}")
+        config = configuration.resolve(raw, registry)
+        if resume is None:
+            stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+            out = out or Path("runs") / f"{stamp}-{config.run.repr}-{config.run.model}"
+            run_dir = pipeline.prepare_run_dir(out, overwrite=overwrite)
+        run_dir.config.write_text(config.to_toml()) if resume is None else None
+        session = pipeline.open_session(config, registry, run_dir, quiet=quiet)
+        _say(quiet, f"noizenet {command}: {config.run.repr} + {config.run.model} on {config.dataset_name} -> {run_dir.root}")
+        summary = pipeline.train_stage(session, resume=resume is not None)
+        _say(quiet, f"trained {summary['epochs']} epochs in {summary['seconds']} s ({summary['stopped']}), "
+                    f"{summary['tokens_per_s']:,.0f} tokens/s")
+        if command == "train":
+            run_dir.set_status("finished", train=summary)
+            _say(quiet, f"run directory: {run_dir.root}")
+            return
+        trained = pipeline.load_trained(session)
+        pipeline.generate_stage(session, trained)
+        metrics = pipeline.evaluate_stage(session, trained)
+        run_dir.set_status("finished", train=summary)
+        _say(quiet, _summary(run_dir, metrics))
+
+
+@app.command("generate", help="Generate new samples from a trained run into RUN_DIR/samples.")
+def generate_command(
+    run_dir: RunDirArg,
+    temperature: Temperature = [],
+    num_samples: NumSamples = None,
+    prime: PrimeOpt = [],
+    seed: Seed = None,
+    max_length: Annotated[Optional[int], typer.Option("--max-length", help="Steps generated after the prime.")] = None,
+    device: Device = None,
+    plugins_dir: PluginsDir = [],
+    quiet: Quiet = False,
+    debug: Debug = False,
+) -> None:
+    from noizenet import pipeline
+
+    with user_errors(debug, quiet):
+        generate = _generate_overrides(temperature, num_samples, prime)
+        if max_length is not None:
+            generate["max_length"] = max_length
+        run = {k: v for k, v in {"seed": seed, "device": device}.items() if v is not None}
+        session = pipeline.session_from_run(RunDir(run_dir), load_registry(plugins_dir), {"generate": generate, "run": run}, quiet=quiet)
+        rows = pipeline.generate_stage(session, pipeline.load_trained(session))
+        valid = [r["valid"] for r in rows if "valid" in r]
+        rate = f"; valid: {sum(valid)}/{len(valid)}" if valid else ""
+        _say(quiet, f"wrote {len(rows)} samples to {session.run_dir.samples}{rate}")
+
+
+@app.command("evaluate", help="Score a trained run on held-out data; write metrics.json, plots and report.md.")
+def evaluate_command(
+    run_dir: RunDirArg,
+    device: Device = None,
+    plugins_dir: PluginsDir = [],
+    quiet: Quiet = False,
+    debug: Debug = False,
+) -> None:
+    from noizenet import pipeline
+
+    with user_errors(debug, quiet):
+        run = {"device": device} if device else {}
+        session = pipeline.session_from_run(RunDir(run_dir), load_registry(plugins_dir), {"run": run}, quiet=quiet)
+        metrics = pipeline.evaluate_stage(session, pipeline.load_trained(session))
+        _say(quiet, _summary(session.run_dir, metrics))
+
+
+@app.command("plugins", help="List every plugin by kind, with where it came from.")
+def plugins_command(plugins_dir: PluginsDir = [], debug: Debug = False) -> None:
+    with user_errors(debug):
+        registry = load_registry(plugins_dir)
+        for kind in KINDS:
+            typer.echo(f"{kind}s:")
+            for entry in registry.entries(kind):
+                description = getattr(entry.plugin, "description", "")
+                typer.echo(f"  {entry.name:<14} {entry.origin}" + (f"  - {description}" if description else ""))
+
+
+def main() -> None:
+    app(prog_name="noizenet")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,259 @@
+"""Run configuration: typed dataclasses with defaults in code, TOML files and
+``--set section.key=value`` overrides on top, unknown keys and bad values rejected.
+
+A config has core sections (``run``, ``train``, ``generate``) and plugin sections
+(``model``, ``repr``, ``data``) whose fields are the chosen plugins' own ``Config``
+dataclasses. The resolved config saved in a run directory repeats the run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import math
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+
+from noizenet.errors import ConfigError
+
+OPTIMIZERS = ("adam", "adamw", "sgd", "adagrad", "rmsprop")
+SCHEDULES = ("none", "cosine", "plateau")
+DEVICES = ("auto", "cpu", "cuda")
+
+
+@dataclass
+class RunConfig:
+    repr: str = "abc"
+    model: str = "lstm"
+    dataset: str = ""  # "" = the representation's default (with --data: its path dataset)
+    data: str = ""  # a file or folder; "" = the dataset's built-in data
+    seed: int = 0
+    device: str = "auto"
+    threads: int = 0  # intra-op CPU threads; 0 = all available cores
+
+    def __post_init__(self) -> None:
+        _choice("run.device", self.device, DEVICES)
+        _at_least("run.threads", self.threads, 0)
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 100
+    max_minutes: float = 4.0  # training stops at whichever of epochs/minutes comes first
+    batch_size: int = 64  # parallel streams of the training corpus
+    seq_len: int = 128  # tokens (or frames) per window of truncated backprop
+    optimizer: str = "adam"
+    lr: float = 4e-3
+    weight_decay: float = 0.0
+    clip: float = 1.0  # max gradient norm; 0 = off
+    schedule: str = "cosine"  # over training progress (steps or time, whichever runs out first)
+    warmup_steps: int = 30
+    min_lr_ratio: float = 0.02  # cosine ends at lr * this
+    patience: int = 5  # validations without improvement before stopping; 0 = never
+    val_every: float = 1.0  # epochs between validations (fractions allowed)
+    split: list[float] = field(default_factory=lambda: [0.8, 0.1, 0.1])  # train/val/test by piece
+
+    def __post_init__(self) -> None:
+        _at_least("train.epochs", self.epochs, 1)
+        if not self.max_minutes > 0:
+            raise ConfigError(f"train.max_minutes must be > 0, got {self.max_minutes}")
+        _at_least("train.batch_size", self.batch_size, 1)
+        _at_least("train.seq_len", self.seq_len, 2)
+        _choice("train.optimizer", self.optimizer, OPTIMIZERS)
+        if not (self.lr > 0 and math.isfinite(self.lr)):
+            raise ConfigError(f"train.lr must be a positive number, got {self.lr}")
+        _at_least("train.weight_decay", self.weight_decay, 0)
+        _at_least("train.clip", self.clip, 0)
+        _choice("train.schedule", self.schedule, SCHEDULES)
+        _at_least("train.warmup_steps", self.warmup_steps, 0)
+        if not 0 <= self.min_lr_ratio <= 1:
+            raise ConfigError(f"train.min_lr_ratio must be in [0, 1], got {self.min_lr_ratio}")
+        _at_least("train.patience", self.patience, 0)
+        if not self.val_every > 0:
+            raise ConfigError(f"train.val_every must be > 0, got {self.val_every}")
+        if len(self.split) != 3 or min(self.split) < 0 or self.split[0] <= 0:
+            raise ConfigError(f"train.split must be three fractions [train, val, test], got {self.split}")
+
+
+@dataclass
+class GenerateConfig:
+    prime: list[str] = field(default_factory=lambda: ["start"])
+    temperature: list[float] = field(default_factory=lambda: [1.0])  # 0 = argmax
+    num_samples: int = 10  # per prime and temperature
+    max_length: int = 1500  # tokens (or frames) generated after the prime
+
+    def __post_init__(self) -> None:
+        if not self.prime:
+            raise ConfigError("generate.prime needs at least one prime name")
+        if not self.temperature:
+            raise ConfigError("generate.temperature needs at least one value")
+        for t in self.temperature:
+            if not (t >= 0 and math.isfinite(t)):
+                raise ConfigError(f"generate.temperature must be >= 0, got {t}")
+        _at_least("generate.num_samples", self.num_samples, 1)
+        _at_least("generate.max_length", self.max_length, 1)
+
+
+CORE_SECTIONS = {"run": RunConfig, "train": TrainConfig, "generate": GenerateConfig}
+PLUGIN_SECTIONS = {"model": "model", "repr": "representation", "data": "dataset"}
+
+
+@dataclass
+class Config:
+    """The resolved configuration of one run."""
+
+    run: RunConfig
+    train: TrainConfig
+    generate: GenerateConfig
+    model: Any  # the model plugin's Config
+    repr: Any  # the representation plugin's Config
+    data: Any  # the dataset plugin's Config
+    dataset_name: str = ""  # run.dataset, or the representation's choice when that is ""
+
+    def to_dict(self) -> dict[str, dict[str, Any]]:
+        return {name: dataclasses.asdict(getattr(self, name)) for name in SECTIONS}
+
+    def to_toml(self) -> str:
+        return tomli_w.dumps(self.to_dict())
+
+
+SECTIONS = tuple(CORE_SECTIONS) + tuple(PLUGIN_SECTIONS)
+
+
+def _at_least(key: str, value: float, low: float) -> None:
+    if value < low:
+        raise ConfigError(f"{key} must be >= {low}, got {value}")
+
+
+def _choice(key: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ConfigError(f"{key} must be one of {', '.join(choices)}; got '{value}'{_closest(value, choices)}")
+
+
+def _closest(word: str, choices: typing.Iterable[str]) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=1)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    """A TOML file as a dict; syntax errors name the file and line."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"cannot read config file {path}: {error}") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"config file {path}: {error}") from None
+
+
+def parse_override(text: str) -> tuple[str, str, Any]:
+    """``"train.lr=1e-3"`` -> ``("train", "lr", 0.001)``; values are TOML, else strings."""
+    key, sep, raw = text.partition("=")
+    section, dot, name = key.strip().partition(".")
+    if not sep or not dot or not name:
+        raise ConfigError(f"--set expects SECTION.KEY=VALUE, got '{text}'")
+    try:
+        value = tomllib.loads(f"v = {raw.strip()}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw.strip()
+    return section, name, value
+
+
+def merge(base: dict[str, dict], updates: dict[str, Any], origin: str) -> dict[str, dict]:
+    """``base`` with ``updates`` (section -> {key: value}) laid over it."""
+    merged = {section: dict(values) for section, values in base.items()}
+    for section, values in updates.items():
+        if section not in SECTIONS:
+            raise ConfigError(f"{origin}: unknown section '{section}'{_closest(section, SECTIONS)} (known: {', '.join(SECTIONS)})")
+        if not isinstance(values, dict):
+            raise ConfigError(f"{origin}: '{section}' must be a table of keys")
+        merged.setdefault(section, {}).update(values)
+    return merged
+
+
+def build_section(cls: type, values: dict[str, Any], section: str) -> Any:
+    """An instance of dataclass ``cls`` from ``values``, checking names and types."""
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    kwargs = {}
+    for key, value in values.items():
+        if key not in hints:
+            raise ConfigError(
+                f"unknown key '{section}.{key}'{_closest(key, names)} (known: {', '.join(names) or 'none'})"
+            )
+        kwargs[key] = _coerce(f"{section}.{key}", value, hints[key])
+    try:
+        return cls(**kwargs)
+    except (TypeError, ValueError) as error:
+        raise ConfigError(f"[{section}]: {error}") from None
+
+
+def _coerce(key: str, value: Any, hint: Any) -> Any:
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        for option in typing.get_args(hint):
+            if option is type(None) and value is None:
+                return None
+            try:
+                return _coerce(key, value, option)
+            except ConfigError:
+                continue
+        raise ConfigError(f"{key} has the wrong type: {value!r}")
+    if origin is list:
+        (item,) = typing.get_args(hint)
+        items = value if isinstance(value, list) else [value]
+        return [_coerce(key, v, item) for v in items]
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+    elif hint is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif hint is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    elif hint is str:
+        if isinstance(value, str):
+            return value
+    else:
+        return value
+    raise ConfigError(f"{key} must be {hint.__name__}, got {value!r}")
+
+
+def defaults() -> dict[str, dict[str, Any]]:
+    """The core sections' defaults as plain dicts."""
+    return {name: dataclasses.asdict(cls()) for name, cls in CORE_SECTIONS.items()}
+
+
+def resolve(raw: dict[str, dict[str, Any]], registry: Any) -> Config:
+    """Validate ``raw`` (sections of key/values) into a :class:`Config`.
+
+    The plugin sections are checked against the ``Config`` of the plugins that
+    ``run`` names; the registry raises for unknown plugin names.
+    """
+    core = {name: build_section(cls, raw.get(name, {}), name) for name, cls in CORE_SECTIONS.items()}
+    run = core["run"]
+    representation = registry.get("representation", run.repr)
+    model = registry.get("model", run.model)
+    dataset_name = run.dataset or (representation.path_dataset if run.data else representation.default_dataset)
+    dataset = registry.get("dataset", dataset_name)
+    for prime in core["generate"].prime:
+        registry.get("prime", prime)
+    return Config(
+        run=run,
+        train=core["train"],
+        generate=core["generate"],
+        model=build_section(model.Config, raw.get("model", {}), "model"),
+        repr=build_section(representation.Config, raw.get("repr", {}), "repr"),
+        data=build_section(dataset.Config, raw.get("data", {}), "data"),
+        dataset_name=dataset_name,
+    )

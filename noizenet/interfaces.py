@@ -1,0 +1,191 @@
+"""The four plugin interfaces. A plugin author reads this file, not the core.
+
+Data flows ``Dataset -> Piece -> Representation.encode -> Tensor -> model -> Tensor
+-> Representation.decode -> Piece -> Representation.write``. The core never looks
+inside a piece: it only asks the representation's :class:`OutputSpec` whether the
+model's outputs are categorical (tokens, cross-entropy, sampling) or continuous
+(frames, mean squared error).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+import torch
+from torch import nn
+
+
+@dataclass(frozen=True)
+class Piece:
+    """One unit of music: a tune, a song, an audio file.
+
+    ``data`` is whatever the dataset and representation agree on: ``str`` for
+    symbolic text (an ABC tune), a float32 ``np.ndarray`` of shape ``(n_samples,)``
+    for mono audio. ``meta`` carries extras such as ``{"sample_rate": 16000}``.
+    """
+
+    id: str
+    data: Any
+    meta: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class OutputSpec:
+    """What one step of the model predicts.
+
+    kind: ``"categorical"``: inputs are int64 token ids of shape ``(T,)``, the model
+        outputs ``size`` logits per step, the loss is cross-entropy (nats/token).
+        ``"continuous"``: inputs are float32 frames of shape ``(T, size)``, the model
+        outputs a frame per step, the loss is mean squared error.
+    size: vocabulary size, or frame width.
+    start: token that begins every encoded piece (categorical only), else None.
+    stop: token that ends a piece; generation of a sample stops when it is drawn.
+    """
+
+    kind: Literal["categorical", "continuous"]
+    size: int
+    start: int | None = None
+    stop: int | None = None
+
+
+class Representation(ABC):
+    """Turns pieces into tensors and back, and writes pieces as files.
+
+    Subclasses set ``name`` and ``Config`` (a dataclass of options, every field with
+    a default; ``[repr]`` in a config file and ``--set repr.KEY=VALUE`` fill it).
+    ``default_dataset`` is used when the user gives no ``--data``;
+    ``path_dataset`` when they do.
+    """
+
+    name: ClassVar[str]
+    Config: ClassVar[type]
+    default_dataset: ClassVar[str]
+    path_dataset: ClassVar[str]
+
+    def __init__(self, config: Any) -> None:
+        self.config = config
+
+    @property
+    @abstractmethod
+    def spec(self) -> OutputSpec:
+        """The model's output spec; valid after :meth:`fit` or :meth:`load_state_dict`."""
+
+    @abstractmethod
+    def fit(self, pieces: Sequence[Piece]) -> None:
+        """Learn what encoding needs (vocabulary, scaler) from the training pieces."""
+
+    @abstractmethod
+    def encode(self, piece: Piece) -> torch.Tensor:
+        """A whole piece: int64 ``(T,)`` tokens from start to stop, or float32 ``(T, D)``."""
+
+    @abstractmethod
+    def decode(self, encoded: torch.Tensor) -> Piece:
+        """Inverse of :meth:`encode` for generated tensors (markers may be missing)."""
+
+    @abstractmethod
+    def opening(self, piece: Piece | None) -> torch.Tensor:
+        """The encoded opening of ``piece`` used to prime generation.
+
+        ``None`` asks for the shortest valid prime (for tokens: the start token).
+        """
+
+    @abstractmethod
+    def write(self, piece: Piece, path_stem: Path) -> list[Path]:
+        """Write ``piece`` as files named ``path_stem`` + suffixes; return those written.
+
+        A format that cannot be produced for this piece is left out, not raised;
+        :meth:`describe` says why.
+        """
+
+    def describe(self, piece: Piece) -> dict[str, Any]:
+        """Per-piece quality facts for the report, JSON-serialisable.
+
+        A ``"valid"`` bool, when present, is averaged into ``<name>_valid_rate``.
+        """
+        return {}
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything :meth:`fit` learned, so that a checkpoint can decode alone."""
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`state_dict` returned."""
+
+    def token_labels(self, encoded: torch.Tensor) -> list[str] | None:
+        """One short printable label per step of ``encoded`` (for plots), or None."""
+        return None
+
+
+class SequenceModel(nn.Module):
+    """What a model plugin's ``build`` returns.
+
+    ``forward(x, state=None) -> (y, state)``: ``x`` is ``(B, T)`` int64 or
+    ``(B, T, D)`` float32; ``y`` is ``(B, T, spec.size)``. ``state`` is opaque to the
+    core: whatever the model returned, passed back unchanged (training carries it
+    across windows, generation across single steps). ``hidden`` returns the top
+    layer's activations ``(B, T, H)`` for plots.
+    """
+
+    def forward(self, x: torch.Tensor, state: Any = None) -> tuple[torch.Tensor, Any]:
+        raise NotImplementedError
+
+    def hidden(self, x: torch.Tensor, state: Any = None) -> tuple[torch.Tensor, Any]:
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class ModelPlugin:
+    """A model kind: ``build(spec, config)`` returns a :class:`SequenceModel`.
+
+    ``Config`` is a dataclass of options (``[model]`` in a config file).
+    """
+
+    name: str
+    Config: type
+    build: Callable[[OutputSpec, Any], SequenceModel]
+
+
+@dataclass
+class PrimeContext:
+    """What a prime may draw on: held-out pieces it may open, and a seeded RNG."""
+
+    held_out: Sequence[Piece]
+    rng: np.random.Generator
+
+
+class Prime(ABC):
+    """The input that starts generation, in the representation's encoding."""
+
+    name: ClassVar[str]
+    description: ClassVar[str] = ""
+
+    @abstractmethod
+    def make(
+        self, representation: Representation, context: PrimeContext, count: int
+    ) -> list[torch.Tensor]:
+        """``count`` encoded primes (each shaped like :meth:`Representation.encode`)."""
+
+
+class Dataset(ABC):
+    """Where pieces come from. Knows nothing of tensors.
+
+    ``path`` is the user's ``--data`` (None for a dataset that needs none). Raise
+    :class:`noizenet.errors.DataError` for unusable input.
+    """
+
+    name: ClassVar[str]
+    Config: ClassVar[type]
+    description: ClassVar[str] = ""
+
+    def __init__(self, config: Any, path: Path | None) -> None:
+        self.config = config
+        self.path = path
+
+    @abstractmethod
+    def pieces(self) -> Iterator[Piece]:
+        """Yield every piece, each with an id unique within the dataset."""

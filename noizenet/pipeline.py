@@ -1,0 +1,260 @@
+"""The stages of a run wired together: data -> train -> generate -> evaluate.
+
+Each stage reads what it needs from the run directory, so ``generate`` and
+``evaluate`` work on a finished run as well as inside ``noizenet run``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import random
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from noizenet import config as configuration
+from noizenet.config import Config
+from noizenet.errors import DataError, RunDirError
+from noizenet.evaluator import evaluate_run
+from noizenet.generator import generate
+from noizenet.interfaces import Piece, PrimeContext, Representation, SequenceModel
+from noizenet.registry import Registry
+from noizenet.rundir import RunDir, atomic_torch_save, atomic_write_json
+from noizenet.splits import split_pieces
+from noizenet.trainer import Trainer
+from noizenet.windows import StreamWindows
+
+log = logging.getLogger("noizenet")
+
+
+@dataclass
+class Splits:
+    train: list[Piece]
+    val: list[Piece]
+    test: list[Piece]
+
+
+@dataclass
+class Session:
+    """A run's config with its plugins built: what every stage works on."""
+
+    config: Config
+    registry: Registry
+    run_dir: RunDir
+    representation: Representation
+    device: torch.device
+    quiet: bool = False
+    _splits: Splits | None = None
+
+    @property
+    def splits(self) -> Splits:
+        if self._splits is None:
+            self._splits = load_splits(self)
+        return self._splits
+
+    def build_model(self) -> SequenceModel:
+        plugin = self.registry.get("model", self.config.run.model)
+        return plugin.build(self.representation.spec, self.config.model).to(self.device)
+
+
+def setup_runtime(config: Config) -> torch.device:
+    """Seed every RNG, set CPU threads, pick the device."""
+    seed = config.run.seed
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    threads = config.run.threads or len(os.sched_getaffinity(0))
+    torch.set_num_threads(threads)
+    if config.run.device == "cuda" and not torch.cuda.is_available():
+        raise DataError("--device cuda: no CUDA device is available here")
+    wanted = config.run.device
+    return torch.device("cuda" if wanted == "cuda" or (wanted == "auto" and torch.cuda.is_available()) else "cpu")
+
+
+def open_session(config: Config, registry: Registry, run_dir: RunDir, *, quiet: bool = False) -> Session:
+    device = setup_runtime(config)
+    representation = registry.get("representation", config.run.repr)(config.repr)
+    return Session(config, registry, run_dir, representation, device, quiet)
+
+
+def read_pieces(session: Session) -> list[Piece]:
+    config = session.config
+    dataset_cls = session.registry.get("dataset", config.dataset_name)
+    path = Path(config.run.data).expanduser() if config.run.data else None
+    pieces = list(dataset_cls(config.data, path).pieces())
+    if not pieces:
+        raise DataError(f"dataset '{config.dataset_name}' yielded no pieces")
+    return pieces
+
+
+def load_splits(session: Session) -> Splits:
+    """The run's train/val/test pieces: recorded in splits.json, or made and recorded."""
+    pieces = read_pieces(session)
+    path = session.run_dir.splits
+    if path.exists():
+        ids = json.loads(path.read_text())
+        by_id = {piece.id: piece for piece in pieces}
+        missing = [i for part in ids.values() for i in part if i not in by_id]
+        if missing:
+            raise DataError(f"the data has changed since this run: {len(missing)} piece(s) of splits.json are gone, e.g. {missing[0]}")
+        return Splits(*([by_id[i] for i in ids[name]] for name in ("train", "val", "test")))
+    splits = Splits(*split_pieces(pieces, session.config.train.split, session.config.run.seed))
+    atomic_write_json(path, {name: [p.id for p in getattr(splits, name)] for name in ("train", "val", "test")})
+    return splits
+
+
+def encode_all(representation: Representation, pieces: list[Piece]) -> list[torch.Tensor]:
+    return [representation.encode(piece) for piece in pieces]
+
+
+def prepare_run_dir(out: Path, *, overwrite: bool) -> RunDir:
+    """A fresh run directory at ``out``; an existing non-empty one only with ``overwrite``."""
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        if not overwrite:
+            raise RunDirError(f"--out {out} already exists; pick another folder, --resume it, or pass --overwrite")
+        if not RunDir(out).config.exists():
+            raise RunDirError(f"--overwrite refuses to delete {out}: it is not a noizenet run")
+        shutil.rmtree(out)
+    out.mkdir(parents=True, exist_ok=True)
+    return RunDir(out)
+
+
+def checkpoint_extra(session: Session) -> dict[str, Any]:
+    return {
+        "config": session.config.to_dict(),
+        "representation": session.representation.state_dict(),
+    }
+
+
+def train_stage(session: Session, *, resume: bool = False) -> dict[str, Any]:
+    """Fit the representation (or restore it), train, leave best.pt and last.pt."""
+    run_dir, cfg = session.run_dir, session.config
+    splits = session.splits
+    checkpoint = run_dir.load_checkpoint("last") if resume else None
+    if checkpoint is not None:
+        session.representation.load_state_dict(checkpoint["representation"])
+    else:
+        session.representation.fit(splits.train)
+    windows = StreamWindows(
+        encode_all(session.representation, splits.train),
+        batch_size=cfg.train.batch_size,
+        seq_len=cfg.train.seq_len,
+        seed=cfg.run.seed,
+    )
+    if windows.batch_size < cfg.train.batch_size:
+        log.warning("training data is small: batch size lowered to %d", windows.batch_size)
+    model = session.build_model()
+    trainer = Trainer(
+        model=model,
+        spec=session.representation.spec,
+        windows=windows,
+        val_encoded=encode_all(session.representation, splits.val),
+        cfg=cfg.train,
+        run_dir=run_dir,
+        device=session.device,
+        checkpoint_extra=checkpoint_extra(session),
+        quiet=session.quiet,
+    )
+    if checkpoint is not None:
+        trainer.resume(checkpoint)
+    run_dir.set_status("training")
+    result = trainer.fit()
+    summary = {
+        "stopped": result.stopped,
+        "epochs": round(result.epochs, 3),
+        "steps": result.steps,
+        "seconds": round(result.seconds, 1),
+        "tokens_per_s": round(result.tokens_per_s, 1),
+        "best_val_loss": result.best_val_loss,
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "train_pieces": len(splits.train),
+        "val_pieces": len(splits.val),
+        "test_pieces": len(splits.test),
+    }
+    run_dir.set_status("trained", train=summary)
+    return summary
+
+
+def load_trained(session: Session) -> SequenceModel:
+    """The best checkpoint's model (representation state restored too)."""
+    checkpoint = session.run_dir.load_checkpoint("best")
+    session.representation.load_state_dict(checkpoint["representation"])
+    model = session.build_model()
+    model.load_state_dict(checkpoint["model"])
+    model.eval()
+    return model
+
+
+def generate_stage(session: Session, model: SequenceModel) -> list[dict[str, Any]]:
+    """Write every (prime, temperature, index) sample into samples/, with a manifest."""
+    cfg = session.config
+    gen = cfg.generate
+    representation = session.representation
+    context = PrimeContext(held_out=session.splits.test, rng=np.random.default_rng(cfg.run.seed))
+    rows: list[dict[str, Any]] = []
+    primes: list[torch.Tensor] = []
+    for prime_name in gen.prime:
+        prime = session.registry.get("prime", prime_name)()
+        made = prime.make(representation, context, gen.num_samples)
+        for temperature in gen.temperature:
+            for index, tensor in enumerate(made):
+                rows.append({"name": f"{prime_name}-t{temperature:g}-{index:02d}", "prime": prime_name, "temperature": temperature})
+                primes.append(tensor)
+    result = generate(
+        model,
+        representation.spec,
+        primes,
+        [row["temperature"] for row in rows],
+        max_length=gen.max_length,
+        seed=cfg.run.seed,
+        device=session.device,
+    )
+    samples_dir = session.run_dir.samples
+    if samples_dir.exists():
+        shutil.rmtree(samples_dir)
+    samples_dir.mkdir(parents=True)
+    for row, prime, sequence in zip(rows, primes, result.sequences):
+        piece = representation.decode(sequence)
+        files = representation.write(piece, samples_dir / row["name"])
+        row.update(
+            prime_steps=len(prime),
+            steps=len(sequence),
+            files=[f.name for f in files],
+            **representation.describe(piece),
+        )
+    atomic_torch_save(samples_dir / "sequences.pt", result.sequences)
+    speed = result.new_steps / result.seconds if result.seconds > 0 else 0.0
+    atomic_write_json(
+        session.run_dir.samples_manifest,
+        {"generate_tokens_per_s": round(speed, 1), "seconds": round(result.seconds, 3), "samples": rows},
+    )
+    return rows
+
+
+def evaluate_stage(session: Session, model: SequenceModel) -> dict[str, Any]:
+    splits = session.splits
+    return evaluate_run(
+        run_dir=session.run_dir,
+        model=model,
+        representation=session.representation,
+        val=encode_all(session.representation, splits.val),
+        test=encode_all(session.representation, splits.test),
+        device=session.device,
+        config=session.config,
+    )
+
+
+def session_from_run(run_dir: RunDir, registry: Registry, overrides: dict[str, dict] | None = None, *, quiet: bool = False) -> Session:
+    """Rebuild a session from a run directory's config.toml (plus optional overrides)."""
+    run_dir.require_run()
+    raw = configuration.read_toml(run_dir.config)
+    if overrides:
+        raw = configuration.merge(raw, overrides, "options")
+    config = configuration.resolve(raw, registry)
+    return open_session(config, registry, run_dir, quiet=quiet)

@@ -1,0 +1,111 @@
+"""The plugin registry: a pluggy manager, and lookup of plugins by kind and name."""
+
+from __future__ import annotations
+
+import difflib
+import importlib.util
+import sys
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pluggy
+
+from noizenet import hookspecs
+from noizenet.errors import PluginError
+
+# kind -> hook that returns that kind's plugins
+KINDS = {
+    "representation": "noizenet_representations",
+    "model": "noizenet_models",
+    "prime": "noizenet_primes",
+    "dataset": "noizenet_datasets",
+}
+
+
+def get_plugin_manager(plugins_dirs: Iterable[Path] = ()) -> pluggy.PluginManager:
+    """A fresh manager with entry-point plugins and every module of ``plugins_dirs``."""
+    pm = pluggy.PluginManager(hookspecs.PROJECT)
+    pm.add_hookspecs(hookspecs)
+    pm.load_setuptools_entrypoints(hookspecs.PROJECT)
+    for folder in plugins_dirs:
+        for module in load_folder(Path(folder)):
+            pm.register(module, name=f"{folder}/{Path(module.__file__).name}")
+    return pm
+
+
+def load_folder(folder: Path) -> list[Any]:
+    """Import every ``*.py`` module in ``folder`` (not as a package)."""
+    if not folder.is_dir():
+        raise PluginError(f"--plugins-dir {folder}: not a folder")
+    modules = []
+    for path in sorted(folder.glob("*.py")):
+        name = f"noizenet_local_plugin_{path.stem}"
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        try:
+            spec.loader.exec_module(module)
+        except Exception as error:
+            raise PluginError(f"plugin {path} failed to load: {error!r}") from error
+        modules.append(module)
+    return modules
+
+
+@dataclass(frozen=True)
+class Entry:
+    kind: str
+    name: str
+    plugin: Any
+    origin: str
+
+
+class Registry:
+    """Every plugin by kind and name, with where each came from."""
+
+    def __init__(self, pm: pluggy.PluginManager) -> None:
+        distinfo = {id(plugin): dist for plugin, dist in pm.list_plugin_distinfo()}
+        self._entries: dict[str, dict[str, Entry]] = {kind: {} for kind in KINDS}
+        for kind, hook_name in KINDS.items():
+            for impl in getattr(pm.hook, hook_name).get_hookimpls():
+                origin = _origin(impl, distinfo.get(id(impl.plugin)))
+                for plugin in impl.function() or []:
+                    self._add(Entry(kind, plugin.name, plugin, origin))
+
+    def _add(self, entry: Entry) -> None:
+        known = self._entries[entry.kind]
+        if entry.name in known:
+            raise PluginError(
+                f"two {entry.kind} plugins named '{entry.name}': "
+                f"{known[entry.name].origin} and {entry.origin}"
+            )
+        known[entry.name] = entry
+
+    def get(self, kind: str, name: str) -> Any:
+        """The plugin of ``kind`` called ``name``, or a one-line error with the closest."""
+        known = self._entries[kind]
+        if name in known:
+            return known[name].plugin
+        names = sorted(known)
+        close = difflib.get_close_matches(name, names, n=1)
+        hint = f"; did you mean '{close[0]}'?" if close else ""
+        raise PluginError(f"unknown {kind} '{name}' (known: {', '.join(names) or 'none'}){hint}")
+
+    def entries(self, kind: str | None = None) -> list[Entry]:
+        kinds = [kind] if kind else list(KINDS)
+        return [entry for k in kinds for entry in sorted(self._entries[k].values(), key=lambda e: e.name)]
+
+    def names(self, kind: str) -> list[str]:
+        return sorted(self._entries[kind])
+
+
+def _origin(impl: Any, dist: Any) -> str:
+    if dist is not None:
+        return f"{dist.metadata['name']} {dist.version} (entry point '{impl.plugin_name}')"
+    module_file = getattr(impl.plugin, "__file__", None)
+    return f"{module_file}" if module_file else impl.plugin_name
+
+
+def load_registry(plugins_dirs: Iterable[Path] = ()) -> Registry:
+    return Registry(get_plugin_manager(plugins_dirs))

@@ -1,0 +1,143 @@
+"""The run directory: one folder per run, written atomically, the input of
+``generate`` and ``evaluate``.
+
+Layout::
+
+    RUN_DIR/config.toml          resolved config (rerun with --config)
+    RUN_DIR/status.json          running / finished / interrupted / diverged
+    RUN_DIR/splits.json          piece ids of train / val / test
+    RUN_DIR/checkpoints/best.pt  lowest validation loss
+    RUN_DIR/checkpoints/last.pt  latest state, for --resume
+    RUN_DIR/metrics.jsonl        one line per validation
+    RUN_DIR/samples/             generated pieces + samples.json
+    RUN_DIR/metrics.json, loss.png, heatmap.png, report.md
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from noizenet.errors import RunDirError
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` via a temporary file, fsync and ``os.replace``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_json(path: Path, value: Any) -> None:
+    atomic_write_text(path, json.dumps(value, indent=2) + "\n")
+
+
+def atomic_torch_save(path: Path, value: Any) -> None:
+    buffer = io.BytesIO()
+    torch.save(value, buffer)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+@dataclass(frozen=True)
+class RunDir:
+    root: Path
+
+    @property
+    def config(self) -> Path:
+        return self.root / "config.toml"
+
+    @property
+    def status(self) -> Path:
+        return self.root / "status.json"
+
+    @property
+    def splits(self) -> Path:
+        return self.root / "splits.json"
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.root / "checkpoints"
+
+    @property
+    def best(self) -> Path:
+        return self.checkpoints / "best.pt"
+
+    @property
+    def last(self) -> Path:
+        return self.checkpoints / "last.pt"
+
+    @property
+    def metrics_log(self) -> Path:
+        return self.root / "metrics.jsonl"
+
+    @property
+    def metrics(self) -> Path:
+        return self.root / "metrics.json"
+
+    @property
+    def samples(self) -> Path:
+        return self.root / "samples"
+
+    @property
+    def samples_manifest(self) -> Path:
+        return self.samples / "samples.json"
+
+    @property
+    def report(self) -> Path:
+        return self.root / "report.md"
+
+    def set_status(self, state: str, **details: Any) -> None:
+        atomic_write_json(self.status, {"state": state, **details})
+
+    def read_status(self) -> dict[str, Any]:
+        try:
+            return json.loads(self.status.read_text())
+        except (OSError, ValueError):
+            return {}
+
+    def append_metrics(self, record: dict[str, Any]) -> None:
+        with self.metrics_log.open("a", encoding="utf-8") as handle:
+            handle.write(json.dumps(record) + "\n")
+
+    def read_metrics_log(self) -> list[dict[str, Any]]:
+        if not self.metrics_log.exists():
+            return []
+        lines = self.metrics_log.read_text(encoding="utf-8").splitlines()
+        return [json.loads(line) for line in lines if line.strip()]
+
+    def require_run(self) -> RunDir:
+        """Raise a one-line error unless this is a run directory with a checkpoint."""
+        if not self.root.is_dir():
+            raise RunDirError(f"{self.root} is not a folder")
+        if not self.config.exists():
+            raise RunDirError(f"{self.root} is not a noizenet run (no config.toml)")
+        if not (self.best.exists() or self.last.exists()):
+            raise RunDirError(f"{self.root} has no checkpoint (checkpoints/best.pt or last.pt)")
+        return self
+
+    def load_checkpoint(self, which: str = "best") -> dict[str, Any]:
+        path = self.best if which == "best" and self.best.exists() else self.last
+        try:
+            return torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as error:
+            raise RunDirError(f"checkpoint {path} is damaged or unreadable: {error}") from None

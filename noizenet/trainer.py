@@ -1,0 +1,295 @@
+"""The shared training stage: teacher forcing over carried-state windows, gradient
+clipping, optimizer and LR schedule, validation, early stopping and checkpoints.
+
+Used unchanged by every representation: the loss comes from the output spec.
+"""
+
+from __future__ import annotations
+
+import math
+import signal
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from noizenet.config import TrainConfig
+from noizenet.errors import NoizenetError
+from noizenet.interfaces import OutputSpec, SequenceModel
+from noizenet.progress import progress_bar
+from noizenet.rundir import RunDir, atomic_torch_save
+from noizenet.scoring import score_pieces, sequence_loss
+from noizenet.windows import StreamWindows
+
+
+class TrainingInterrupted(NoizenetError):
+    """SIGINT/SIGTERM arrived; ``last.pt`` holds the state to resume from."""
+
+
+class TrainingDiverged(NoizenetError):
+    """The loss became NaN/inf or far above its start; the last good checkpoint stays."""
+
+
+@dataclass
+class TrainResult:
+    stopped: str  # "epochs", "time", "early-stop"
+    epochs: float
+    steps: int
+    seconds: float
+    tokens_per_s: float
+    best_val_loss: float
+
+
+def build_optimizer(params: Any, cfg: TrainConfig) -> torch.optim.Optimizer:
+    """adam | adamw | sgd (Nesterov, momentum 0.9) | adagrad | rmsprop."""
+    if cfg.optimizer == "adam":
+        return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    if cfg.optimizer == "adamw":
+        return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=cfg.lr, momentum=0.9, nesterov=True, weight_decay=cfg.weight_decay)
+    if cfg.optimizer == "adagrad":
+        return torch.optim.Adagrad(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    return torch.optim.RMSprop(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+
+def lr_factor(cfg: TrainConfig, step: int, progress: float, plateau_factor: float) -> float:
+    """Multiplier of ``cfg.lr`` at ``step``; ``progress`` in [0, 1] is the share of the
+    step or time budget used, whichever is larger, so the cosine ends as training does."""
+    warmup = min(1.0, (step + 1) / cfg.warmup_steps) if cfg.warmup_steps else 1.0
+    if cfg.schedule == "cosine":
+        r = cfg.min_lr_ratio
+        return warmup * (r + (1 - r) * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
+    if cfg.schedule == "plateau":
+        return warmup * plateau_factor
+    return warmup
+
+
+def detach(state: Any) -> Any:
+    """Cut the graph behind a recurrent state (tensor or nested tuple/list of them)."""
+    if isinstance(state, torch.Tensor):
+        return state.detach()
+    if isinstance(state, (tuple, list)):
+        return type(state)(detach(s) for s in state)
+    return state
+
+
+class _StopSignal:
+    """Turns SIGINT/SIGTERM into a flag checked after each step."""
+
+    def __init__(self) -> None:
+        self.received: int | None = None
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> _StopSignal:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                self._previous[sig] = signal.signal(sig, self._handle)
+            except ValueError:  # not the main thread
+                pass
+        return self
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        self.received = signum
+
+    def __exit__(self, *exc: Any) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+
+class Trainer:
+    """Trains ``model`` on ``windows``, validating on ``val_encoded`` pieces.
+
+    ``checkpoint_extra`` (config, representation state, ...) goes into every
+    checkpoint so that ``generate`` and ``evaluate`` can rebuild the run from it.
+    """
+
+    def __init__(
+        self,
+        *,
+        model: SequenceModel,
+        spec: OutputSpec,
+        windows: StreamWindows,
+        val_encoded: Sequence[torch.Tensor],
+        cfg: TrainConfig,
+        run_dir: RunDir,
+        device: torch.device,
+        checkpoint_extra: dict[str, Any],
+        quiet: bool = False,
+        log: Callable[[str], None] = print,
+    ) -> None:
+        self.model = model
+        self.spec = spec
+        self.windows = windows
+        self.val_encoded = val_encoded
+        self.cfg = cfg
+        self.run_dir = run_dir
+        self.device = device
+        self.checkpoint_extra = checkpoint_extra
+        self.quiet = quiet
+        self.log = log
+        self.optimizer = build_optimizer(model.parameters(), cfg)
+        self.total_steps = cfg.epochs * windows.windows_per_epoch
+        self.val_interval = max(1, round(cfg.val_every * windows.windows_per_epoch))
+        # Everything below is saved in last.pt and restored by resume().
+        self.step = 0
+        self.seconds = 0.0  # wall time of training, validation included (the budget)
+        self.step_seconds = 0.0  # time inside training steps (the throughput)
+        self.state: Any = None
+        self.best_val = math.inf
+        self.bad_validations = 0
+        self.plateau_factor = 1.0
+        self.initial_loss: float | None = None
+        self.loss_sum = 0.0
+        self.loss_count = 0
+
+    # -- checkpoints -------------------------------------------------------------
+    def _checkpoint(self) -> dict[str, Any]:
+        return {
+            **self.checkpoint_extra,
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "trainer": {
+                "step": self.step,
+                "seconds": self.seconds,
+                "step_seconds": self.step_seconds,
+                "state": self.state,
+                "best_val": self.best_val,
+                "bad_validations": self.bad_validations,
+                "plateau_factor": self.plateau_factor,
+                "initial_loss": self.initial_loss,
+                "loss_sum": self.loss_sum,
+                "loss_count": self.loss_count,
+                "torch_rng": torch.get_rng_state(),
+            },
+        }
+
+    def resume(self, checkpoint: dict[str, Any]) -> None:
+        self.model.load_state_dict(checkpoint["model"])
+        self.optimizer.load_state_dict(checkpoint["optimizer"])
+        t = checkpoint["trainer"]
+        self.step, self.seconds, self.state = t["step"], t["seconds"], t["state"]
+        self.step_seconds = t["step_seconds"]
+        self.best_val, self.bad_validations = t["best_val"], t["bad_validations"]
+        self.plateau_factor, self.initial_loss = t["plateau_factor"], t["initial_loss"]
+        self.loss_sum, self.loss_count = t["loss_sum"], t["loss_count"]
+        torch.set_rng_state(t["torch_rng"])
+
+    # -- the loop ----------------------------------------------------------------
+    def progress(self) -> float:
+        return max(self.step / self.total_steps, self.seconds / (60 * self.cfg.max_minutes))
+
+    def fit(self) -> TrainResult:
+        per_epoch = self.windows.windows_per_epoch
+        self.model.train()
+        stopped = ""
+        start_step, start_step_seconds = self.step, self.step_seconds
+        with _StopSignal() as stop, progress_bar("train", quiet=self.quiet) as bar:
+            while not stopped:
+                epoch, window = divmod(self.step, per_epoch)
+                if window == 0:
+                    self.state = None  # a new epoch lays the corpus out anew
+                for x, y in self.windows.epoch(epoch, start=window):
+                    tick = time.perf_counter()
+                    loss = self._train_step(x, y)
+                    elapsed = time.perf_counter() - tick
+                    self.step_seconds += elapsed
+                    self.seconds += elapsed
+                    self._check_loss(loss)
+                    done_tokens = (self.step - start_step) * self.windows.tokens_per_window
+                    speed = done_tokens / max(1e-9, self.step_seconds - start_step_seconds)
+                    bar.update(self.progress(), f"ep {self.step / per_epoch:5.2f} loss {loss:.3f} {speed:,.0f} tok/s")
+                    if self.step % self.val_interval == 0 or self._out_of_budget():
+                        tick = time.perf_counter()
+                        stopped = self._validate()
+                        self.seconds += time.perf_counter() - tick
+                    if stop.received is not None:
+                        self._save_last()
+                        self.run_dir.set_status("interrupted", step=self.step)
+                        raise TrainingInterrupted(
+                            f"interrupted at step {self.step}; resume with: noizenet run --resume {self.run_dir.root}"
+                        )
+                    if stopped:
+                        break
+        seconds = self.step_seconds - start_step_seconds
+        tokens = (self.step - start_step) * self.windows.tokens_per_window
+        return TrainResult(
+            stopped=stopped,
+            epochs=self.step / per_epoch,
+            steps=self.step,
+            seconds=self.seconds,
+            tokens_per_s=tokens / seconds if seconds > 0 else 0.0,
+            best_val_loss=self.best_val,
+        )
+
+    def _train_step(self, x: torch.Tensor, y: torch.Tensor) -> float:
+        factor = lr_factor(self.cfg, self.step, self.progress(), self.plateau_factor)
+        for group in self.optimizer.param_groups:
+            group["lr"] = self.cfg.lr * factor
+        x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
+        out, state = self.model(x, self.state)
+        self.state = detach(state)
+        loss = sequence_loss(out, y, self.spec)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.cfg.clip > 0:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.clip)
+        self.optimizer.step()
+        self.step += 1
+        value = loss.item()
+        self.loss_sum += value
+        self.loss_count += 1
+        return value
+
+    def _check_loss(self, loss: float) -> None:
+        if self.initial_loss is None:
+            self.initial_loss = loss
+        if not math.isfinite(loss) or loss > 3 * self.initial_loss:
+            lr = self.optimizer.param_groups[0]["lr"]
+            self.run_dir.set_status("diverged", step=self.step, loss=loss, lr=lr)
+            raise TrainingDiverged(
+                f"training diverged at step {self.step} (loss {loss:.4g}, start {self.initial_loss:.4g}, "
+                f"lr {lr:.3g}); try a lower --lr or a smaller --clip. The last good checkpoint is kept."
+            )
+
+    def _out_of_budget(self) -> bool:
+        return self.step >= self.total_steps or self.seconds >= 60 * self.cfg.max_minutes
+
+    def _validate(self) -> str:
+        """Score the validation pieces, log, checkpoint; return why to stop, or ""."""
+        val = score_pieces(self.model, self.val_encoded, self.spec, self.device)
+        train_loss = self.loss_sum / max(1, self.loss_count)
+        self.loss_sum, self.loss_count = 0.0, 0
+        record = {
+            "epoch": round(self.step / self.windows.windows_per_epoch, 4),
+            "step": self.step,
+            "seconds": round(self.seconds, 2),
+            "lr": self.optimizer.param_groups[0]["lr"],
+            "train_loss": train_loss,
+            "val_loss": val["loss"],
+        }
+        if "accuracy" in val:
+            record["val_accuracy"] = val["accuracy"]
+        self.run_dir.append_metrics(record)
+        improved = val["loss"] < self.best_val
+        if improved:
+            self.best_val = val["loss"]
+            self.bad_validations = 0
+        else:
+            self.bad_validations += 1
+            self.plateau_factor *= 0.5
+        self._save_last()
+        if improved:
+            atomic_torch_save(self.run_dir.best, self._checkpoint())
+        if self.cfg.patience and self.bad_validations >= self.cfg.patience:
+            return "early-stop"
+        if self.seconds >= 60 * self.cfg.max_minutes:
+            return "time"
+        if self.step >= self.total_steps:
+            return "epochs"
+        return ""
+
+    def _save_last(self) -> None:
+        atomic_torch_save(self.run_dir.last, self._checkpoint())

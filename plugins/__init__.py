@@ -1,0 +1,1 @@
+"""Built-in plugins (installed as ``noizenet.plugins``), registered by entry points."""

@@ -1,0 +1,197 @@
+"""Representation ``abc``: ABC tunes as characters, one token per character.
+
+A tune is encoded from a start token to an end token, as written in its file:
+only line endings, trailing spaces and blank lines are normalised, so scores compare
+with other character models of the same text. ``drop_fields`` and
+``drop_comments`` strip what is not music (titles, sources, transcribers' notes)
+for users who want the model to spend its capacity on notes alone.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from noizenet import hookimpl
+from noizenet.errors import DataError
+from noizenet.interfaces import OutputSpec, Piece, Representation
+from noizenet.rundir import atomic_write_bytes, atomic_write_text
+
+START, END, UNK = "<start>", "<end>", "<unk>"
+SPECIALS = (START, END, UNK)
+FIELD = re.compile(r"^([A-Za-z]):(.*)$")
+FIELD_LETTERS = set("ABCDFGHIKLMmNOPQRrSsTUVWwXZ")
+INLINE_COMMENT = re.compile(r"(?<!\\)%.*$")
+NOT_NOTES = re.compile(r'%[^\n]*|"[^"]*"|^[A-Za-z]:[^\n]*', re.MULTILINE)  # comments, strings, fields
+MIN_NOTES = 8  # a generated tune is valid when music21 finds at least this many notes
+
+
+@dataclass
+class AbcConfig:
+    drop_fields: str = ""  # field letters to remove, e.g. "TNZBS" (K: always stays)
+    drop_comments: bool = False  # remove % comments and %% directives
+
+
+def normalize_tune(text: str, drop_fields: str = "", drop_comments: bool = False) -> str | None:
+    """One ABC tune with tidy lines, or None when it has no ``K:`` field or no body."""
+    drop = set(drop_fields) - {"K"}
+    lines: list[str] = []
+    in_header = True
+    body_lines = 0
+    for raw in text.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
+        line = raw.rstrip()
+        if drop_comments:
+            if line.startswith("%"):
+                continue
+            line = INLINE_COMMENT.sub("", line).rstrip()
+        if not line.strip():
+            continue
+        field = FIELD.match(line)
+        if field and field.group(1) in FIELD_LETTERS and not field.group(2).startswith("|"):
+            if field.group(1) in drop:
+                continue
+            if field.group(1) == "K" and in_header:
+                in_header = False
+                lines.append(line)
+                continue
+        elif not in_header and not line.startswith("%"):
+            body_lines += 1
+        lines.append(line)
+    if in_header or body_lines == 0:
+        return None
+    return "\n".join(lines) + "\n"
+
+
+def split_tunes(text: str) -> list[str]:
+    """Split an ABC file into tunes on ``X:`` lines; text before the first is dropped."""
+    return [f"X:{part}" for part in re.split(r"(?m)^X:", text)[1:]]
+
+
+@functools.lru_cache(maxsize=128)
+def parse_abc(text: str) -> tuple[Any, str | None]:
+    """(music21 score or None, error message or None) for one tune's ABC text."""
+    import music21
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            score = music21.converter.parse(text if text.startswith("X:") else f"X:1\n{text}", format="abc")
+    except Exception as error:  # music21 raises many kinds on broken ABC
+        return None, f"music21 cannot parse it: {type(error).__name__}: {error}".splitlines()[0][:200]
+    return score, None
+
+
+class AbcRepresentation(Representation):
+    name = "abc"
+    Config = AbcConfig
+    default_dataset = "music21-abc"
+    path_dataset = "abc-files"
+
+    def __init__(self, config: AbcConfig) -> None:
+        super().__init__(config)
+        self.chars: list[str] = []
+        self._index: dict[str, int] = {}
+
+    # -- vocabulary ----------------------------------------------------------------
+    @property
+    def spec(self) -> OutputSpec:
+        return OutputSpec("categorical", len(SPECIALS) + len(self.chars), start=0, stop=1)
+
+    def fit(self, pieces: Sequence[Piece]) -> None:
+        self._set_chars(sorted({c for piece in pieces for c in self.normalize(piece)}))
+
+    def _set_chars(self, chars: list[str]) -> None:
+        self.chars = chars
+        self._index = {c: i + len(SPECIALS) for i, c in enumerate(chars)}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"chars": self.chars}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self._set_chars(list(state["chars"]))
+
+    # -- tensors -------------------------------------------------------------------
+    def normalize(self, piece: Piece) -> str:
+        if not isinstance(piece.data, str):
+            raise DataError(f"representation 'abc' needs ABC text, but piece '{piece.id}' is {type(piece.data).__name__}")
+        return normalize_tune(piece.data, self.config.drop_fields, self.config.drop_comments) or ""
+
+    def _ids(self, text: str) -> list[int]:
+        unk = SPECIALS.index(UNK)
+        return [self._index.get(c, unk) for c in text]
+
+    def encode(self, piece: Piece) -> torch.Tensor:
+        return torch.tensor([0, *self._ids(self.normalize(piece)), 1], dtype=torch.long)
+
+    def decode(self, encoded: torch.Tensor) -> Piece:
+        text = "".join(self.chars[i - len(SPECIALS)] for i in encoded.tolist() if i >= len(SPECIALS))
+        return Piece(id="generated", data=text)
+
+    def opening(self, piece: Piece | None) -> torch.Tensor:
+        """Start token, then the header and the first full bar of ``piece``'s body
+        (a pickup bar of fewer than three notes is taken with the bar after it)."""
+        if piece is None:
+            return torch.tensor([0], dtype=torch.long)
+        text = self.normalize(piece)
+        key = re.search(r"(?m)^K:.*$", text)
+        body = key.end() + 1 if key else 0
+        cut = len(text)
+        for bar in re.finditer(r"\|", text[body:]):
+            music = NOT_NOTES.sub("", text[body : body + bar.start()])
+            if len(re.findall(r"[A-Ga-g]", music)) >= 3:
+                cut = body + bar.end()
+                break
+        return torch.tensor([0, *self._ids(text[:cut])], dtype=torch.long)
+
+    def token_labels(self, encoded: torch.Tensor) -> list[str]:
+        labels = {0: "^", 1: "$", 2: "?"}
+        return [labels.get(i) or repr(self.chars[i - 3])[1:-1] for i in encoded.tolist()]
+
+    # -- files ---------------------------------------------------------------------
+    def write(self, piece: Piece, path_stem: Path) -> list[Path]:
+        """``.abc`` always; ``.mid`` (music21) and ``.wav`` when music21 can parse it."""
+        from noizenet.plugins.synthesis import render_midi
+
+        path_stem = Path(path_stem)
+        abc_path = path_stem.with_suffix(".abc")
+        text = piece.data if piece.data.startswith("X:") else f"X:1\nT:{path_stem.name}\n{piece.data}"
+        atomic_write_text(abc_path, text)
+        written = [abc_path]
+        score, _ = parse_abc(piece.data)
+        if score is None or not score.flatten().notes:
+            return written
+        try:
+            import music21
+
+            midi = music21.midi.translate.streamToMidiFile(score)
+            midi_path = path_stem.with_suffix(".mid")
+            atomic_write_bytes(midi_path, midi.writestr())
+        except Exception:  # describe() reports the reason
+            return written
+        written.append(midi_path)
+        written.append(render_midi(midi_path, path_stem.with_suffix(".wav")))
+        return written
+
+    def describe(self, piece: Piece) -> dict[str, Any]:
+        score, error = parse_abc(piece.data)
+        notes = len(score.flatten().notes) if score is not None else 0
+        if score is not None and notes < MIN_NOTES:
+            error = f"only {notes} notes (a tune needs {MIN_NOTES})"
+        from noizenet.plugins.synthesis import renderer
+
+        facts = {"valid": error is None, "notes": notes, "chars": len(piece.data), "error": error}
+        if score is not None and notes:
+            facts["renderer"] = renderer()
+        return facts
+
+
+@hookimpl
+def noizenet_representations():
+    return [AbcRepresentation]

@@ -1,0 +1,48 @@
+"""Shared fixtures: real tunes from the music21 corpus, tiny configs, a CLI runner."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import music21
+import pytest
+from typer.testing import CliRunner
+
+from noizenet.cli import app
+from noizenet.datasets.abc_files import read_text
+from noizenet.plugins.abc_text import split_tunes
+
+# Small enough that a whole run takes a few seconds on 2 CPU cores.
+TINY = [
+    "--hidden", "32", "--layers", "1", "--epochs", "2", "--seq-len", "32", "--batch-size", "8",
+    "--num-samples", "2", "--set", "generate.max_length=300", "--seed", "0", "-q",
+]
+
+
+@pytest.fixture(scope="session")
+def tunes_file(tmp_path_factory) -> Path:
+    """40 real tunes from O'Neill's 1850 collection in one .abc file."""
+    folder = Path(music21.__file__).parent / "corpus" / "oneills1850"
+    tunes = [t for f in sorted(folder.glob("*.abc"))[:2] for t in split_tunes(read_text(f))][:40]
+    path = tmp_path_factory.mktemp("data") / "tunes.abc"
+    path.write_text("\n".join(tunes), encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def cli():
+    runner = CliRunner()
+
+    def invoke(*args: str):
+        return runner.invoke(app, [str(a) for a in args], catch_exceptions=False)
+
+    return invoke
+
+
+@pytest.fixture(scope="session")
+def trained_run(tmp_path_factory, tunes_file) -> Path:
+    """One finished tiny run shared by tests that only read it."""
+    out = tmp_path_factory.mktemp("runs") / "tiny"
+    result = CliRunner().invoke(app, ["run", "--data", str(tunes_file), "--out", str(out), *TINY], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return out

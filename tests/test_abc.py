@@ -1,0 +1,109 @@
+import torch
+
+from noizenet.interfaces import Piece
+from noizenet.plugins.abc_text import AbcConfig, AbcRepresentation, normalize_tune, split_tunes
+
+TUNE = """X: 12
+T: The Test Jig
+N: collected somewhere % a note
+Z: someone@example.com
+M:6/8
+L:1/8
+R:jig
+K:D
+% a comment line
+A|dfa afd|gbg faf|  % trailing comment
+edc BAG|FAF E2:|
+w: la la la
+"""
+
+
+def fitted(*texts: str) -> AbcRepresentation:
+    representation = AbcRepresentation(AbcConfig())
+    representation.fit([Piece(str(i), t) for i, t in enumerate(texts)])
+    return representation
+
+
+BODY = "A|dfa afd|gbg faf|\nedc BAG|FAF E2:|\n"
+
+
+def test_normalize_keeps_the_tune_as_written_but_tidy():
+    assert normalize_tune(TUNE + "\n\n") == "\n".join(line.rstrip() for line in TUNE.splitlines()) + "\n"
+
+
+def test_normalize_can_drop_fields_comments_and_lyrics():
+    assert normalize_tune(TUNE, drop_fields="XTNZw", drop_comments=True) == "M:6/8\nL:1/8\nR:jig\nK:D\n" + BODY
+
+
+def test_tune_without_key_or_body_is_unusable():
+    assert normalize_tune("X:1\nT:no key\nabc|\n") is None
+    assert normalize_tune("X:1\nT:no body\nK:G\n") is None
+
+
+def test_split_on_x_drops_text_before_the_first_tune():
+    tunes = split_tunes("% book header\nX:1\nK:C\nCDE|\n\nX:2\nK:G\nGAB|\n")
+    assert [t.splitlines()[0] for t in tunes] == ["X:1", "X:2"]
+
+
+def test_round_trip_returns_the_normalized_tune():
+    representation = fitted(TUNE)
+    encoded = representation.encode(Piece("a", TUNE))
+    assert encoded.dtype == torch.long
+    assert encoded[0] == representation.spec.start and encoded[-1] == representation.spec.stop
+    assert representation.decode(encoded).data == normalize_tune(TUNE)
+    dropping = AbcRepresentation(AbcConfig(drop_fields="XTNZw", drop_comments=True))
+    dropping.fit([Piece("a", TUNE)])
+    assert dropping.decode(dropping.encode(Piece("a", TUNE))).data.startswith("M:6/8\nL:1/8")
+
+
+def test_unseen_characters_map_to_unknown_not_a_crash():
+    representation = fitted(TUNE)
+    encoded = representation.encode(Piece("b", "X:1\nK:D\nAB ~é|\n"))
+    assert (encoded == 2).sum() == 2  # "~" and "é" were never seen in training
+    assert representation.decode(encoded).data == "X:1\nK:D\nAB |\n"
+
+
+def test_vocabulary_travels_in_state_dict():
+    representation = fitted(TUNE)
+    fresh = AbcRepresentation(AbcConfig())
+    fresh.load_state_dict(representation.state_dict())
+    assert fresh.spec == representation.spec
+    assert torch.equal(fresh.encode(Piece("a", TUNE)), representation.encode(Piece("a", TUNE)))
+
+
+def test_opening_is_header_and_first_bar():
+    representation = fitted(TUNE)
+    opening = representation.decode(representation.opening(Piece("a", TUNE))).data
+    assert opening == normalize_tune(TUNE).split("K:D\n")[0] + "K:D\n% a comment line\nA|dfa afd|"
+    assert representation.opening(None).tolist() == [representation.spec.start]
+
+
+def test_write_produces_abc_midi_and_wav_that_open(tmp_path):
+    import music21
+    import soundfile
+
+    representation = fitted(TUNE)
+    piece = representation.decode(representation.encode(Piece("a", TUNE)))
+    files = representation.write(piece, tmp_path / "tune")
+    assert sorted(f.suffix for f in files) == [".abc", ".mid", ".wav"]
+    assert len(music21.converter.parse(tmp_path / "tune.abc").flatten().notes) == 23
+    assert len(music21.converter.parse(tmp_path / "tune.mid").flatten().notes) == 46  # ":|" plays it twice
+    audio, rate = soundfile.read(tmp_path / "tune.wav")
+    assert rate == 22050 and len(audio) > rate  # more than a second of sound
+    assert abs(audio).max() > 0.01
+
+
+def test_broken_tune_keeps_its_abc_and_says_why(tmp_path):
+    representation = fitted(TUNE)
+    short = Piece("g", "L:1/8\nK:D\nA|\n")
+    assert ".abc" in [f.suffix for f in representation.write(short, tmp_path / "short")]
+    facts = representation.describe(short)
+    assert facts["valid"] is False and "only 1 notes" in facts["error"]
+    broken = Piece("h", "K:D\nA|\n")  # no unit note length: music21 refuses it
+    assert [f.suffix for f in representation.write(broken, tmp_path / "broken")] == [".abc"]
+    assert "music21 cannot parse it" in representation.describe(broken)["error"]
+
+
+def test_describe_accepts_a_real_tune():
+    facts = fitted(TUNE).describe(Piece("a", normalize_tune(TUNE)))
+    assert facts["valid"] is True and facts["notes"] == 23 and facts["error"] is None

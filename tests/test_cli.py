@@ -1,0 +1,136 @@
+import json
+
+import music21
+import soundfile
+import torch
+
+from conftest import TINY
+
+
+def test_run_writes_a_complete_run_directory(trained_run):
+    for name in ("config.toml", "metrics.jsonl", "metrics.json", "report.md", "loss.png", "heatmap.png",
+                 "checkpoints/best.pt", "checkpoints/last.pt", "splits.json", "status.json"):
+        assert (trained_run / name).is_file(), name
+    metrics = json.loads((trained_run / "metrics.json").read_text())
+    for key in ("val_loss", "test_loss", "val_accuracy", "test_accuracy", "bits_per_token",
+                "train_tokens_per_s", "generate_tokens_per_s", "abc_valid_rate"):
+        assert metrics[key] is not None, key
+    assert 0 <= metrics["val_accuracy"] <= 1 and metrics["val_loss"] > 0
+    assert json.loads((trained_run / "status.json").read_text())["state"] == "finished"
+    report = (trained_run / "report.md").read_text()
+    assert "loss.png" in report and "samples/start-t1-00.abc" in report
+
+
+def test_loss_goes_down(trained_run):
+    records = [json.loads(line) for line in (trained_run / "metrics.jsonl").read_text().splitlines()]
+    assert len(records) == 2
+    assert records[-1]["val_loss"] < records[0]["val_loss"]
+    first_train_loss = torch.load(trained_run / "checkpoints" / "last.pt", weights_only=True)["trainer"]["initial_loss"]
+    assert records[-1]["train_loss"] < first_train_loss
+
+
+def test_samples_are_abc_files_and_every_midi_opens(trained_run):
+    samples = sorted((trained_run / "samples").glob("*.abc"))
+    assert len(samples) == 2
+    for path in samples:
+        assert path.read_text().startswith("X:1\nT:")
+    for path in (trained_run / "samples").glob("*.mid"):
+        assert music21.converter.parse(path) is not None
+    for path in (trained_run / "samples").glob("*.wav"):
+        assert soundfile.info(path).samplerate == 22050
+
+
+def test_checkpoint_holds_model_optimizer_vocabulary_and_config(trained_run):
+    checkpoint = torch.load(trained_run / "checkpoints" / "best.pt", weights_only=True)
+    assert {"model", "optimizer", "representation", "config", "trainer"} <= set(checkpoint)
+    assert checkpoint["representation"]["chars"]
+    assert checkpoint["config"]["run"]["repr"] == "abc"
+
+
+def test_generate_from_a_run_with_new_options(cli, trained_run, tmp_path):
+    import shutil
+
+    run = tmp_path / "copy"
+    shutil.copytree(trained_run, run)
+    result = cli("generate", run, "--temperature", "0,0.8", "--num-samples", "2", "--prime", "start,song", "--seed", "5")
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((run / "samples" / "samples.json").read_text())
+    assert {(s["prime"], s["temperature"]) for s in manifest["samples"]} == {
+        ("start", 0.0), ("start", 0.8), ("song", 0.0), ("song", 0.8)
+    }
+    assert len(list((run / "samples").glob("*.abc"))) == 8
+    result = cli("evaluate", run)
+    assert result.exit_code == 0, result.output
+    assert "val_accuracy=" in result.output
+
+
+def test_rerun_from_saved_config_gives_the_same_run(cli, trained_run, tmp_path):
+    again = tmp_path / "again"
+    result = cli("run", "--config", trained_run / "config.toml", "--out", again, "-q")
+    assert result.exit_code == 0, result.output
+    a = json.loads((trained_run / "metrics.json").read_text())
+    b = json.loads((again / "metrics.json").read_text())
+    assert a["val_loss"] == b["val_loss"]
+    assert (trained_run / "samples" / "start-t1-00.abc").read_text() == (again / "samples" / "start-t1-00.abc").read_text()
+
+
+def test_resume_continues_from_last_checkpoint(cli, tunes_file, tmp_path):
+    out = tmp_path / "resumed"
+    tiny = [a for a in TINY]
+    tiny[tiny.index("--epochs") + 1] = "1"
+    result = cli("train", "--data", tunes_file, "--out", out, *tiny)
+    assert result.exit_code == 0, result.output
+    steps_before = torch.load(out / "checkpoints" / "last.pt", weights_only=True)["trainer"]["step"]
+    result = cli("run", "--resume", out, "--epochs", "3", "-q")
+    assert result.exit_code == 0, result.output
+    records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in records] == [1.0, 2.0, 3.0]
+    assert records[1]["step"] == 2 * steps_before
+    assert (out / "metrics.json").exists()
+
+
+def test_train_only_leaves_checkpoints_and_no_samples(cli, tunes_file, tmp_path):
+    out = tmp_path / "trained"
+    result = cli("train", "--data", tunes_file, "--out", out, *TINY)
+    assert result.exit_code == 0, result.output
+    assert (out / "checkpoints" / "best.pt").exists() and not (out / "samples").exists()
+
+
+def test_existing_out_is_refused_and_left_alone(cli, trained_run, tunes_file):
+    before = (trained_run / "metrics.json").read_text()
+    result = cli("run", "--data", tunes_file, "--out", trained_run, *TINY)
+    assert result.exit_code == 2
+    assert "already exists" in result.output
+    assert (trained_run / "metrics.json").read_text() == before
+
+
+def test_missing_data_is_one_line_and_exit_2(cli, tmp_path):
+    result = cli("run", "--data", tmp_path / "nope.abc", "--out", tmp_path / "r", "-q")
+    assert result.exit_code == 2
+    assert result.output.strip().count("\n") == 0
+    assert "no such file or folder" in result.output and "Traceback" not in result.output
+
+
+def test_unknown_model_names_the_closest(cli, tmp_path):
+    result = cli("run", "--model", "lstn", "--out", tmp_path / "r")
+    assert result.exit_code == 2
+    assert "did you mean 'lstm'" in result.output
+
+
+def test_generate_on_a_folder_that_is_not_a_run(cli, tmp_path):
+    result = cli("generate", tmp_path)
+    assert result.exit_code == 2 and "not a noizenet run" in result.output
+
+
+def test_plugins_lists_every_kind(cli):
+    result = cli("plugins")
+    assert result.exit_code == 0
+    for word in ("representations:", "models:", "primes:", "datasets:", "abc", "lstm", "gru", "rnn", "song"):
+        assert word in result.output
+
+
+def test_help_explains_the_options(cli):
+    result = cli("run", "--help")
+    assert result.exit_code == 0
+    for option in ("--repr", "--model", "--data", "--max-minutes", "--temperature", "--plugins-dir", "--resume"):
+        assert option in result.output

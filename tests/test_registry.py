@@ -1,0 +1,65 @@
+from pathlib import Path
+
+import pytest
+
+from noizenet.errors import PluginError
+from noizenet.registry import KINDS, load_registry
+
+
+def test_builtins_come_through_entry_points():
+    registry = load_registry()
+    assert registry.names("representation") == ["abc"]
+    assert registry.names("model") == ["gru", "lstm", "rnn"]
+    assert {"start", "song"} <= set(registry.names("prime"))
+    assert {"abc-files", "music21-abc"} <= set(registry.names("dataset"))
+    for entry in registry.entries():
+        assert "entry point" in entry.origin
+
+
+def test_unknown_name_lists_known_and_closest():
+    with pytest.raises(PluginError) as error:
+        load_registry().get("model", "lstn")
+    message = str(error.value)
+    assert "unknown model 'lstn'" in message and "gru, lstm, rnn" in message and "did you mean 'lstm'" in message
+
+
+def _write_model_plugin(folder: Path, module: str, name: str) -> None:
+    folder.mkdir(exist_ok=True)
+    (folder / f"{module}.py").write_text(
+        "import noizenet\n"
+        "from noizenet.interfaces import ModelPlugin\n"
+        "from noizenet.plugins.recurrent import RecurrentConfig, RecurrentNet\n"
+        "@noizenet.hookimpl\n"
+        "def noizenet_models():\n"
+        f"    return [ModelPlugin('{name}', RecurrentConfig, lambda spec, cfg: RecurrentNet('gru', spec, cfg))]\n"
+    )
+
+
+def test_plugins_dir_adds_a_plugin_with_its_file_as_origin(tmp_path):
+    _write_model_plugin(tmp_path / "p", "mine", "tinygru")
+    registry = load_registry([tmp_path / "p"])
+    assert "tinygru" in registry.names("model")
+    origin = next(e.origin for e in registry.entries("model") if e.name == "tinygru")
+    assert origin.endswith("mine.py")
+
+
+def test_two_plugins_with_one_name_is_an_error_naming_both(tmp_path):
+    _write_model_plugin(tmp_path / "p", "one", "twin")
+    _write_model_plugin(tmp_path / "p", "two", "twin")
+    with pytest.raises(PluginError) as error:
+        load_registry([tmp_path / "p"])
+    assert "two model plugins named 'twin'" in str(error.value)
+    assert "one.py" in str(error.value) and "two.py" in str(error.value)
+
+
+def test_a_name_clashing_with_a_builtin_is_an_error(tmp_path):
+    _write_model_plugin(tmp_path / "p", "clash", "lstm")
+    with pytest.raises(PluginError, match="two model plugins named 'lstm'"):
+        load_registry([tmp_path / "p"])
+
+
+def test_every_kind_has_a_hook():
+    import noizenet.hookspecs as hookspecs
+
+    for hook in KINDS.values():
+        assert callable(getattr(hookspecs, hook))
