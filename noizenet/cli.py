@@ -14,7 +14,7 @@ import typer
 from noizenet import config as configuration
 from noizenet.errors import NoizenetError
 from noizenet.registry import KINDS, load_registry
-from noizenet.rundir import RunDir
+from noizenet.rundir import RunDir, atomic_write_text
 
 app = typer.Typer(
     help="Learn music with recurrent networks and generate new music (ABC, MIDI, WAV).",
@@ -155,7 +155,7 @@ def run_command(
             stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
             out = out or Path("runs") / f"{stamp}-{config.run.repr}-{config.run.model}"
             run_dir = pipeline.prepare_run_dir(out, overwrite=overwrite)
-        run_dir.config.write_text(config.to_toml()) if resume is None else None
+        atomic_write_text(run_dir.config, config.to_toml())
         session = pipeline.open_session(config, registry, run_dir, quiet=quiet)
         _say(quiet, f"noizenet {command}: {config.run.repr} + {config.run.model} on {config.dataset_name} -> {run_dir.root}")
         summary = pipeline.train_stage(session, resume=resume is not None)

@@ -25,6 +25,7 @@ from noizenet.errors import ConfigError
 OPTIMIZERS = ("adam", "adamw", "sgd", "adagrad", "rmsprop")
 SCHEDULES = ("none", "cosine", "plateau")
 DEVICES = ("auto", "cpu", "cuda")
+LAYOUTS = ("pieces", "stream")
 
 
 @dataclass
@@ -46,8 +47,9 @@ class RunConfig:
 class TrainConfig:
     epochs: int = 100
     max_minutes: float = 4.0  # training stops at whichever of epochs/minutes comes first
-    batch_size: int = 64  # parallel streams of the training corpus
-    seq_len: int = 128  # tokens (or frames) per window of truncated backprop
+    layout: str = "pieces"  # pieces: each batch row is a piece from its start; stream: pieces end to end
+    batch_size: int = 32  # rows of a batch
+    seq_len: int = 64  # tokens (or frames) per window of truncated backprop
     optimizer: str = "adam"
     lr: float = 4e-3
     weight_decay: float = 0.0
@@ -56,13 +58,15 @@ class TrainConfig:
     warmup_steps: int = 30
     min_lr_ratio: float = 0.02  # cosine ends at lr * this
     patience: int = 5  # validations without improvement before stopping; 0 = never
-    val_every: float = 1.0  # epochs between validations (fractions allowed)
+    val_every: float = 1.0  # epochs between validations (fractions allowed); also at every 10% of max_minutes
+    val_max_tokens: int = 50_000  # validation pieces scored during training (all of them at the end); 0 = all
     split: list[float] = field(default_factory=lambda: [0.8, 0.1, 0.1])  # train/val/test by piece
 
     def __post_init__(self) -> None:
         _at_least("train.epochs", self.epochs, 1)
         if not self.max_minutes > 0:
             raise ConfigError(f"train.max_minutes must be > 0, got {self.max_minutes}")
+        _choice("train.layout", self.layout, LAYOUTS)
         _at_least("train.batch_size", self.batch_size, 1)
         _at_least("train.seq_len", self.seq_len, 2)
         _choice("train.optimizer", self.optimizer, OPTIMIZERS)
@@ -77,8 +81,11 @@ class TrainConfig:
         _at_least("train.patience", self.patience, 0)
         if not self.val_every > 0:
             raise ConfigError(f"train.val_every must be > 0, got {self.val_every}")
-        if len(self.split) != 3 or min(self.split) < 0 or self.split[0] <= 0:
-            raise ConfigError(f"train.split must be three fractions [train, val, test], got {self.split}")
+        _at_least("train.val_max_tokens", self.val_max_tokens, 0)
+        if len(self.split) != 3 or min(self.split) < 0 or self.split[0] <= 0 or self.split[1] <= 0:
+            raise ConfigError(
+                f"train.split must be three fractions [train, val, test] with train and val > 0, got {self.split}"
+            )
 
 
 @dataclass

@@ -102,6 +102,13 @@ class Representation(ABC):
         :meth:`describe` says why.
         """
 
+    def augment(self, pieces: Sequence[Piece]) -> list[Piece]:
+        """Extra training pieces made from ``pieces`` (transposed copies, ...); none by default.
+
+        Only the training split is augmented; held-out scores stay on real pieces.
+        """
+        return []
+
     def describe(self, piece: Piece) -> dict[str, Any]:
         """Per-piece quality facts for the report, JSON-serialisable.
 
@@ -136,6 +143,17 @@ class SequenceModel(nn.Module):
 
     def hidden(self, x: torch.Tensor, state: Any = None) -> tuple[torch.Tensor, Any]:
         raise NotImplementedError
+
+    def reset_state(self, state: Any, rows: torch.Tensor) -> Any:
+        """``state`` with the rows where ``rows`` (B,) is True set to the zero state.
+
+        Training calls this when some rows of a batch begin a new piece. The default
+        handles what ``nn.RNN``/``nn.LSTM``/``nn.GRU`` return: tensors (or tuples of
+        them) shaped ``(layers, B, H)``; override it for another layout.
+        """
+        if isinstance(state, torch.Tensor):
+            return state.masked_fill(rows.view(1, -1, *([1] * (state.dim() - 2))), 0.0)
+        return type(state)(self.reset_state(s, rows) for s in state)
 
 
 @dataclass(frozen=True)

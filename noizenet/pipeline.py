@@ -28,7 +28,7 @@ from noizenet.registry import Registry
 from noizenet.rundir import RunDir, atomic_torch_save, atomic_write_json
 from noizenet.splits import split_pieces
 from noizenet.trainer import Trainer
-from noizenet.windows import StreamWindows
+from noizenet.windows import make_windows
 
 log = logging.getLogger("noizenet")
 
@@ -137,12 +137,14 @@ def train_stage(session: Session, *, resume: bool = False) -> dict[str, Any]:
     run_dir, cfg = session.run_dir, session.config
     splits = session.splits
     checkpoint = run_dir.load_checkpoint("last") if resume else None
+    train_pieces = splits.train + session.representation.augment(splits.train)
     if checkpoint is not None:
         session.representation.load_state_dict(checkpoint["representation"])
     else:
-        session.representation.fit(splits.train)
-    windows = StreamWindows(
-        encode_all(session.representation, splits.train),
+        session.representation.fit(train_pieces)
+    windows = make_windows(
+        cfg.train.layout,
+        encode_all(session.representation, train_pieces),
         batch_size=cfg.train.batch_size,
         seq_len=cfg.train.seq_len,
         seed=cfg.run.seed,
@@ -174,6 +176,7 @@ def train_stage(session: Session, *, resume: bool = False) -> dict[str, Any]:
         "best_val_loss": result.best_val_loss,
         "parameters": sum(p.numel() for p in model.parameters()),
         "train_pieces": len(splits.train),
+        "augmented_pieces": len(train_pieces) - len(splits.train),
         "val_pieces": len(splits.val),
         "test_pieces": len(splits.test),
     }

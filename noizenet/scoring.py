@@ -12,15 +12,22 @@ from noizenet.interfaces import OutputSpec, SequenceModel
 IGNORE = -100  # target value of padding for categorical outputs
 
 
-def sequence_loss(y: torch.Tensor, target: torch.Tensor, spec: OutputSpec) -> torch.Tensor:
-    """Mean loss of outputs ``y`` (B, T, size) against ``target`` (B, T[, size]).
+def sequence_loss(
+    y: torch.Tensor, target: torch.Tensor, spec: OutputSpec, mask: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Mean loss of outputs ``y`` (B, T, size) against ``target`` (B, T[, size]) over
+    the steps where ``mask`` (B, T) is True (all when None).
 
-    Categorical: cross-entropy in nats per token (padding = ``IGNORE`` is skipped).
-    Continuous: mean squared error per frame value.
+    Categorical: cross-entropy in nats per token. Continuous: mean squared error.
     """
     if spec.kind == "categorical":
+        if mask is not None:
+            target = target.masked_fill(~mask, IGNORE)
         return F.cross_entropy(y.reshape(-1, spec.size), target.reshape(-1), ignore_index=IGNORE)
-    return F.mse_loss(y, target)
+    if mask is None:
+        return F.mse_loss(y, target)
+    per_step = ((y - target) ** 2).mean(-1)
+    return (per_step * mask).sum() / mask.sum().clamp_min(1)
 
 
 @torch.inference_mode()

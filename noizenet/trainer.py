@@ -21,7 +21,7 @@ from noizenet.interfaces import OutputSpec, SequenceModel
 from noizenet.progress import progress_bar
 from noizenet.rundir import RunDir, atomic_torch_save
 from noizenet.scoring import score_pieces, sequence_loss
-from noizenet.windows import StreamWindows
+from noizenet.windows import PieceWindows, StreamWindows, Window
 
 
 class TrainingInterrupted(NoizenetError):
@@ -76,6 +76,19 @@ def detach(state: Any) -> Any:
     return state
 
 
+def _first_tokens(pieces: Sequence[torch.Tensor], budget: int) -> list[torch.Tensor]:
+    """The leading pieces whose lengths add up to at most ``budget`` (at least one)."""
+    if not budget:
+        return list(pieces)
+    chosen, total = [], 0
+    for piece in pieces:
+        if chosen and total + len(piece) > budget:
+            break
+        chosen.append(piece)
+        total += len(piece)
+    return chosen
+
+
 class _StopSignal:
     """Turns SIGINT/SIGTERM into a flag checked after each step."""
 
@@ -102,6 +115,8 @@ class _StopSignal:
 class Trainer:
     """Trains ``model`` on ``windows``, validating on ``val_encoded`` pieces.
 
+    During training only the first ``cfg.val_max_tokens`` steps' worth of validation
+    pieces are scored (the evaluator scores them all).
     ``checkpoint_extra`` (config, representation state, ...) goes into every
     checkpoint so that ``generate`` and ``evaluate`` can rebuild the run from it.
     """
@@ -111,7 +126,7 @@ class Trainer:
         *,
         model: SequenceModel,
         spec: OutputSpec,
-        windows: StreamWindows,
+        windows: PieceWindows | StreamWindows,
         val_encoded: Sequence[torch.Tensor],
         cfg: TrainConfig,
         run_dir: RunDir,
@@ -123,7 +138,7 @@ class Trainer:
         self.model = model
         self.spec = spec
         self.windows = windows
-        self.val_encoded = val_encoded
+        self.val_encoded = _first_tokens(val_encoded, cfg.val_max_tokens)
         self.cfg = cfg
         self.run_dir = run_dir
         self.device = device
@@ -132,9 +147,11 @@ class Trainer:
         self.log = log
         self.optimizer = build_optimizer(model.parameters(), cfg)
         self.total_steps = cfg.epochs * windows.windows_per_epoch
-        self.val_interval = max(1, round(cfg.val_every * windows.windows_per_epoch))
         # Everything below is saved in last.pt and restored by resume().
         self.step = 0
+        self.epoch = 0  # epochs finished
+        self.window = 0  # windows done in the current epoch
+        self.tokens = 0  # predictions trained on
         self.seconds = 0.0  # wall time of training, validation included (the budget)
         self.step_seconds = 0.0  # time inside training steps (the throughput)
         self.state: Any = None
@@ -144,6 +161,10 @@ class Trainer:
         self.initial_loss: float | None = None
         self.loss_sum = 0.0
         self.loss_count = 0
+        self.time_validations = 0
+        self.validated_step = -1
+        self.next_val_epoch = cfg.val_every
+        self.epoch_windows = windows.count(0)
 
     # -- checkpoints -------------------------------------------------------------
     def _checkpoint(self) -> dict[str, Any]:
@@ -153,6 +174,9 @@ class Trainer:
             "optimizer": self.optimizer.state_dict(),
             "trainer": {
                 "step": self.step,
+                "epoch": self.epoch,
+                "window": self.window,
+                "tokens": self.tokens,
                 "seconds": self.seconds,
                 "step_seconds": self.step_seconds,
                 "state": self.state,
@@ -162,6 +186,8 @@ class Trainer:
                 "initial_loss": self.initial_loss,
                 "loss_sum": self.loss_sum,
                 "loss_count": self.loss_count,
+                "time_validations": self.time_validations,
+                "next_val_epoch": self.next_val_epoch,
                 "torch_rng": torch.get_rng_state(),
             },
         }
@@ -171,37 +197,37 @@ class Trainer:
         self.optimizer.load_state_dict(checkpoint["optimizer"])
         t = checkpoint["trainer"]
         self.step, self.seconds, self.state = t["step"], t["seconds"], t["state"]
+        self.epoch, self.window, self.tokens = t["epoch"], t["window"], t["tokens"]
         self.step_seconds = t["step_seconds"]
         self.best_val, self.bad_validations = t["best_val"], t["bad_validations"]
         self.plateau_factor, self.initial_loss = t["plateau_factor"], t["initial_loss"]
         self.loss_sum, self.loss_count = t["loss_sum"], t["loss_count"]
+        self.time_validations = t["time_validations"]
+        self.next_val_epoch = t["next_val_epoch"]
         torch.set_rng_state(t["torch_rng"])
 
     # -- the loop ----------------------------------------------------------------
     def progress(self) -> float:
-        return max(self.step / self.total_steps, self.seconds / (60 * self.cfg.max_minutes))
+        """Share of the budget used: epochs (estimated in steps) or minutes, the larger."""
+        return min(1.0, max(self.step / self.total_steps, self.seconds / (60 * self.cfg.max_minutes)))
 
     def fit(self) -> TrainResult:
-        per_epoch = self.windows.windows_per_epoch
         self.model.train()
         stopped = ""
-        start_step, start_step_seconds = self.step, self.step_seconds
+        start_tokens, start_step_seconds = self.tokens, self.step_seconds
         with _StopSignal() as stop, progress_bar("train", quiet=self.quiet) as bar:
             while not stopped:
-                epoch, window = divmod(self.step, per_epoch)
-                if window == 0:
-                    self.state = None  # a new epoch lays the corpus out anew
-                for x, y in self.windows.epoch(epoch, start=window):
+                self.epoch_windows = self.windows.count(self.epoch)
+                for window in self.windows.epoch(self.epoch, start=self.window):
                     tick = time.perf_counter()
-                    loss = self._train_step(x, y)
+                    loss = self._train_step(window)
                     elapsed = time.perf_counter() - tick
                     self.step_seconds += elapsed
                     self.seconds += elapsed
                     self._check_loss(loss)
-                    done_tokens = (self.step - start_step) * self.windows.tokens_per_window
-                    speed = done_tokens / max(1e-9, self.step_seconds - start_step_seconds)
-                    bar.update(self.progress(), f"ep {self.step / per_epoch:5.2f} loss {loss:.3f} {speed:,.0f} tok/s")
-                    if self.step % self.val_interval == 0 or self._out_of_budget():
+                    speed = (self.tokens - start_tokens) / max(1e-9, self.step_seconds - start_step_seconds)
+                    bar.update(self.progress(), f"ep {self.epoch_position():5.2f} loss {loss:.3f} {speed:,.0f} tok/s")
+                    if self._due_for_validation():
                         tick = time.perf_counter()
                         stopped = self._validate()
                         self.seconds += time.perf_counter() - tick
@@ -213,31 +239,45 @@ class Trainer:
                         )
                     if stopped:
                         break
+                else:  # the epoch ran to its end
+                    self.epoch, self.window = self.epoch + 1, 0
+                    if self.epoch >= self.cfg.epochs:
+                        stopped = self._validate() if self.validated_step != self.step else "epochs"
         seconds = self.step_seconds - start_step_seconds
-        tokens = (self.step - start_step) * self.windows.tokens_per_window
         return TrainResult(
             stopped=stopped,
-            epochs=self.step / per_epoch,
+            epochs=self.epoch_position(),
             steps=self.step,
             seconds=self.seconds,
-            tokens_per_s=tokens / seconds if seconds > 0 else 0.0,
+            tokens_per_s=(self.tokens - start_tokens) / seconds if seconds > 0 else 0.0,
             best_val_loss=self.best_val,
         )
 
-    def _train_step(self, x: torch.Tensor, y: torch.Tensor) -> float:
+    def epoch_position(self) -> float:
+        """Epochs done, with the current one as a fraction."""
+        return self.epoch + self.window / self.epoch_windows
+
+    def _train_step(self, window: Window) -> float:
         factor = lr_factor(self.cfg, self.step, self.progress(), self.plateau_factor)
         for group in self.optimizer.param_groups:
             group["lr"] = self.cfg.lr * factor
-        x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
+        if bool(window.fresh.all()):
+            self.state = None  # every row begins a new piece (or the corpus is laid out anew)
+        elif bool(window.fresh.any()):
+            self.state = self.model.reset_state(self.state, window.fresh.to(self.device))
+        x, y = window.x.to(self.device, non_blocking=True), window.y.to(self.device, non_blocking=True)
+        mask = window.mask.to(self.device, non_blocking=True) if window.mask is not None else None
         out, state = self.model(x, self.state)
         self.state = detach(state)
-        loss = sequence_loss(out, y, self.spec)
+        loss = sequence_loss(out, y, self.spec, mask)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if self.cfg.clip > 0:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.clip)
         self.optimizer.step()
         self.step += 1
+        self.window += 1
+        self.tokens += window.steps
         value = loss.item()
         self.loss_sum += value
         self.loss_count += 1
@@ -254,16 +294,29 @@ class Trainer:
                 f"lr {lr:.3g}); try a lower --lr or a smaller --clip. The last good checkpoint is kept."
             )
 
+    def _due_for_validation(self) -> bool:
+        """Every ``val_every`` epochs, at each tenth of the time budget (so that big
+        corpora get a loss curve too), and when the time is up."""
+        position = self.epoch_position()
+        scheduled = position + 1e-9 >= self.next_val_epoch
+        if scheduled:
+            self.next_val_epoch = (math.floor(position / self.cfg.val_every + 1e-9) + 1) * self.cfg.val_every
+        tenth = int(10 * self.seconds / (60 * self.cfg.max_minutes))
+        timed = tenth > self.time_validations
+        self.time_validations = max(tenth, self.time_validations)
+        return scheduled or timed or self._out_of_budget()
+
     def _out_of_budget(self) -> bool:
-        return self.step >= self.total_steps or self.seconds >= 60 * self.cfg.max_minutes
+        return self.seconds >= 60 * self.cfg.max_minutes
 
     def _validate(self) -> str:
         """Score the validation pieces, log, checkpoint; return why to stop, or ""."""
+        self.validated_step = self.step
         val = score_pieces(self.model, self.val_encoded, self.spec, self.device)
         train_loss = self.loss_sum / max(1, self.loss_count)
         self.loss_sum, self.loss_count = 0.0, 0
         record = {
-            "epoch": round(self.step / self.windows.windows_per_epoch, 4),
+            "epoch": round(self.epoch_position(), 4),
             "step": self.step,
             "seconds": round(self.seconds, 2),
             "lr": self.optimizer.param_groups[0]["lr"],
@@ -287,7 +340,7 @@ class Trainer:
             return "early-stop"
         if self.seconds >= 60 * self.cfg.max_minutes:
             return "time"
-        if self.step >= self.total_steps:
+        if self.epoch >= self.cfg.epochs:
             return "epochs"
         return ""
 

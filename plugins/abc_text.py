@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import functools
 import re
-import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,7 @@ import torch
 from noizenet import hookimpl
 from noizenet.errors import DataError
 from noizenet.interfaces import OutputSpec, Piece, Representation
+from noizenet.plugins.synthesis import quiet_music21, render_midi, renderer
 from noizenet.rundir import atomic_write_bytes, atomic_write_text
 
 START, END, UNK = "<start>", "<end>", "<unk>"
@@ -37,6 +37,7 @@ MIN_NOTES = 8  # a generated tune is valid when music21 finds at least this many
 class AbcConfig:
     drop_fields: str = ""  # field letters to remove, e.g. "TNZBS" (K: always stays)
     drop_comments: bool = False  # remove % comments and %% directives
+    transpose: list[int] = field(default_factory=list)  # semitone shifts: transposed copies of training tunes
 
 
 def normalize_tune(text: str, drop_fields: str = "", drop_comments: bool = False) -> str | None:
@@ -53,11 +54,11 @@ def normalize_tune(text: str, drop_fields: str = "", drop_comments: bool = False
             line = INLINE_COMMENT.sub("", line).rstrip()
         if not line.strip():
             continue
-        field = FIELD.match(line)
-        if field and field.group(1) in FIELD_LETTERS and not field.group(2).startswith("|"):
-            if field.group(1) in drop:
+        heading = FIELD.match(line)
+        if heading and heading.group(1) in FIELD_LETTERS and not heading.group(2).startswith("|"):
+            if heading.group(1) in drop:
                 continue
-            if field.group(1) == "K" and in_header:
+            if heading.group(1) == "K" and in_header:
                 in_header = False
                 lines.append(line)
                 continue
@@ -74,15 +75,26 @@ def split_tunes(text: str) -> list[str]:
     return [f"X:{part}" for part in re.split(r"(?m)^X:", text)[1:]]
 
 
+def with_unit_length(text: str) -> str:
+    """``text`` with the ``L:`` field the ABC standard implies when a tune has none
+    (1/16 for meters below 3/4, else 1/8), which music21 needs written out."""
+    key = re.search(r"(?m)^K:", text)
+    if key is None or re.search(r"(?m)^L:", text[: key.start()]):
+        return text
+    meter = re.search(r"(?m)^M:\s*(\d+)\s*/\s*(\d+)", text[: key.start()])
+    unit = "1/16" if meter and int(meter.group(1)) / max(1, int(meter.group(2))) < 0.75 else "1/8"
+    return f"{text[: key.start()]}L:{unit}\n{text[key.start():]}"
+
+
 @functools.lru_cache(maxsize=128)
 def parse_abc(text: str) -> tuple[Any, str | None]:
     """(music21 score or None, error message or None) for one tune's ABC text."""
     import music21
 
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            score = music21.converter.parse(text if text.startswith("X:") else f"X:1\n{text}", format="abc")
+        with quiet_music21():
+            tune = with_unit_length(text if text.startswith("X:") else f"X:1\n{text}")
+            score = music21.converter.parse(tune, format="abc")
     except Exception as error:  # music21 raises many kinds on broken ABC
         return None, f"music21 cannot parse it: {type(error).__name__}: {error}".splitlines()[0][:200]
     return score, None
@@ -106,6 +118,19 @@ class AbcRepresentation(Representation):
 
     def fit(self, pieces: Sequence[Piece]) -> None:
         self._set_chars(sorted({c for piece in pieces for c in self.normalize(piece)}))
+
+    def augment(self, pieces: Sequence[Piece]) -> list[Piece]:
+        """Each piece transposed by every shift of ``config.transpose`` that fits its key."""
+        from noizenet.plugins.abc_transpose import transpose_tune
+
+        extra = []
+        for piece in pieces:
+            text = self.normalize(piece)
+            for semitones in self.config.transpose:
+                moved = transpose_tune(text, semitones) if semitones else None
+                if moved is not None:
+                    extra.append(Piece(f"{piece.id}~{semitones:+d}", moved, piece.meta))
+        return extra
 
     def _set_chars(self, chars: list[str]) -> None:
         self.chars = chars
@@ -157,8 +182,6 @@ class AbcRepresentation(Representation):
     # -- files ---------------------------------------------------------------------
     def write(self, piece: Piece, path_stem: Path) -> list[Path]:
         """``.abc`` always; ``.mid`` (music21) and ``.wav`` when music21 can parse it."""
-        from noizenet.plugins.synthesis import render_midi
-
         path_stem = Path(path_stem)
         abc_path = path_stem.with_suffix(".abc")
         text = piece.data if piece.data.startswith("X:") else f"X:1\nT:{path_stem.name}\n{piece.data}"
@@ -170,7 +193,8 @@ class AbcRepresentation(Representation):
         try:
             import music21
 
-            midi = music21.midi.translate.streamToMidiFile(score)
+            with quiet_music21():
+                midi = music21.midi.translate.streamToMidiFile(score)
             midi_path = path_stem.with_suffix(".mid")
             atomic_write_bytes(midi_path, midi.writestr())
         except Exception:  # describe() reports the reason
@@ -184,8 +208,6 @@ class AbcRepresentation(Representation):
         notes = len(score.flatten().notes) if score is not None else 0
         if score is not None and notes < MIN_NOTES:
             error = f"only {notes} notes (a tune needs {MIN_NOTES})"
-        from noizenet.plugins.synthesis import renderer
-
         facts = {"valid": error is None, "notes": notes, "chars": len(piece.data), "error": error}
         if score is not None and notes:
             facts["renderer"] = renderer()

@@ -3,10 +3,14 @@ built-in additive synthesizer (so a WAV is always written)."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import shutil
 import subprocess
 import tempfile
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +23,14 @@ SOUNDFONTS = (
     "/usr/share/soundfonts/default.sf2",
 )
 SAMPLE_RATE = 22050  # Hz, of rendered WAV files
+
+
+@contextlib.contextmanager
+def quiet_music21() -> Iterator[None]:
+    """Silence music21's warnings, which it writes straight to stderr."""
+    with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()):
+        warnings.simplefilter("ignore")
+        yield
 
 
 def find_soundfont() -> Path | None:
@@ -66,7 +78,8 @@ def synthesize_midi(midi_path: Path, sample_rate: int) -> np.ndarray:
     harmonics per note, peak-normalised to 0.8."""
     import music21
 
-    score = music21.converter.parse(str(midi_path))
+    with quiet_music21():
+        score = music21.converter.parse(str(midi_path))
     events = [
         (item["offsetSeconds"], item["durationSeconds"], pitch.frequency)
         for item in score.flatten().secondsMap

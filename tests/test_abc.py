@@ -1,7 +1,7 @@
 import torch
 
 from noizenet.interfaces import Piece
-from noizenet.plugins.abc_text import AbcConfig, AbcRepresentation, normalize_tune, split_tunes
+from noizenet.plugins.abc_text import AbcConfig, AbcRepresentation, normalize_tune, split_tunes, with_unit_length
 
 TUNE = """X: 12
 T: The Test Jig
@@ -99,7 +99,7 @@ def test_broken_tune_keeps_its_abc_and_says_why(tmp_path):
     assert ".abc" in [f.suffix for f in representation.write(short, tmp_path / "short")]
     facts = representation.describe(short)
     assert facts["valid"] is False and "only 1 notes" in facts["error"]
-    broken = Piece("h", "K:D\nA|\n")  # no unit note length: music21 refuses it
+    broken = Piece("h", "L:1/8\nK:D\nA|[ceg\n")  # an unclosed chord
     assert [f.suffix for f in representation.write(broken, tmp_path / "broken")] == [".abc"]
     assert "music21 cannot parse it" in representation.describe(broken)["error"]
 
@@ -107,3 +107,11 @@ def test_broken_tune_keeps_its_abc_and_says_why(tmp_path):
 def test_describe_accepts_a_real_tune():
     facts = fitted(TUNE).describe(Piece("a", normalize_tune(TUNE)))
     assert facts["valid"] is True and facts["notes"] == 23 and facts["error"] is None
+
+
+def test_a_tune_without_unit_length_gets_the_standard_default():
+    assert with_unit_length("X:1\nM:6/8\nK:D\nA|\n") == "X:1\nM:6/8\nL:1/8\nK:D\nA|\n"
+    assert with_unit_length("X:1\nM:2/4\nK:D\nA|\n") == "X:1\nM:2/4\nL:1/16\nK:D\nA|\n"
+    assert with_unit_length(TUNE) == TUNE
+    facts = fitted(TUNE).describe(Piece("n", "X:1\nM:6/8\nK:D\ndfa afd|gbg faf|\n"))
+    assert facts["valid"] is True and facts["notes"] == 12

@@ -85,7 +85,7 @@ def test_resume_continues_from_last_checkpoint(cli, tunes_file, tmp_path):
     assert result.exit_code == 0, result.output
     records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in records] == [1.0, 2.0, 3.0]
-    assert records[1]["step"] == 2 * steps_before
+    assert records[0]["step"] == steps_before < records[1]["step"] < records[2]["step"]
     assert (out / "metrics.json").exists()
 
 

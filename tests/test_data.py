@@ -4,9 +4,9 @@ import torch
 from noizenet.errors import DataError
 from noizenet.interfaces import OutputSpec, Piece
 from noizenet.plugins.recurrent import RecurrentConfig, RecurrentNet
-from noizenet.scoring import score_pieces
+from noizenet.scoring import score_pieces, sequence_loss
 from noizenet.splits import split_pieces
-from noizenet.windows import StreamWindows
+from noizenet.windows import PieceWindows, StreamWindows
 
 
 def test_split_is_by_piece_disjoint_and_fixed_by_seed():
@@ -26,26 +26,63 @@ def test_tiny_corpus_still_gets_validation_and_test():
         split_pieces([Piece("a", ""), Piece("b", "")], [0.8, 0.1, 0.1], seed=0)
 
 
-def test_windows_are_teacher_forcing_pairs_and_continue_each_stream():
+def test_stream_windows_are_teacher_forcing_pairs_and_continue_each_stream():
     pieces = [torch.arange(i * 100, i * 100 + 97) for i in range(10)]
     windows = StreamWindows(pieces, batch_size=4, seq_len=8, seed=0)
     batches = list(windows.epoch(0))
     assert len(batches) == windows.windows_per_epoch
-    for x, y in batches:
-        assert x.shape == y.shape == (4, 8)
+    assert [bool(w.fresh.all()) for w in batches] == [True] + [False] * (len(batches) - 1)
+    for w in batches:
+        assert w.x.shape == w.y.shape == (4, 8) and w.mask is None
     # y is x shifted by one, and window i+1 continues window i in every stream
-    stream = torch.cat([x for x, _ in batches], 1)
-    targets = torch.cat([y for _, y in batches], 1)
+    stream = torch.cat([w.x for w in batches], 1)
+    targets = torch.cat([w.y for w in batches], 1)
     assert torch.equal(stream[:, 1:], targets[:, :-1])
-    assert list(windows.epoch(0, start=2))[0][0].tolist() == batches[2][0].tolist()
-    assert not torch.equal(list(windows.epoch(1))[0][0], batches[0][0])  # new order each epoch
+    assert torch.equal(list(windows.epoch(0, start=2))[0].x, batches[2].x)
+    assert not torch.equal(next(windows.epoch(1)).x, batches[0].x)  # new order each epoch
 
 
-def test_distributed_ranks_get_disjoint_streams():
-    pieces = [torch.arange(i * 1000, i * 1000 + 500) for i in range(8)]
-    a = next(StreamWindows(pieces, batch_size=2, seq_len=16, seed=0, rank=0, world_size=2).epoch(0))[0]
-    b = next(StreamWindows(pieces, batch_size=2, seq_len=16, seed=0, rank=1, world_size=2).epoch(0))[0]
-    assert not set(a.flatten().tolist()) & set(b.flatten().tolist())
+def test_piece_windows_start_every_piece_fresh_and_cover_each_step_once():
+    lengths = [5, 40, 17, 33, 9, 60, 21, 8, 12, 25, 30, 14]
+    pieces = [torch.arange(i * 1000, i * 1000 + n) for i, n in enumerate(lengths)]
+    windows = PieceWindows(pieces, batch_size=3, seq_len=8, seed=0)
+    assert windows.count(0) == len(list(windows.epoch(0)))
+    seen, starts = [], 0
+    for w in windows.epoch(0):
+        assert w.x.shape == (3, 8)
+        mask = w.mask if w.mask is not None else torch.ones(w.x.shape, dtype=torch.bool)
+        # a row is fresh exactly when it sits at a piece's first step
+        assert torch.equal(w.fresh, w.x[:, 0] % 1000 == 0)
+        starts += int(w.fresh.sum())
+        assert torch.equal(w.y[mask], w.x[mask] + 1)  # targets are the next step of the same piece
+        seen += w.y[mask].tolist()
+    assert len(seen) == len(set(seen))  # no step twice
+    covered = {v // 1000 for v in seen}
+    assert starts == len(covered) >= len(pieces) - 3  # only the tails of the longest rows wait
+    cut = [i for i in covered if not set(range(i * 1000 + 1, i * 1000 + lengths[i])) <= set(seen)]
+    assert len(cut) <= 3  # at most the last piece of each row is cut short
+    assert [w.x.tolist() for w in windows.epoch(0, start=3)] == [w.x.tolist() for w in list(windows.epoch(0))[3:]]
+    assert not torch.equal(next(windows.epoch(1)).x, next(windows.epoch(0)).x)  # new order each epoch
+
+
+def test_reset_state_zeroes_only_the_chosen_rows():
+    spec = OutputSpec("categorical", 9)
+    model = RecurrentNet("lstm", spec, RecurrentConfig(hidden=4, layers=2, embedding=3))
+    _, state = model(torch.randint(0, 9, (3, 5)))
+    h, c = model.reset_state(state, torch.tensor([False, True, False]))
+    assert h[:, 1].abs().sum() == 0 and c[:, 1].abs().sum() == 0
+    assert torch.equal(h[:, 0], state[0][:, 0]) and torch.equal(c[:, 2], state[1][:, 2])
+
+
+def test_masked_loss_ignores_padding():
+    spec = OutputSpec("categorical", 4)
+    y = torch.randn(2, 3, 4)
+    target = torch.tensor([[1, 2, 3], [0, 1, 1]])
+    mask = torch.tensor([[True, True, True], [True, False, False]])
+    expected = sequence_loss(torch.cat([y[0], y[1, :1]])[None], torch.tensor([[1, 2, 3, 0]]), spec)
+    assert torch.allclose(sequence_loss(y, target, spec, mask), expected)
+    frames = OutputSpec("continuous", 4)
+    assert torch.allclose(sequence_loss(y, y + mask[..., None].logical_not() * 5.0, frames, mask), torch.tensor(0.0))
 
 
 def test_seq_len_longer_than_the_data_is_a_clear_error():
