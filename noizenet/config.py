@@ -26,6 +26,7 @@ OPTIMIZERS = ("adam", "adamw", "sgd", "adagrad", "rmsprop")
 SCHEDULES = ("none", "cosine", "plateau")
 DEVICES = ("auto", "cpu", "cuda")
 LAYOUTS = ("pieces", "stream")
+PRECISIONS = ("auto", "fp32", "bf16")
 
 
 @dataclass
@@ -37,9 +38,11 @@ class RunConfig:
     seed: int = 0
     device: str = "auto"
     threads: int = 0  # intra-op CPU threads; 0 = all available cores
+    precision: str = "auto"  # training autocast: auto (bf16 where the hardware has it) | fp32 | bf16
 
     def __post_init__(self) -> None:
         _choice("run.device", self.device, DEVICES)
+        _choice("run.precision", self.precision, PRECISIONS)
         _at_least("run.threads", self.threads, 0)
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import random
 import shutil
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ import torch
 
 from noizenet import config as configuration
 from noizenet.config import Config
+from noizenet.device import autocast_dtype, pick_device, set_threads
 from noizenet.errors import DataError, RunDirError
 from noizenet.evaluator import evaluate_run
 from noizenet.generator import generate
@@ -69,12 +69,8 @@ def setup_runtime(config: Config) -> torch.device:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-    threads = config.run.threads or len(os.sched_getaffinity(0))
-    torch.set_num_threads(threads)
-    if config.run.device == "cuda" and not torch.cuda.is_available():
-        raise DataError("--device cuda: no CUDA device is available here")
-    wanted = config.run.device
-    return torch.device("cuda" if wanted == "cuda" or (wanted == "auto" and torch.cuda.is_available()) else "cpu")
+    set_threads(config.run.threads)
+    return pick_device(config.run.device)
 
 
 def open_session(config: Config, registry: Registry, run_dir: RunDir, *, quiet: bool = False) -> Session:
@@ -162,6 +158,7 @@ def train_stage(session: Session, *, resume: bool = False) -> dict[str, Any]:
         device=session.device,
         checkpoint_extra=checkpoint_extra(session),
         quiet=session.quiet,
+        amp_dtype=autocast_dtype(cfg.run.precision, session.device),
     )
     if checkpoint is not None:
         trainer.resume(checkpoint)
@@ -175,6 +172,7 @@ def train_stage(session: Session, *, resume: bool = False) -> dict[str, Any]:
         "tokens_per_s": round(result.tokens_per_s, 1),
         "best_val_loss": result.best_val_loss,
         "parameters": sum(p.numel() for p in model.parameters()),
+        "precision": str(trainer.amp_dtype or torch.float32).removeprefix("torch."),
         "train_pieces": len(splits.train),
         "augmented_pieces": len(train_pieces) - len(splits.train),
         "val_pieces": len(splits.val),

@@ -9,13 +9,14 @@ from __future__ import annotations
 import math
 import signal
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 
 from noizenet.config import TrainConfig
+from noizenet.device import autocast
 from noizenet.errors import NoizenetError
 from noizenet.interfaces import OutputSpec, SequenceModel
 from noizenet.progress import progress_bar
@@ -133,7 +134,7 @@ class Trainer:
         device: torch.device,
         checkpoint_extra: dict[str, Any],
         quiet: bool = False,
-        log: Callable[[str], None] = print,
+        amp_dtype: torch.dtype | None = None,
     ) -> None:
         self.model = model
         self.spec = spec
@@ -144,7 +145,7 @@ class Trainer:
         self.device = device
         self.checkpoint_extra = checkpoint_extra
         self.quiet = quiet
-        self.log = log
+        self.amp_dtype = amp_dtype
         self.optimizer = build_optimizer(model.parameters(), cfg)
         self.total_steps = cfg.epochs * windows.windows_per_epoch
         # Everything below is saved in last.pt and restored by resume().
@@ -267,9 +268,10 @@ class Trainer:
             self.state = self.model.reset_state(self.state, window.fresh.to(self.device))
         x, y = window.x.to(self.device, non_blocking=True), window.y.to(self.device, non_blocking=True)
         mask = window.mask.to(self.device, non_blocking=True) if window.mask is not None else None
-        out, state = self.model(x, self.state)
+        with autocast(self.device, self.amp_dtype):
+            out, state = self.model(x, self.state)
         self.state = detach(state)
-        loss = sequence_loss(out, y, self.spec, mask)
+        loss = sequence_loss(out.float(), y, self.spec, mask)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if self.cfg.clip > 0:

@@ -37,7 +37,9 @@ MIN_NOTES = 8  # a generated tune is valid when music21 finds at least this many
 class AbcConfig:
     drop_fields: str = ""  # field letters to remove, e.g. "TNZBS" (K: always stays)
     drop_comments: bool = False  # remove % comments and %% directives
-    transpose: list[int] = field(default_factory=list)  # semitone shifts: transposed copies of training tunes
+    # Semitone shifts: each training tune is also learned transposed by these (down a
+    # fourth, down a tone, up a tone, up a fourth), so melodies are learned in many keys.
+    transpose: list[int] = field(default_factory=lambda: [-5, -2, 2, 5])
 
 
 def normalize_tune(text: str, drop_fields: str = "", drop_comments: bool = False) -> str | None:
@@ -183,7 +185,7 @@ class AbcRepresentation(Representation):
     def write(self, piece: Piece, path_stem: Path) -> list[Path]:
         """``.abc`` always; ``.mid`` (music21) and ``.wav`` when music21 can parse it."""
         path_stem = Path(path_stem)
-        abc_path = path_stem.with_suffix(".abc")
+        abc_path = Path(f"{path_stem}.abc")
         text = piece.data if piece.data.startswith("X:") else f"X:1\nT:{path_stem.name}\n{piece.data}"
         atomic_write_text(abc_path, text)
         written = [abc_path]
@@ -195,12 +197,12 @@ class AbcRepresentation(Representation):
 
             with quiet_music21():
                 midi = music21.midi.translate.streamToMidiFile(score)
-            midi_path = path_stem.with_suffix(".mid")
+            midi_path = Path(f"{path_stem}.mid")
             atomic_write_bytes(midi_path, midi.writestr())
         except Exception:  # describe() reports the reason
             return written
         written.append(midi_path)
-        written.append(render_midi(midi_path, path_stem.with_suffix(".wav")))
+        written.append(render_midi(midi_path, Path(f"{path_stem}.wav")))
         return written
 
     def describe(self, piece: Piece) -> dict[str, Any]:

@@ -19,7 +19,7 @@ INITS = ("default", "xavier", "kaiming")
 
 @dataclass
 class RecurrentConfig:
-    hidden: int = 256  # units per recurrent layer
+    hidden: int = 384  # units per recurrent layer
     layers: int = 2
     dropout: float = 0.3  # between recurrent layers and before the head
     embedding: int = 64  # width of the input layer (token embedding or frame projection)

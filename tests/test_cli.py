@@ -33,7 +33,7 @@ def test_samples_are_abc_files_and_every_midi_opens(trained_run):
     samples = sorted((trained_run / "samples").glob("*.abc"))
     assert len(samples) == 2
     for path in samples:
-        assert path.read_text().startswith("X:1\nT:")
+        assert path.read_text().startswith("X:")  # every written tune has its reference line
     for path in (trained_run / "samples").glob("*.mid"):
         assert music21.converter.parse(path) is not None
     for path in (trained_run / "samples").glob("*.wav"):
