@@ -183,27 +183,17 @@ class AbcRepresentation(Representation):
 
     # -- files ---------------------------------------------------------------------
     def write(self, piece: Piece, path_stem: Path) -> list[Path]:
-        """``.abc`` always; ``.mid`` (music21) and ``.wav`` when music21 can parse it."""
+        """``.abc`` always; ``.mid`` (music21) and ``.wav`` when music21 can convert it."""
         path_stem = Path(path_stem)
         abc_path = Path(f"{path_stem}.abc")
         text = piece.data if piece.data.startswith("X:") else f"X:1\nT:{path_stem.name}\n{piece.data}"
         atomic_write_text(abc_path, text)
-        written = [abc_path]
-        score, _ = parse_abc(piece.data)
-        if score is None or not score.flatten().notes:
-            return written
-        try:
-            import music21
-
-            with quiet_music21():
-                midi = music21.midi.translate.streamToMidiFile(score)
-            midi_path = Path(f"{path_stem}.mid")
-            atomic_write_bytes(midi_path, midi.writestr())
-        except Exception:  # describe() reports the reason
-            return written
-        written.append(midi_path)
-        written.append(render_midi(midi_path, Path(f"{path_stem}.wav")))
-        return written
+        midi, _ = midi_bytes(piece.data)
+        if midi is None:
+            return [abc_path]  # describe() says why
+        midi_path = Path(f"{path_stem}.mid")
+        atomic_write_bytes(midi_path, midi)
+        return [abc_path, midi_path, render_midi(midi_path, Path(f"{path_stem}.wav"))]
 
     def describe(self, piece: Piece) -> dict[str, Any]:
         score, error = parse_abc(piece.data)
@@ -212,8 +202,61 @@ class AbcRepresentation(Representation):
             error = f"only {notes} notes (a tune needs {MIN_NOTES})"
         facts = {"valid": error is None, "notes": notes, "chars": len(piece.data), "error": error}
         if score is not None and notes:
-            facts["renderer"] = renderer()
+            midi, midi_error = midi_bytes(piece.data)
+            facts["midi_error"] = midi_error
+            if midi is not None:
+                facts["renderer"] = renderer()
         return facts
+
+
+@functools.lru_cache(maxsize=128)
+def midi_bytes(text: str) -> tuple[bytes | None, str | None]:
+    """(MIDI file bytes or None, why not) for one tune's ABC text.
+
+    music21 refuses some scores it parsed (badly formed repeats, a repeated time
+    signature); those are written again with their repeats played once, and as a
+    plain sequence of notes if that fails too.
+    """
+    import music21
+
+    score, error = parse_abc(text)
+    if score is None:
+        return None, error
+    if not score.flatten().notes:
+        return None, "no notes"
+    attempts = (lambda: score, lambda: _without_repeats(score), lambda: _notes_only(score))
+    for make in attempts:
+        try:
+            with quiet_music21():
+                return music21.midi.translate.streamToMidiFile(make()).writestr(), None
+        except Exception as failure:  # music21 raises many kinds here
+            error = f"music21 cannot write MIDI: {type(failure).__name__}: {failure}".splitlines()[0][:200]
+    return None, error
+
+
+def _without_repeats(score: Any) -> Any:
+    import copy
+
+    import music21
+
+    plain = copy.deepcopy(score)
+    for repeat in list(plain.recurse().getElementsByClass(music21.bar.Repeat)):
+        repeat.activeSite.replace(repeat, music21.bar.Barline("regular"))
+    for expression in list(plain.recurse().getElementsByClass(music21.repeat.RepeatExpression)):
+        expression.activeSite.remove(expression)
+    return plain
+
+
+def _notes_only(score: Any) -> Any:
+    import copy
+
+    import music21
+
+    stream = music21.stream.Stream()
+    for element in score.flatten().getElementsByClass((music21.note.GeneralNote, music21.tempo.MetronomeMark)):
+        if not isinstance(element, music21.harmony.ChordSymbol):
+            stream.insert(element.offset, copy.deepcopy(element))
+    return stream
 
 
 @hookimpl

@@ -55,9 +55,10 @@ def render_midi(midi_path: Path, wav_path: Path, *, sample_rate: int = SAMPLE_RA
     try:
         soundfont = find_soundfont()
         if shutil.which("fluidsynth") and soundfont and _fluidsynth(midi_path, Path(tmp), soundfont, sample_rate):
-            pass
+            audio, _ = sf.read(tmp, dtype="float32")
         else:
-            sf.write(tmp, synthesize_midi(midi_path, sample_rate), sample_rate, subtype="PCM_16")
+            audio = synthesize_midi(midi_path, sample_rate)
+        sf.write(tmp, normalize_peak(audio), sample_rate, subtype="PCM_16")
         os.replace(tmp, wav_path)
     finally:
         Path(tmp).unlink(missing_ok=True)
@@ -73,9 +74,15 @@ def _fluidsynth(midi_path: Path, wav_path: Path, soundfont: Path, sample_rate: i
     return done.returncode == 0 and wav_path.stat().st_size > 44
 
 
+def normalize_peak(audio: np.ndarray, peak: float = 0.9) -> np.ndarray:
+    """``audio`` scaled so its loudest sample is ``peak`` (silence stays silent)."""
+    loudest = float(np.abs(audio).max()) if audio.size else 0.0
+    return audio * (peak / loudest) if loudest > 0 else audio
+
+
 def synthesize_midi(midi_path: Path, sample_rate: int) -> np.ndarray:
     """Float32 mono audio ``(n_samples,)`` of every note in a MIDI file: a few decaying
-    harmonics per note, peak-normalised to 0.8."""
+    harmonics per note."""
     import music21
 
     with quiet_music21():
@@ -95,5 +102,4 @@ def synthesize_midi(midi_path: Path, sample_rate: int) -> np.ndarray:
         envelope = np.minimum(1.0, t / 0.01) * np.exp(-3.0 * t) * np.clip((length + 0.15 - t) / 0.15, 0, 1)
         first = int(start * sample_rate)
         audio[first : first + n] += (tone * envelope)[: len(audio) - first]
-    peak = float(np.abs(audio).max())
-    return audio * (0.8 / peak) if peak > 0 else audio
+    return audio

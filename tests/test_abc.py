@@ -115,3 +115,30 @@ def test_a_tune_without_unit_length_gets_the_standard_default():
     assert with_unit_length(TUNE) == TUNE
     facts = fitted(TUNE).describe(Piece("n", "X:1\nM:6/8\nK:D\ndfa afd|gbg faf|\n"))
     assert facts["valid"] is True and facts["notes"] == 12
+
+
+def test_badly_formed_repeats_still_give_a_midi_file(tmp_path):
+    import music21
+
+    representation = fitted(TUNE)
+    piece = Piece("r", "X:1\nL:1/8\nK:D\nABcd|:efga|bagf::gfed|\n")  # a repeat music21 cannot expand
+    files = representation.write(piece, tmp_path / "repeats")
+    assert [f.suffix for f in files] == [".abc", ".mid", ".wav"]
+    assert len(music21.converter.parse(tmp_path / "repeats.mid").flatten().notes) >= 16
+    facts = representation.describe(piece)
+    assert facts["valid"] is True and facts["midi_error"] is None
+
+
+def test_built_in_synthesizer_renders_when_fluidsynth_is_missing(tmp_path, monkeypatch):
+    import soundfile
+
+    from noizenet.plugins import synthesis
+
+    representation = fitted(TUNE)
+    representation.write(Piece("a", normalize_tune(TUNE)), tmp_path / "tune")
+    monkeypatch.setattr(synthesis.shutil, "which", lambda name: None)
+    assert synthesis.renderer().startswith("built-in synthesizer")
+    synthesis.render_midi(tmp_path / "tune.mid", tmp_path / "builtin.wav")
+    audio, rate = soundfile.read(tmp_path / "builtin.wav")
+    assert rate == 22050 and 5 < len(audio) / rate < 30
+    assert 0.85 < abs(audio).max() < 0.95  # peak-normalised, not clipped

@@ -38,6 +38,10 @@ def test_samples_are_abc_files_and_every_midi_opens(trained_run):
         assert music21.converter.parse(path) is not None
     for path in (trained_run / "samples").glob("*.wav"):
         assert soundfile.info(path).samplerate == 22050
+    manifest = json.loads((trained_run / "samples" / "samples.json").read_text())
+    for sample in manifest["samples"]:
+        if sample["valid"]:
+            assert f"{sample['name']}.mid" in sample["files"]
 
 
 def test_checkpoint_holds_model_optimizer_vocabulary_and_config(trained_run):
