@@ -6,6 +6,7 @@ Used unchanged by every representation: the loss comes from the output spec.
 
 from __future__ import annotations
 
+import logging
 import math
 import signal
 import time
@@ -23,6 +24,8 @@ from noizenet.progress import progress_bar
 from noizenet.rundir import RunDir, atomic_torch_save
 from noizenet.scoring import score_pieces, sequence_loss
 from noizenet.windows import PieceWindows, StreamWindows, Window
+
+log = logging.getLogger("noizenet")
 
 
 class TrainingInterrupted(NoizenetError):
@@ -195,7 +198,10 @@ class Trainer:
 
     def resume(self, checkpoint: dict[str, Any]) -> None:
         self.model.load_state_dict(checkpoint["model"])
-        self.optimizer.load_state_dict(checkpoint["optimizer"])
+        if checkpoint["config"]["train"]["optimizer"] == self.cfg.optimizer:
+            self.optimizer.load_state_dict(checkpoint["optimizer"])
+        else:
+            log.warning("optimizer changed to %s: its state starts afresh", self.cfg.optimizer)
         t = checkpoint["trainer"]
         self.step, self.seconds, self.state = t["step"], t["seconds"], t["state"]
         self.epoch, self.window, self.tokens = t["epoch"], t["window"], t["tokens"]

@@ -15,7 +15,7 @@ from noizenet.plugins.abc_text import split_tunes
 # Small enough that a whole run takes a few seconds on 2 CPU cores.
 TINY = [
     "--hidden", "32", "--layers", "1", "--epochs", "2", "--seq-len", "32", "--batch-size", "8",
-    "--num-samples", "2", "--set", "generate.max_length=300", "--seed", "0", "-q",
+    "--num-samples", "2", "--set", "generate.max_length=300", "--set", "repr.transpose=[]", "--seed", "0", "-q",
 ]
 
 

@@ -1,0 +1,60 @@
+"""Interruption, resume and numerical blow-up, on real runs in subprocesses."""
+
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import torch
+
+from conftest import TINY
+
+LONG = [a for a in TINY if a != "-q"] + ["--epochs", "15", "--max-minutes", "60", "--set", "train.patience=0", "-q"]
+
+
+def noizenet(*args, **kwargs):
+    return subprocess.run([sys.executable, "-m", "noizenet", *map(str, args)], capture_output=True, text=True, **kwargs)
+
+
+def test_sigint_saves_last_checkpoint_and_resume_matches_an_uninterrupted_run(tunes_file, tmp_path):
+    whole, split = tmp_path / "whole", tmp_path / "split"
+    done = noizenet("train", "--data", tunes_file, "--out", whole, *LONG)
+    assert done.returncode == 0, done.stderr
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "noizenet", "train", "--data", str(tunes_file), "--out", str(split), *LONG],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    deadline = time.time() + 120
+    while not (split / "metrics.jsonl").exists() and time.time() < deadline:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 2
+    assert "interrupted at step" in stderr and "--resume" in stderr and "Traceback" not in stderr
+    assert json.loads((split / "status.json").read_text())["state"] == "interrupted"
+    stopped_at = torch.load(split / "checkpoints" / "last.pt", weights_only=True)["trainer"]["step"]
+    final = torch.load(whole / "checkpoints" / "last.pt", weights_only=True)
+    assert 0 < stopped_at < final["trainer"]["step"]
+
+    resumed = noizenet("train", "--resume", split, "-q")
+    assert resumed.returncode == 0, resumed.stderr
+    again = torch.load(split / "checkpoints" / "last.pt", weights_only=True)
+    assert again["trainer"]["step"] == final["trainer"]["step"]
+    for name, weights in final["model"].items():
+        assert torch.equal(weights, again["model"][name]), name
+
+
+def test_blow_up_stops_with_advice_and_keeps_the_good_checkpoint(tunes_file, tmp_path):
+    run = tmp_path / "run"
+    assert noizenet("train", "--data", tunes_file, "--out", run, *TINY).returncode == 0
+    best = (run / "checkpoints" / "best.pt").read_bytes()
+    blown = noizenet("train", "--resume", run, "--epochs", "6", "--lr", "1000", "--optimizer", "sgd", "-q")
+    assert blown.returncode == 2
+    message = blown.stderr.strip()
+    assert "\n" not in message and "diverged at step" in message and "lr" in message and "--lr" in message
+    assert (run / "checkpoints" / "best.pt").read_bytes() == best
+    assert json.loads((run / "status.json").read_text())["state"] == "diverged"
+    generated = noizenet("generate", run, "--num-samples", "1", "-q")
+    assert generated.returncode == 0, generated.stderr
