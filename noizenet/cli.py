@@ -114,7 +114,7 @@ def run_command(
     dropout: Annotated[Optional[float], typer.Option("--dropout", help="Dropout between layers.")] = None,
     lr: Annotated[Optional[float], typer.Option("--lr", help="Peak learning rate.")] = None,
     optimizer: Annotated[Optional[str], typer.Option("--optimizer", help="adam | adamw | sgd | adagrad | rmsprop.")] = None,
-    batch_size: Annotated[Optional[int], typer.Option("--batch-size", help="Parallel training streams.")] = None,
+    batch_size: Annotated[Optional[int], typer.Option("--batch-size", help="Rows per batch (tunes trained side by side).")] = None,
     seq_len: Annotated[Optional[int], typer.Option("--seq-len", help="Steps per backprop window.")] = None,
     clip: Annotated[Optional[float], typer.Option("--clip", help="Max gradient norm (0 = off).")] = None,
     temperature: Temperature = [],
