@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import shutil
 import sys
 from contextlib import contextmanager
 from datetime import datetime
@@ -156,20 +157,33 @@ def run_command(
             out = out or Path("runs") / f"{stamp}-{config.run.repr}-{config.run.model}"
             run_dir = pipeline.prepare_run_dir(out, overwrite=overwrite)
         atomic_write_text(run_dir.config, config.to_toml())
-        session = pipeline.open_session(config, registry, run_dir, quiet=quiet)
-        _say(quiet, f"noizenet {command}: {config.run.repr} + {config.run.model} on {config.dataset_name} -> {run_dir.root}")
-        summary = pipeline.train_stage(session, resume=resume is not None)
-        _say(quiet, f"trained {summary['epochs']} epochs in {summary['seconds']} s ({summary['stopped']}), "
-                    f"{summary['tokens_per_s']:,.0f} tokens/s")
-        if command == "train":
-            run_dir.set_status("finished", train=summary)
-            _say(quiet, f"run directory: {run_dir.root}")
-            return
-        trained = pipeline.load_trained(session)
-        pipeline.generate_stage(session, trained)
-        metrics = pipeline.evaluate_stage(session, trained)
+        try:
+            _run_stages(command, pipeline.open_session(config, registry, run_dir, quiet=quiet), resume is not None)
+        except BaseException:
+            if resume is None and not run_dir.last.exists():
+                shutil.rmtree(run_dir.root, ignore_errors=True)  # nothing to resume: leave no debris
+            raise
+
+
+def _run_stages(command: str, session: Any, resume: bool) -> None:
+    from noizenet import pipeline
+
+    config, run_dir, quiet = session.config, session.run_dir, session.quiet
+    splits = session.splits  # reads the data: bad data fails here, before any training
+    _say(quiet, f"noizenet {command}: {config.run.repr} + {config.run.model} on {config.dataset_name} "
+                f"({len(splits.train)}/{len(splits.val)}/{len(splits.test)} pieces) -> {run_dir.root}")
+    summary = pipeline.train_stage(session, resume=resume)
+    _say(quiet, f"trained {summary['epochs']} epochs in {summary['seconds']} s ({summary['stopped']}), "
+                f"{summary['tokens_per_s']:,.0f} tokens/s")
+    if command == "train":
         run_dir.set_status("finished", train=summary)
-        _say(quiet, _summary(run_dir, metrics))
+        _say(quiet, f"run directory: {run_dir.root}")
+        return
+    trained = pipeline.load_trained(session)
+    pipeline.generate_stage(session, trained)
+    metrics = pipeline.evaluate_stage(session, trained)
+    run_dir.set_status("finished", train=summary)
+    _say(quiet, _summary(run_dir, metrics))
 
 
 @app.command("generate", help="Generate new samples from a trained run into RUN_DIR/samples.")
@@ -228,7 +242,23 @@ def plugins_command(plugins_dir: PluginsDir = [], debug: Debug = False) -> None:
 
 
 def main() -> None:
-    app(prog_name="noizenet")
+    """The console script: usage errors (a bad option value, an unknown option) become
+    one line too, with exit code 2, instead of a framed usage box."""
+    try:
+        code = app(prog_name="noizenet", standalone_mode=False)
+    except typer.Abort:
+        typer.echo("noizenet: interrupted", err=True)
+        code = 130
+    except typer.Exit as done:
+        code = done.exit_code
+    except Exception as error:
+        # typer's (vendored) click usage errors; anything else is a bug: re-raise it
+        if not (hasattr(error, "format_message") and hasattr(error, "exit_code")):
+            raise
+        if error.format_message():  # empty when no arguments brought up the help
+            typer.echo(f"noizenet: error: {error.format_message()}", err=True)
+        code = error.exit_code
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

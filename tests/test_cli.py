@@ -138,3 +138,29 @@ def test_help_explains_the_options(cli):
     assert result.exit_code == 0
     for option in ("--repr", "--model", "--data", "--max-minutes", "--temperature", "--plugins-dir", "--resume"):
         assert option in result.output
+
+
+def test_usage_errors_are_one_line_through_the_console_script(tmp_path):
+    import subprocess
+    import sys
+
+    for args, expected in (
+        (["run", "--epochs", "abc"], "Invalid value for '--epochs'"),
+        (["run", "--epoch", "3"], "No such option: --epoch"),
+        (["run", "--data", str(tmp_path / "none.abc")], "no such file or folder"),
+    ):
+        done = subprocess.run([sys.executable, "-m", "noizenet", *args], capture_output=True, text=True, cwd=tmp_path)
+        assert done.returncode == 2
+        assert done.stderr.count("\n") == 1 and expected in done.stderr, done.stderr
+    assert not list(tmp_path.glob("runs/*"))  # a run that failed on its data leaves no run directory
+
+
+def test_bad_abc_files_are_one_clear_line(cli, tmp_path):
+    empty = tmp_path / "empty.abc"
+    empty.write_text("")
+    noise = tmp_path / "noise.abc"
+    noise.write_bytes(bytes(range(256)) * 40)
+    for path in (empty, noise):
+        result = cli("run", "--data", path, "--out", tmp_path / "r", "-q")
+        assert result.exit_code == 2 and "no ABC tunes found" in result.output
+    assert not (tmp_path / "r").exists()
