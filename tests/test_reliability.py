@@ -58,3 +58,29 @@ def test_blow_up_stops_with_advice_and_keeps_the_good_checkpoint(tunes_file, tmp
     assert json.loads((run / "status.json").read_text())["state"] == "diverged"
     generated = noizenet("generate", run, "--num-samples", "1", "-q")
     assert generated.returncode == 0, generated.stderr
+
+
+def _copy(run, tmp_path):
+    import shutil
+
+    target = tmp_path / "copy"
+    shutil.copytree(run, target)
+    return target
+
+
+def test_damaged_checkpoint_is_one_line(cli, trained_run, tmp_path):
+    run = _copy(trained_run, tmp_path)
+    for name in ("best.pt", "last.pt"):
+        data = (run / "checkpoints" / name).read_bytes()
+        (run / "checkpoints" / name).write_bytes(data[: len(data) // 2])  # truncated
+    for command in ("generate", "evaluate"):
+        result = cli(command, run)
+        assert result.exit_code == 2 and "damaged or unreadable" in result.output
+
+
+def test_checkpoint_of_a_plugin_that_is_not_installed_names_it(cli, trained_run, tmp_path):
+    run = _copy(trained_run, tmp_path)
+    config = run / "config.toml"
+    config.write_text(config.read_text().replace('model = "lstm"', 'model = "wide-gru"'))
+    result = cli("generate", run)
+    assert result.exit_code == 2 and "unknown model 'wide-gru'" in result.output
