@@ -15,7 +15,6 @@ same windows as one that never stopped.
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -24,7 +23,6 @@ import numpy as np
 import torch
 
 from noizenet.errors import DataError
-
 
 
 @dataclass
@@ -69,11 +67,16 @@ class PieceWindows:
         self.rank = rank
         self.world_size = world_size
         self.batch_size = max(1, min(batch_size, len(self.encoded) // world_size))
+        self._layout: tuple[int, list] = (-1, [])  # (epoch, rows) of the last epoch laid out
         self.windows_per_epoch = self.count(0)
 
-    @functools.lru_cache(maxsize=2)
     def _rows(self, epoch: int) -> list[list[tuple[int, int]]]:
         """This rank's rows of ``epoch``: per row, (piece index, window of that piece)."""
+        if self._layout[0] != epoch:
+            self._layout = (epoch, self._lay_out(epoch))
+        return self._layout[1]
+
+    def _lay_out(self, epoch: int) -> list[list[tuple[int, int]]]:
         order = np.random.default_rng((self.seed, epoch)).permutation(len(self.encoded)).tolist()
         rows: list[list[tuple[int, int]]] = [[] for _ in range(self.batch_size * self.world_size)]
         for j in order:  # each piece goes to the row that is shortest so far

@@ -1,7 +1,13 @@
 import torch
+from noizenet.plugins.abc_text import (
+    AbcConfig,
+    AbcRepresentation,
+    normalize_tune,
+    split_tunes,
+    with_unit_length,
+)
 
 from noizenet.interfaces import Piece
-from noizenet.plugins.abc_text import AbcConfig, AbcRepresentation, normalize_tune, split_tunes, with_unit_length
 
 TUNE = """X: 12
 T: The Test Jig
@@ -131,7 +137,6 @@ def test_badly_formed_repeats_still_give_a_midi_file(tmp_path):
 
 def test_built_in_synthesizer_renders_when_fluidsynth_is_missing(tmp_path, monkeypatch):
     import soundfile
-
     from noizenet.plugins import synthesis
 
     representation = fitted(TUNE)

@@ -1,9 +1,8 @@
 import music21
 import pytest
-
+from noizenet.datasets.abc_files import read_text
 from noizenet.plugins.abc_text import normalize_tune, parse_abc, split_tunes
 from noizenet.plugins.abc_transpose import transpose_tune
-from noizenet.datasets.abc_files import read_text
 
 TUNE = """X:1
 T:Accidentals and chords

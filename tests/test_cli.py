@@ -3,7 +3,6 @@ import json
 import music21
 import soundfile
 import torch
-
 from conftest import TINY
 
 

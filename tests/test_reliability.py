@@ -7,7 +7,6 @@ import sys
 import time
 
 import torch
-
 from conftest import TINY
 
 LONG = [a for a in TINY if a != "-q"] + ["--epochs", "15", "--max-minutes", "60", "--set", "train.patience=0", "-q"]
