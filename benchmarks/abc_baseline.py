@@ -17,11 +17,11 @@ import time
 from pathlib import Path
 
 import torch
-from noizenet.datasets.abc_files import AbcFiles, AbcFilesConfig
-from noizenet.plugins.abc_text import AbcConfig, AbcRepresentation
 from torch import nn
 
+from noizenet.datasets.abc_files import AbcFiles, AbcFilesConfig
 from noizenet.interfaces import OutputSpec
+from noizenet.plugins.abc_text import AbcConfig, AbcRepresentation
 from noizenet.scoring import score_pieces
 from noizenet.splits import split_pieces
 

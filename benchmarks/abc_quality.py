@@ -20,6 +20,7 @@ from pathlib import Path
 
 import music21
 import torch
+
 from noizenet.datasets.abc_files import read_text
 from noizenet.plugins.abc_text import split_tunes
 

@@ -11,11 +11,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from noizenet.plugins.abc_text import normalize_tune, split_tunes
-
 from noizenet import hookimpl
 from noizenet.errors import DataError
 from noizenet.interfaces import Dataset, Piece
+from noizenet.plugins.abc_text import normalize_tune, split_tunes
 
 log = logging.getLogger("noizenet")
 

@@ -17,11 +17,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from noizenet.plugins.synthesis import quiet_music21, render_midi, renderer
 
 from noizenet import hookimpl
 from noizenet.errors import DataError
 from noizenet.interfaces import OutputSpec, Piece, Representation
+from noizenet.plugins.synthesis import quiet_music21, render_midi, renderer
 from noizenet.rundir import atomic_write_bytes, atomic_write_text
 
 START, END, UNK = "<start>", "<end>", "<unk>"

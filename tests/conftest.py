@@ -6,11 +6,11 @@ from pathlib import Path
 
 import music21
 import pytest
-from noizenet.datasets.abc_files import read_text
-from noizenet.plugins.abc_text import split_tunes
 from typer.testing import CliRunner
 
 from noizenet.cli import app
+from noizenet.datasets.abc_files import read_text
+from noizenet.plugins.abc_text import split_tunes
 
 # Small enough that a whole run takes a few seconds on 2 CPU cores.
 TINY = [

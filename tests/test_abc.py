@@ -1,4 +1,6 @@
 import torch
+
+from noizenet.interfaces import Piece
 from noizenet.plugins.abc_text import (
     AbcConfig,
     AbcRepresentation,
@@ -6,8 +8,6 @@ from noizenet.plugins.abc_text import (
     split_tunes,
     with_unit_length,
 )
-
-from noizenet.interfaces import Piece
 
 TUNE = """X: 12
 T: The Test Jig
@@ -137,6 +137,7 @@ def test_badly_formed_repeats_still_give_a_midi_file(tmp_path):
 
 def test_built_in_synthesizer_renders_when_fluidsynth_is_missing(tmp_path, monkeypatch):
     import soundfile
+
     from noizenet.plugins import synthesis
 
     representation = fitted(TUNE)

@@ -1,5 +1,6 @@
 import music21
 import pytest
+
 from noizenet.datasets.abc_files import read_text
 from noizenet.plugins.abc_text import normalize_tune, parse_abc, split_tunes
 from noizenet.plugins.abc_transpose import transpose_tune

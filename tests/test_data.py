@@ -1,9 +1,9 @@
 import pytest
 import torch
-from noizenet.plugins.recurrent import RecurrentConfig, RecurrentNet
 
 from noizenet.errors import DataError
 from noizenet.interfaces import OutputSpec, Piece
+from noizenet.plugins.recurrent import RecurrentConfig, RecurrentNet
 from noizenet.scoring import score_pieces, sequence_loss
 from noizenet.splits import split_pieces
 from noizenet.windows import PieceWindows, StreamWindows

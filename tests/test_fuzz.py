@@ -2,11 +2,11 @@
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from noizenet.datasets.abc_files import AbcFiles, AbcFilesConfig
-from noizenet.plugins.abc_text import AbcConfig, AbcRepresentation
 
+from noizenet.datasets.abc_files import AbcFiles, AbcFilesConfig
 from noizenet.errors import DataError
 from noizenet.interfaces import Piece
+from noizenet.plugins.abc_text import AbcConfig, AbcRepresentation
 
 ABC_ALPHABET = st.sampled_from(list("XKLMT:|ABCDEFGabcdefg,'^_=[]()/0123456789 \n%\"!{}"))
 texts = st.one_of(st.text(max_size=400), st.text(ABC_ALPHABET, max_size=400))

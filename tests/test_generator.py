@@ -1,8 +1,8 @@
 import torch
-from noizenet.plugins.recurrent import RecurrentConfig, RecurrentNet
 
 from noizenet.generator import draw, generate
 from noizenet.interfaces import OutputSpec
+from noizenet.plugins.recurrent import RecurrentConfig, RecurrentNet
 
 SPEC = OutputSpec("categorical", 12, start=0, stop=1)
 

@@ -1,8 +1,8 @@
 import pytest
 import torch
-from noizenet.plugins.recurrent import RecurrentConfig
 
 from noizenet.interfaces import OutputSpec
+from noizenet.plugins.recurrent import RecurrentConfig
 from noizenet.registry import load_registry
 
 
