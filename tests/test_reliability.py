@@ -83,3 +83,25 @@ def test_checkpoint_of_a_plugin_that_is_not_installed_names_it(cli, trained_run,
     config.write_text(config.read_text().replace('model = "lstm"', 'model = "wide-gru"'))
     result = cli("generate", run)
     assert result.exit_code == 2 and "unknown model 'wide-gru'" in result.output
+
+
+def test_a_writer_killed_mid_write_never_leaves_a_truncated_checkpoint(tmp_path):
+    target = tmp_path / "last.pt"
+    writer = (
+        "import itertools, sys, torch\n"
+        "from noizenet.rundir import atomic_torch_save\n"
+        "state = {'model': torch.randn(4_000_000)}\n"
+        "for i in itertools.count():\n"
+        "    state['i'] = i\n"
+        "    atomic_torch_save(sys.argv[1], state)\n"
+    )
+    for delay in (0.05, 0.13, 0.31):  # kill -9 at different points of a 16 MB write
+        process = subprocess.Popen([sys.executable, "-c", writer, str(target)])
+        deadline = time.time() + 60
+        while not target.exists() and time.time() < deadline:
+            time.sleep(0.01)
+        time.sleep(delay)
+        process.kill()
+        process.wait()
+        checkpoint = torch.load(target, weights_only=True)
+        assert checkpoint["model"].numel() == 4_000_000
