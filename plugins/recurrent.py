@@ -21,7 +21,7 @@ INITS = ("default", "xavier", "kaiming")
 class RecurrentConfig:
     hidden: int = 384  # units per recurrent layer
     layers: int = 2
-    dropout: float = 0.3  # between recurrent layers and before the head
+    dropout: float = 0.2  # between recurrent layers and before the head
     embedding: int = 64  # width of the input layer (token embedding or frame projection)
     init: str = "default"  # default | xavier | kaiming
 
