@@ -151,6 +151,8 @@ class SequenceModel(nn.Module):
         handles what ``nn.RNN``/``nn.LSTM``/``nn.GRU`` return: tensors (or tuples of
         them) shaped ``(layers, B, H)``; override it for another layout.
         """
+        if state is None:
+            return None  # already the zero state
         if isinstance(state, torch.Tensor):
             return state.masked_fill(rows.view(1, -1, *([1] * (state.dim() - 2))), 0.0)
         return type(state)(self.reset_state(s, rows) for s in state)

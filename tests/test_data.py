@@ -72,6 +72,7 @@ def test_reset_state_zeroes_only_the_chosen_rows():
     h, c = model.reset_state(state, torch.tensor([False, True, False]))
     assert h[:, 1].abs().sum() == 0 and c[:, 1].abs().sum() == 0
     assert torch.equal(h[:, 0], state[0][:, 0]) and torch.equal(c[:, 2], state[1][:, 2])
+    assert model.reset_state(None, torch.tensor([True, False, False])) is None
 
 
 def test_masked_loss_ignores_padding():
