@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 
@@ -30,13 +30,21 @@ log = logging.getLogger("noizenet")
 PluginsDir = Annotated[list[Path], typer.Option("--plugins-dir", help="Load every plugin module in DIR (repeatable).")]
 Quiet = Annotated[bool, typer.Option("-q", "--quiet", help="No progress bars or summaries; errors only.")]
 Debug = Annotated[bool, typer.Option("--debug", help="Show a traceback on errors.")]
-Seed = Annotated[Optional[int], typer.Option("--seed", help="Seed of every RNG (splits, init, batches, sampling).")]
-Device = Annotated[Optional[str], typer.Option("--device", help="auto | cpu | cuda.")]
+Seed = Annotated[int | None, typer.Option("--seed", help="Seed of every RNG (splits, init, batches, sampling).")]
+Device = Annotated[str | None, typer.Option("--device", help="auto | cpu | cuda.")]
 Temperature = Annotated[
     list[str], typer.Option("--temperature", "-t", help="Sampling temperature(s), e.g. 0.8 or 0.5,1.0 (0 = argmax).")
 ]
-NumSamples = Annotated[Optional[int], typer.Option("--num-samples", "-n", help="Samples per prime and temperature.")]
-PrimeOpt = Annotated[list[str], typer.Option("--prime", help="Prime(s) that start generation: start, song, ...")]
+NumSamples = Annotated[int | None, typer.Option("--num-samples", "-n", help="Samples per prime and temperature.")]
+PrimeOpt = Annotated[
+    list[str], typer.Option("--prime", help="Prime(s) that start generation: start, song, noise, perlin (e.g. --prime song noise).")
+]
+Seconds = Annotated[float | None, typer.Option("--seconds", help="Audio: seconds generated after the prime.")]
+InjectNoise = Annotated[
+    float | None,
+    typer.Option("--inject-noise", help="Noise fed back while generating: std on frames, or share of random tokens."),
+]
+LIST_OPTIONS = ("--prime", "--temperature", "-t")
 RunDirArg = Annotated[Path, typer.Argument(help="A run directory written by `noizenet run`.")]
 
 
@@ -70,8 +78,10 @@ def user_errors(debug: bool, quiet: bool = False) -> Iterator[None]:
         raise typer.Exit(130) from None
 
 
-def _generate_overrides(temperature: list[str], num_samples: int | None, prime: list[str]) -> dict[str, Any]:
-    values: dict[str, Any] = {}
+def _generate_overrides(
+    temperature: list[str], num_samples: int | None, prime: list[str], seconds: float | None, inject_noise: float | None
+) -> dict[str, Any]:
+    values: dict[str, Any] = {k: v for k, v in {"seconds": seconds, "inject_noise": inject_noise}.items() if v is not None}
     if temperature:
         values["temperature"] = _floats(temperature, "--temperature")
     if num_samples is not None:
@@ -98,32 +108,34 @@ def _summary(run_dir: RunDir, metrics: dict[str, Any]) -> str:
 @app.command("run", help="Train, generate and evaluate into one run directory.")
 def run_command(
     ctx: typer.Context,
-    repr: Annotated[Optional[str], typer.Option("--repr", help="Representation plugin: abc, ...")] = None,
-    model: Annotated[Optional[str], typer.Option("--model", help="Model plugin: lstm, gru, rnn, ...")] = None,
+    repr: Annotated[str | None, typer.Option("--repr", help="Representation plugin: abc, ...")] = None,
+    model: Annotated[str | None, typer.Option("--model", help="Model plugin: lstm, gru, rnn, ...")] = None,
     data: Annotated[
-        Optional[str], typer.Option("--data", help="An .abc file or folder (default: the corpus bundled with music21).")
+        str | None, typer.Option("--data", help="An .abc file or folder (default: the corpus bundled with music21).")
     ] = None,
-    config_file: Annotated[Optional[Path], typer.Option("--config", help="A TOML config (e.g. configs/abc-lstm.toml).")] = None,
+    config_file: Annotated[Path | None, typer.Option("--config", help="A TOML config (e.g. configs/abc-lstm.toml).")] = None,
     set_values: Annotated[list[str], typer.Option("--set", help="Override any key: SECTION.KEY=VALUE (repeatable).")] = [],
-    out: Annotated[Optional[Path], typer.Option("--out", help="Run directory (default runs/<time>-<repr>-<model>).")] = None,
-    resume: Annotated[Optional[Path], typer.Option("--resume", help="Continue the run in this directory from last.pt.")] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Run directory (default runs/<time>-<repr>-<model>).")] = None,
+    resume: Annotated[Path | None, typer.Option("--resume", help="Continue the run in this directory from last.pt.")] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing run directory at --out.")] = False,
     seed: Seed = None,
-    epochs: Annotated[Optional[int], typer.Option("--epochs", help="Maximum epochs.")] = None,
-    max_minutes: Annotated[Optional[float], typer.Option("--max-minutes", help="Maximum training minutes (fractions ok).")] = None,
-    hidden: Annotated[Optional[int], typer.Option("--hidden", help="Units per recurrent layer.")] = None,
-    layers: Annotated[Optional[int], typer.Option("--layers", help="Recurrent layers.")] = None,
-    dropout: Annotated[Optional[float], typer.Option("--dropout", help="Dropout between layers.")] = None,
-    lr: Annotated[Optional[float], typer.Option("--lr", help="Peak learning rate.")] = None,
-    optimizer: Annotated[Optional[str], typer.Option("--optimizer", help="adam | adamw | sgd | adagrad | rmsprop.")] = None,
-    batch_size: Annotated[Optional[int], typer.Option("--batch-size", help="Rows per batch (tunes trained side by side).")] = None,
-    seq_len: Annotated[Optional[int], typer.Option("--seq-len", help="Steps per backprop window.")] = None,
-    clip: Annotated[Optional[float], typer.Option("--clip", help="Max gradient norm (0 = off).")] = None,
+    epochs: Annotated[int | None, typer.Option("--epochs", help="Maximum epochs.")] = None,
+    max_minutes: Annotated[float | None, typer.Option("--max-minutes", help="Maximum training minutes (fractions ok).")] = None,
+    hidden: Annotated[int | None, typer.Option("--hidden", help="Units per recurrent layer.")] = None,
+    layers: Annotated[int | None, typer.Option("--layers", help="Recurrent layers.")] = None,
+    dropout: Annotated[float | None, typer.Option("--dropout", help="Dropout between layers.")] = None,
+    lr: Annotated[float | None, typer.Option("--lr", help="Peak learning rate.")] = None,
+    optimizer: Annotated[str | None, typer.Option("--optimizer", help="adam | adamw | sgd | adagrad | rmsprop.")] = None,
+    batch_size: Annotated[int | None, typer.Option("--batch-size", help="Rows per batch (tunes trained side by side).")] = None,
+    seq_len: Annotated[int | None, typer.Option("--seq-len", help="Steps per backprop window.")] = None,
+    clip: Annotated[float | None, typer.Option("--clip", help="Max gradient norm (0 = off).")] = None,
     temperature: Temperature = [],
     num_samples: NumSamples = None,
     prime: PrimeOpt = [],
+    seconds: Seconds = None,
+    inject_noise: InjectNoise = None,
     device: Device = None,
-    threads: Annotated[Optional[int], typer.Option("--threads", help="CPU threads (default: all available).")] = None,
+    threads: Annotated[int | None, typer.Option("--threads", help="CPU threads (default: all available).")] = None,
     plugins_dir: PluginsDir = [],
     quiet: Quiet = False,
     debug: Debug = False,
@@ -140,7 +152,7 @@ def run_command(
                 "batch_size": batch_size, "seq_len": seq_len, "clip": clip,
             },
             "model": {"hidden": hidden, "layers": layers, "dropout": dropout},
-            "generate": _generate_overrides(temperature, num_samples, prime),
+            "generate": _generate_overrides(temperature, num_samples, prime, seconds, inject_noise),
         }
         named = {section: {k: v for k, v in values.items() if v is not None} for section, values in named.items()}
         if resume is not None:
@@ -193,8 +205,10 @@ def generate_command(
     temperature: Temperature = [],
     num_samples: NumSamples = None,
     prime: PrimeOpt = [],
+    seconds: Seconds = None,
+    inject_noise: InjectNoise = None,
     seed: Seed = None,
-    max_length: Annotated[Optional[int], typer.Option("--max-length", help="Steps generated after the prime.")] = None,
+    max_length: Annotated[int | None, typer.Option("--max-length", help="Steps generated after the prime.")] = None,
     device: Device = None,
     plugins_dir: PluginsDir = [],
     quiet: Quiet = False,
@@ -203,7 +217,7 @@ def generate_command(
     from noizenet import pipeline
 
     with user_errors(debug, quiet):
-        generate = _generate_overrides(temperature, num_samples, prime)
+        generate = _generate_overrides(temperature, num_samples, prime, seconds, inject_noise)
         if max_length is not None:
             generate["max_length"] = max_length
         run = {k: v for k, v in {"seed": seed, "device": device}.items() if v is not None}
@@ -242,11 +256,40 @@ def plugins_command(plugins_dir: PluginsDir = [], debug: Debug = False) -> None:
                 typer.echo(f"  {entry.name:<14} {entry.origin}" + (f"  - {description}" if description else ""))
 
 
+def join_list_options(argv: list[str]) -> list[str]:
+    """``--prime song noise perlin`` -> ``--prime song,noise,perlin`` (and likewise for
+    ``--temperature``): the values after a list option up to the next option or
+    the first word that is a path (a run directory given after the option)."""
+    joined: list[str] = []
+    i = 0
+    while i < len(argv):
+        joined.append(argv[i])
+        if argv[i] in LIST_OPTIONS:
+            values = []
+            while i + 1 < len(argv) and _is_list_value(argv[i + 1]):
+                i += 1
+                values.append(argv[i])
+            if values:
+                joined.append(",".join(values))
+        i += 1
+    return joined
+
+
+def _is_list_value(text: str) -> bool:
+    if "/" in text or Path(text).exists():
+        return False
+    try:
+        float(text)
+    except ValueError:
+        return not text.startswith("-")
+    return True
+
+
 def main() -> None:
     """The console script: usage errors (a bad option value, an unknown option) become
     one line too, with exit code 2, instead of a framed usage box."""
     try:
-        code = app(prog_name="noizenet", standalone_mode=False)
+        code = app(args=join_list_options(sys.argv[1:]), prog_name="noizenet", standalone_mode=False)
     except typer.Abort:
         typer.echo("noizenet: interrupted", err=True)
         code = 130

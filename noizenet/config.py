@@ -96,7 +96,11 @@ class GenerateConfig:
     prime: list[str] = field(default_factory=lambda: ["start"])
     temperature: list[float] = field(default_factory=lambda: [1.0])  # 0 = argmax
     num_samples: int = 10  # per prime and temperature
-    max_length: int = 1500  # tokens (or frames) generated after the prime
+    max_length: int = 1500  # tokens (or frames) generated after the prime, for symbolic music
+    seconds: float = 4.0  # audio generated after the prime (representations that count time)
+    prime_seconds: float = 1.0  # length of song, noise and Perlin primes
+    noise_level: float = 0.1  # RMS of the white-noise prime, and peak of the Perlin prime
+    inject_noise: float = 0.0  # during generation: Gaussian noise of this std on fed-back frames, or this share of random tokens
 
     def __post_init__(self) -> None:
         if not self.prime:
@@ -108,6 +112,12 @@ class GenerateConfig:
                 raise ConfigError(f"generate.temperature must be >= 0, got {t}")
         _at_least("generate.num_samples", self.num_samples, 1)
         _at_least("generate.max_length", self.max_length, 1)
+        for key in ("seconds", "prime_seconds"):
+            if not (getattr(self, key) > 0 and math.isfinite(getattr(self, key))):
+                raise ConfigError(f"generate.{key} must be > 0, got {getattr(self, key)}")
+        if not 0 < self.noise_level <= 1:
+            raise ConfigError(f"generate.noise_level must be in (0, 1], got {self.noise_level}")
+        _at_least("generate.inject_noise", self.inject_noise, 0)
 
 
 CORE_SECTIONS = {"run": RunConfig, "train": TrainConfig, "generate": GenerateConfig}
@@ -250,16 +260,17 @@ def resolve(raw: dict[str, dict[str, Any]], registry: Any) -> Config:
     The plugin sections are checked against the ``Config`` of the plugins that
     ``run`` names; the registry raises for unknown plugin names.
     """
-    core = {name: build_section(cls, raw.get(name, {}), name) for name, cls in CORE_SECTIONS.items()}
-    run = core["run"]
+    run = build_section(RunConfig, raw.get("run", {}), "run")
     representation = registry.get("representation", run.repr)
     model = registry.get("model", run.model)
+    raw = merge(_suggested(representation, model), raw, f"representation '{run.repr}'")
+    core = {name: build_section(cls, raw.get(name, {}), name) for name, cls in CORE_SECTIONS.items()}
     dataset_name = run.dataset or (representation.path_dataset if run.data else representation.default_dataset)
     dataset = registry.get("dataset", dataset_name)
     for prime in core["generate"].prime:
         registry.get("prime", prime)
     return Config(
-        run=run,
+        run=core["run"],
         train=core["train"],
         generate=core["generate"],
         model=build_section(model.Config, raw.get("model", {}), "model"),
@@ -267,3 +278,12 @@ def resolve(raw: dict[str, dict[str, Any]], registry: Any) -> Config:
         data=build_section(dataset.Config, raw.get("data", {}), "data"),
         dataset_name=dataset_name,
     )
+
+
+def _suggested(representation: Any, model: Any) -> dict[str, dict[str, Any]]:
+    """The representation's suggested defaults, less model keys this model lacks."""
+    suggested = {section: dict(values) for section, values in getattr(representation, "suggested", {}).items()}
+    if "model" in suggested:
+        known = {f.name for f in dataclasses.fields(model.Config)}
+        suggested["model"] = {k: v for k, v in suggested["model"].items() if k in known}
+    return suggested

@@ -32,8 +32,12 @@ def evaluate_run(
     test: Sequence[torch.Tensor],
     device: torch.device,
     config: Config,
+    quality: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Write metrics.json, loss.png, heatmap.png and report.md; return the metrics."""
+    """Write metrics.json, loss.png, heatmap.png and report.md; return the metrics.
+
+    ``quality``: the representation's comparison of samples with held-out pieces.
+    """
     spec = representation.spec
     val_score = score_pieces(model, val, spec, device)
     test_score = score_pieces(model, test, spec, device)
@@ -66,6 +70,8 @@ def evaluate_run(
             if "valid" in s:
                 by_temperature.setdefault(f"{s['temperature']:g}", []).append(s["valid"])
         metrics["valid_rate_by_temperature"] = {t: sum(v) / len(v) for t, v in by_temperature.items()}
+    if quality:
+        metrics["quality"] = quality
     metrics["train"] = train
     metrics["samples"] = samples
 

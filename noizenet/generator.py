@@ -1,12 +1,18 @@
 """The shared generation stage: stateful sampling with temperature, batched over
-every sample at once, one model step per new token or frame."""
+every sample at once, one model step per new token or frame.
+
+Categorical generation on CPU uses the model's compiled sampler when it has one
+(:meth:`SequenceModel.compiled_sampler`): the same distributions without a Python
+and PyTorch dispatch per step, which is what makes sample-level audio real time.
+"""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from noizenet.interfaces import OutputSpec, SequenceModel
@@ -17,6 +23,20 @@ class Generated:
     sequences: list[torch.Tensor]  # per row: prime followed by what the model added
     new_steps: int  # tokens (or frames) generated after the primes, all rows together
     seconds: float
+
+
+def perturb(
+    nxt: torch.Tensor, spec: OutputSpec, level: float, forced: torch.Tensor, generator: torch.Generator
+) -> torch.Tensor:
+    """``nxt`` with injected noise: Gaussian of std ``level`` on frames, or for tokens
+    a uniformly random token with probability ``level``; rows still ``forced`` by
+    their prime are left alone."""
+    if spec.kind == "categorical":
+        swap = torch.rand(nxt.shape, generator=generator, device=nxt.device) < level
+        random = torch.randint(spec.size, nxt.shape, generator=generator, device=nxt.device)
+        return torch.where(swap & ~forced, random, nxt)
+    noise = torch.randn(nxt.shape, generator=generator, device=nxt.device, dtype=nxt.dtype) * level
+    return nxt + noise * (~forced).view(-1, *([1] * (nxt.dim() - 1)))
 
 
 def draw(logits: torch.Tensor, temperature: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
@@ -35,15 +55,30 @@ def generate(
     max_length: int,
     seed: int,
     device: torch.device,
+    inject_noise: float = 0.0,
+    compiled: bool = True,
+    scale: torch.Tensor | None = None,
 ) -> Generated:
     """Continue each prime (row ``i`` at ``temperatures[i]``) by up to ``max_length`` steps.
 
     Rows read their own prime until it ends (teacher forcing), then feed back what
-    they drew. A row stops at ``spec.stop``. The state is carried step to step: the
-    prefix is never re-read. Deterministic for a given ``seed``.
+    they drew (with ``inject_noise``, see :func:`perturb`). A row stops at
+    ``spec.stop``. The state is carried step to step: the prefix is never re-read.
+    Deterministic for a given ``seed``. ``compiled=False`` forces the eager path.
+
+    Continuous outputs are drawn from a Gaussian around the prediction with
+    per-feature std ``temperature * scale`` (``scale`` (D,) from
+    :func:`noizenet.scoring.residual_scale`; None or temperature 0: the prediction).
     """
+    sampler = model.compiled_sampler() if compiled and spec.kind == "categorical" and device.type == "cpu" else None
     with torch.inference_mode():
-        result = _generate(model, spec, primes, temperatures, max_length=max_length, seed=seed, device=device)
+        if sampler is not None:
+            result = _generate_compiled(sampler, spec, primes, temperatures, max_length=max_length, seed=seed, noise=inject_noise)
+        else:
+            result = _generate(
+                model, spec, primes, temperatures, max_length=max_length, seed=seed, device=device,
+                noise=inject_noise, scale=scale,
+            )
     result.sequences = [s.clone() for s in result.sequences]  # ordinary tensors, not inference ones
     return result
 
@@ -57,6 +92,8 @@ def _generate(
     max_length: int,
     seed: int,
     device: torch.device,
+    noise: float,
+    scale: torch.Tensor | None,
 ) -> Generated:
     model.eval()
     generator = torch.Generator(device=device).manual_seed(seed)
@@ -79,8 +116,16 @@ def _generate(
     for t in range(shortest - 1, total - 1):
         y, state = model(out[:, t : t + 1], state)
         y = y[:, -1]
-        nxt = draw(y, temps, generator) if spec.kind == "categorical" else y.to(out.dtype)
+        if spec.kind == "categorical":
+            nxt = draw(y, temps, generator)
+        else:
+            nxt = y.to(out.dtype)
+            if scale is not None:
+                spread = temps.view(-1, *([1] * len(frame))) * scale.to(device)
+                nxt = nxt + spread * torch.randn(nxt.shape, generator=generator, device=device)
         forced = t + 1 < lengths
+        if noise > 0:
+            nxt = perturb(nxt, spec, noise, forced, generator)
         keep = forced.view(-1, *([1] * len(frame)))
         out[:, t + 1] = torch.where(keep, out[:, t + 1], nxt)
         if spec.stop is not None:
@@ -89,9 +134,41 @@ def _generate(
         if bool(finished.all()):
             break
     seconds = time.perf_counter() - tick
+    return _collect(out, lengths, end, spec, seconds)
 
+
+def _generate_compiled(
+    sampler: Callable[..., None],
+    spec: OutputSpec,
+    primes: Sequence[torch.Tensor],
+    temperatures: Sequence[float],
+    *,
+    max_length: int,
+    seed: int,
+    noise: float,
+) -> Generated:
+    lengths = torch.tensor([len(p) for p in primes])
+    end = lengths + max_length
+    out = torch.zeros((len(primes), int(end.max())), dtype=torch.long)
+    for i, prime in enumerate(primes):
+        out[i, : len(prime)] = prime
+    tick = time.perf_counter()
+    sampler(
+        out.numpy(),
+        lengths.numpy(),
+        end.numpy(),
+        np.asarray(temperatures, dtype=np.float32),
+        stop=-1 if spec.stop is None else spec.stop,
+        noise=noise,
+        seed=seed,
+    )
+    return _collect(out, lengths, end, spec, time.perf_counter() - tick)
+
+
+def _collect(out: torch.Tensor, lengths: torch.Tensor, end: torch.Tensor, spec: OutputSpec, seconds: float) -> Generated:
+    """Each row's prime and continuation, cut after its stop token."""
     sequences = []
-    for i in range(rows):
+    for i in range(len(out)):
         row = out[i, : int(end[i])]
         if spec.stop is not None:
             after_prime = (row[int(lengths[i]) :] == spec.stop).nonzero()

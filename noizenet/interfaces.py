@@ -59,13 +59,17 @@ class Representation(ABC):
     Subclasses set ``name`` and ``Config`` (a dataclass of options, every field with
     a default; ``[repr]`` in a config file and ``--set repr.KEY=VALUE`` fill it).
     ``default_dataset`` is used when the user gives no ``--data``;
-    ``path_dataset`` when they do.
+    ``path_dataset`` when they do. ``suggested`` holds defaults for the other config
+    sections that suit this representation (e.g. a smaller model for audio samples);
+    the user's own values override them, and model keys the chosen model lacks are
+    ignored.
     """
 
     name: ClassVar[str]
     Config: ClassVar[type]
     default_dataset: ClassVar[str]
     path_dataset: ClassVar[str]
+    suggested: ClassVar[dict[str, dict[str, Any]]] = {}
 
     def __init__(self, config: Any) -> None:
         self.config = config
@@ -84,14 +88,20 @@ class Representation(ABC):
         """A whole piece: int64 ``(T,)`` tokens from start to stop, or float32 ``(T, D)``."""
 
     @abstractmethod
-    def decode(self, encoded: torch.Tensor) -> Piece:
-        """Inverse of :meth:`encode` for generated tensors (markers may be missing)."""
+    def decode(self, encoded: torch.Tensor, *, prime_steps: int = 0) -> Piece:
+        """Inverse of :meth:`encode` for generated tensors (markers may be missing).
+
+        ``prime_steps``: how many leading steps were the prime, so that the piece can
+        tell prime from continuation (audio keeps it in ``meta["prime_samples"]``).
+        """
 
     @abstractmethod
-    def opening(self, piece: Piece | None) -> torch.Tensor:
+    def opening(self, piece: Piece | None, *, seconds: float = 1.0) -> torch.Tensor:
         """The encoded opening of ``piece`` used to prime generation.
 
         ``None`` asks for the shortest valid prime (for tokens: the start token).
+        ``seconds``: the opening's length for representations that count time
+        (symbolic ones choose their own, e.g. the header and first bar).
         """
 
     @abstractmethod
@@ -101,6 +111,23 @@ class Representation(ABC):
         A format that cannot be produced for this piece is left out, not raised;
         :meth:`describe` says why.
         """
+
+    def steps_per_second(self) -> float | None:
+        """Steps of the encoding per second of music, for time-based lengths
+        (``generate.seconds``, ``generate.prime_seconds``); None for symbolic text,
+        whose lengths are counted in steps (``generate.max_length``)."""
+        return None
+
+    def prime_from_signal(self, signal: np.ndarray, *, smooth: bool, context: PrimeContext) -> torch.Tensor:
+        """Encode a synthetic prime: ``signal`` float32 ``(n,)`` in [-1, 1] holds
+        ``generate.prime_seconds`` of values at :meth:`signal_rate` per second: white
+        noise (``smooth=False``) or a Perlin contour (``smooth=True``). Audio takes it as
+        samples; a symbolic representation maps it to its own vocabulary."""
+        raise NotImplementedError(f"representation '{self.name}' cannot encode noise or Perlin primes")
+
+    def signal_rate(self) -> float:
+        """Values per second of the signals given to :meth:`prime_from_signal`."""
+        return self.steps_per_second() or 8.0
 
     def augment(self, pieces: Sequence[Piece]) -> list[Piece]:
         """Extra training pieces made from ``pieces`` (transposed copies, ...); none by default.
@@ -113,6 +140,13 @@ class Representation(ABC):
         """Per-piece quality facts for the report, JSON-serialisable.
 
         A ``"valid"`` bool, when present, is averaged into ``<name>_valid_rate``.
+        """
+        return {}
+
+    def compare(self, generated: Sequence[Piece], reference: Sequence[Piece]) -> dict[str, Any]:
+        """Set-level quality of decoded samples against held-out pieces, for metrics.json.
+
+        ``generated`` carry ``id`` = the sample's name and ``meta["prime"]`` = its prime.
         """
         return {}
 
@@ -157,6 +191,16 @@ class SequenceModel(nn.Module):
             return state.masked_fill(rows.view(1, -1, *([1] * (state.dim() - 2))), 0.0)
         return type(state)(self.reset_state(s, rows) for s in state)
 
+    def compiled_sampler(self) -> Callable[..., None] | None:
+        """Optional fast path for categorical generation on CPU, or None.
+
+        Returned callable: ``sampler(out, lengths, ends, temperatures, *, stop, noise,
+        seed)`` with ``out`` int64 ``(B, L)`` holding each row's prime; it fills every
+        row ``i`` from ``lengths[i]`` up to ``ends[i]`` (or past a drawn ``stop``, -1 =
+        none) in place and must draw from the same distributions as :meth:`forward`.
+        """
+        return None
+
 
 @dataclass(frozen=True)
 class ModelPlugin:
@@ -172,10 +216,14 @@ class ModelPlugin:
 
 @dataclass
 class PrimeContext:
-    """What a prime may draw on: held-out pieces it may open, and a seeded RNG."""
+    """What a prime may draw on: held-out pieces it may open, a seeded RNG, the
+    prime's length in seconds and the noise level (``generate.prime_seconds``,
+    ``generate.noise_level``)."""
 
     held_out: Sequence[Piece]
     rng: np.random.Generator
+    seconds: float = 1.0
+    noise_level: float = 0.1
 
 
 class Prime(ABC):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import random
 import shutil
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ from noizenet.generator import generate
 from noizenet.interfaces import Piece, PrimeContext, Representation, SequenceModel
 from noizenet.registry import Registry
 from noizenet.rundir import RunDir, atomic_torch_save, atomic_write_json
+from noizenet.scoring import residual_scale
 from noizenet.splits import split_pieces
 from noizenet.trainer import Trainer
 from noizenet.windows import make_windows
@@ -197,7 +199,12 @@ def generate_stage(session: Session, model: SequenceModel) -> list[dict[str, Any
     cfg = session.config
     gen = cfg.generate
     representation = session.representation
-    context = PrimeContext(held_out=session.splits.test, rng=np.random.default_rng(cfg.run.seed))
+    context = PrimeContext(
+        held_out=session.splits.test,
+        rng=np.random.default_rng(cfg.run.seed),
+        seconds=gen.prime_seconds,
+        noise_level=gen.noise_level,
+    )
     rows: list[dict[str, Any]] = []
     primes: list[torch.Tensor] = []
     for prime_name in gen.prime:
@@ -207,21 +214,26 @@ def generate_stage(session: Session, model: SequenceModel) -> list[dict[str, Any
             for index, tensor in enumerate(made):
                 rows.append({"name": f"{prime_name}-t{temperature:g}-{index:02d}", "prime": prime_name, "temperature": temperature})
                 primes.append(tensor)
+    scale = None
+    if representation.spec.kind == "continuous":
+        scale = residual_scale(model, encode_all(representation, session.splits.val[:8]), session.device)
     result = generate(
         model,
         representation.spec,
         primes,
         [row["temperature"] for row in rows],
-        max_length=gen.max_length,
+        max_length=generation_length(representation, gen),
         seed=cfg.run.seed,
         device=session.device,
+        inject_noise=gen.inject_noise,
+        scale=scale,
     )
     samples_dir = session.run_dir.samples
     if samples_dir.exists():
         shutil.rmtree(samples_dir)
     samples_dir.mkdir(parents=True)
     for row, prime, sequence in zip(rows, primes, result.sequences):
-        piece = representation.decode(sequence)
+        piece = representation.decode(sequence, prime_steps=len(prime))
         files = representation.write(piece, samples_dir / row["name"])
         row.update(
             prime_steps=len(prime),
@@ -233,9 +245,35 @@ def generate_stage(session: Session, model: SequenceModel) -> list[dict[str, Any
     speed = result.new_steps / result.seconds if result.seconds > 0 else 0.0
     atomic_write_json(
         session.run_dir.samples_manifest,
-        {"generate_tokens_per_s": round(speed, 1), "seconds": round(result.seconds, 3), "samples": rows},
+        {
+            "generate_tokens_per_s": round(speed, 1),
+            "seconds": round(result.seconds, 3),
+            "prediction_spread": None if scale is None else round(float(scale.mean()), 5),
+            "samples": rows,
+        },
     )
     return rows
+
+
+def generation_length(representation: Representation, gen: configuration.GenerateConfig) -> int:
+    """Steps to generate after the prime: ``gen.seconds`` for representations that
+    count time, else ``gen.max_length``."""
+    rate = representation.steps_per_second()
+    return max(1, math.ceil(gen.seconds * rate)) if rate else gen.max_length
+
+
+def generated_pieces(session: Session) -> list[Piece]:
+    """The samples of the last ``generate`` decoded again, named as in samples.json."""
+    manifest = session.run_dir.samples_manifest
+    sequences = session.run_dir.samples / "sequences.pt"
+    if not manifest.exists() or not sequences.exists():
+        return []
+    rows = json.loads(manifest.read_text())["samples"]
+    pieces = []
+    for row, sequence in zip(rows, torch.load(sequences, weights_only=True)):
+        piece = session.representation.decode(sequence, prime_steps=row["prime_steps"])
+        pieces.append(Piece(row["name"], piece.data, {**piece.meta, "prime": row["prime"]}))
+    return pieces
 
 
 def evaluate_stage(session: Session, model: SequenceModel) -> dict[str, Any]:
@@ -248,6 +286,7 @@ def evaluate_stage(session: Session, model: SequenceModel) -> dict[str, Any]:
         test=encode_all(session.representation, splits.test),
         device=session.device,
         config=session.config,
+        quality=session.representation.compare(generated_pieces(session), splits.test),
     )
 
 

@@ -8,13 +8,13 @@ from typing import Any
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
-from noizenet.rundir import atomic_write_bytes  # noqa: E402
+from noizenet.rundir import atomic_write_bytes
 
 
-def _save(fig: Any, path: Path) -> Path:
+def save_figure(fig: Any, path: Path) -> Path:
     import io
 
     buffer = io.BytesIO()
@@ -35,7 +35,7 @@ def plot_losses(records: list[dict[str, Any]], path: Path, *, unit: str) -> Path
     ax.grid(alpha=0.3)
     ax.legend()
     ax.set_title("loss per epoch")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_activations(activations: np.ndarray, labels: list[str], units: list[int], path: Path, *, per_row: int = 60) -> Path:
@@ -56,4 +56,4 @@ def plot_activations(activations: np.ndarray, labels: list[str], units: list[int
         ax.set_yticks(range(len(units)), [f"unit {k}" for k in units], fontsize=6)
         ax.set_xticks([])
     axes[0, 0].set_title("hidden-unit activations over a generated piece (blue < 0 < red)", fontsize=8)
-    return _save(fig, path)
+    return save_figure(fig, path)

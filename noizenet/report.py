@@ -41,6 +41,11 @@ def write_report(run_dir: RunDir, metrics: dict[str, Any], config: Config) -> No
         if key.endswith("_valid_rate") and value is not None:
             lines.append(f"| {key} | {value:.3f} |")
     lines.append("")
+    quality = {k: v for k, v in metrics.get("quality", {}).items() if isinstance(v, (bool, int, float, str))}
+    if quality:
+        lines += ["## Sample quality against held-out pieces", "", "| measure | value |", "| --- | --- |"]
+        lines += [f"| {key} | {_figure(value)} |" for key, value in quality.items()]
+        lines.append("")
     plots = metrics.get("plots", {})
     for name, title in (("loss", "Loss per epoch"), ("heatmap", "Hidden units over a generated piece")):
         if name in plots:
@@ -62,3 +67,7 @@ def write_report(run_dir: RunDir, metrics: dict[str, Any], config: Config) -> No
     for renderer in sorted({s["renderer"] for s in samples if s.get("renderer")}):
         lines += [f"Audio rendered with: {renderer}.", ""]
     atomic_write_text(run_dir.report, "\n".join(lines))
+
+
+def _figure(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)

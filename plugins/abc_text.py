@@ -16,11 +16,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from noizenet import hookimpl
 from noizenet.errors import DataError
-from noizenet.interfaces import OutputSpec, Piece, Representation
+from noizenet.interfaces import OutputSpec, Piece, PrimeContext, Representation
 from noizenet.plugins.synthesis import quiet_music21, render_midi, renderer
 from noizenet.rundir import atomic_write_bytes, atomic_write_text
 
@@ -157,11 +158,11 @@ class AbcRepresentation(Representation):
     def encode(self, piece: Piece) -> torch.Tensor:
         return torch.tensor([0, *self._ids(self.normalize(piece)), 1], dtype=torch.long)
 
-    def decode(self, encoded: torch.Tensor) -> Piece:
+    def decode(self, encoded: torch.Tensor, *, prime_steps: int = 0) -> Piece:
         text = "".join(self.chars[i - len(SPECIALS)] for i in encoded.tolist() if i >= len(SPECIALS))
         return Piece(id="generated", data=text)
 
-    def opening(self, piece: Piece | None) -> torch.Tensor:
+    def opening(self, piece: Piece | None, *, seconds: float = 1.0) -> torch.Tensor:
         """Start token, then the header and the first full bar of ``piece``'s body
         (a pickup bar of fewer than three notes is taken with the bar after it)."""
         if piece is None:
@@ -176,6 +177,22 @@ class AbcRepresentation(Representation):
                 cut = body + bar.end()
                 break
         return torch.tensor([0, *self._ids(text[:cut])], dtype=torch.long)
+
+    def prime_from_signal(self, signal: np.ndarray, *, smooth: bool, context: PrimeContext) -> torch.Tensor:
+        """Noise: random characters of the vocabulary (the signal's ranks pick them).
+        A contour: a header taken from a held-out tune, then one note per value on
+        the scale of that tune's key, the contour's peaks two octaves apart."""
+        if not smooth:
+            ranks = np.argsort(np.argsort(signal, kind="stable"), kind="stable")
+            picks = (ranks * len(self.chars)) // max(1, len(signal))
+            return torch.tensor([0, *(len(SPECIALS) + int(i) for i in picks)], dtype=torch.long)
+        header = "X:1\nM:4/4\nL:1/8\nK:D\n"
+        if context.held_out:
+            tune = self.normalize(context.held_out[int(context.rng.integers(len(context.held_out)))])
+            key = re.search(r"(?m)^K:.*$", tune)
+            if key:
+                header = "X:1\n" + "\n".join(re.findall(r"(?m)^[ML]:.*$", tune[: key.start()]) + [key.group()]) + "\n"
+        return torch.tensor([0, *self._ids(header + contour_notes(signal, header))], dtype=torch.long)
 
     def token_labels(self, encoded: torch.Tensor) -> list[str]:
         labels = {0: "^", 1: "$", 2: "?"}
@@ -207,6 +224,26 @@ class AbcRepresentation(Representation):
             if midi is not None:
                 facts["renderer"] = renderer()
         return facts
+
+
+LETTERS = "C,D,E,F,G,A,B,CDEFGABcdefgabc'd'e'f'g'a'b'"
+SCALE = [LETTERS[i : i + 2] if LETTERS[i + 1 : i + 2] in ",'" else LETTERS[i] for i in range(len(LETTERS)) if LETTERS[i] not in ",'"]
+
+
+def contour_notes(contour: np.ndarray, header: str) -> str:
+    """ABC notes, one unit note per value of ``contour`` (peak 1 or less), on the
+    letters of the header's key from a tonic in the middle octave, with bar lines
+    after each bar of the header's meter."""
+    key = re.search(r"(?m)^K:\s*([A-Ga-g])", header)
+    tonic = SCALE.index(key.group(1).upper()) if key else SCALE.index("D")
+    peak = float(np.abs(contour).max()) or 1.0
+    degrees = np.rint(contour / peak * 7).astype(int)
+    meter = re.search(r"(?m)^M:\s*(\d+)\s*/\s*(\d+)", header)
+    unit = re.search(r"(?m)^L:\s*1\s*/\s*(\d+)", header)
+    per_bar = (int(meter.group(1)) * int(unit.group(1) if unit else 8)) // int(meter.group(2)) if meter else 8
+    notes = [SCALE[min(max(tonic + d, 0), len(SCALE) - 1)] for d in degrees]
+    bars = [notes[i : i + max(1, per_bar)] for i in range(0, len(notes), max(1, per_bar))]
+    return "|".join("".join(bar) for bar in bars) + "|"
 
 
 @functools.lru_cache(maxsize=128)

@@ -1,13 +1,22 @@
-"""Primes ``start`` (nothing: a new piece from its start marker) and ``song`` (the
-opening of a held-out piece, as the representation defines it)."""
+"""Primes: ``start`` (nothing but a piece's start), ``song`` (the opening of a
+held-out piece), ``noise`` (white noise) and ``perlin`` (1-D Perlin noise).
+
+``noise`` and ``perlin`` are made as signals in the sample domain and handed to the
+representation's :meth:`~noizenet.interfaces.Representation.prime_from_signal`:
+audio takes them as samples, ABC maps them to characters or to notes of a key.
+"""
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from noizenet import hookimpl
 from noizenet.errors import DataError
 from noizenet.interfaces import Prime, PrimeContext, Representation
+
+PERLIN_LOWEST_HZ = 110.0  # the coarsest octave's lattice rate for audio (an A2)
+PERLIN_OCTAVES = 6
 
 
 class StartPrime(Prime):
@@ -15,7 +24,7 @@ class StartPrime(Prime):
     description = "nothing but the start of a piece: new music from scratch"
 
     def make(self, representation: Representation, context: PrimeContext, count: int) -> list[torch.Tensor]:
-        return [representation.opening(None) for _ in range(count)]
+        return [representation.opening(None, seconds=context.seconds) for _ in range(count)]
 
 
 class SongPrime(Prime):
@@ -26,9 +35,65 @@ class SongPrime(Prime):
         if not context.held_out:
             raise DataError("prime 'song' needs held-out pieces, and the test split is empty")
         picks = context.rng.choice(len(context.held_out), size=count, replace=count > len(context.held_out))
-        return [representation.opening(context.held_out[int(i)]) for i in picks]
+        return [representation.opening(context.held_out[int(i)], seconds=context.seconds) for i in picks]
+
+
+class NoisePrime(Prime):
+    name = "noise"
+    description = "white noise (RMS generate.noise_level); random characters for ABC"
+
+    def make(self, representation: Representation, context: PrimeContext, count: int) -> list[torch.Tensor]:
+        n = max(1, round(context.seconds * representation.signal_rate()))
+        return [
+            representation.prime_from_signal(
+                np.clip(context.rng.normal(0.0, context.noise_level, n), -1, 1).astype(np.float32),
+                smooth=False,
+                context=context,
+            )
+            for _ in range(count)
+        ]
+
+
+class PerlinPrime(Prime):
+    name = "perlin"
+    description = "1-D Perlin noise (6 octaves, peak generate.noise_level); a melodic contour for ABC"
+
+    def make(self, representation: Representation, context: PrimeContext, count: int) -> list[torch.Tensor]:
+        rate = representation.signal_rate()
+        n = max(1, round(context.seconds * rate))
+        spacing = max(8.0, rate / PERLIN_LOWEST_HZ)
+        return [
+            representation.prime_from_signal(
+                context.noise_level * perlin(n, spacing, PERLIN_OCTAVES, context.rng), smooth=True, context=context
+            )
+            for _ in range(count)
+        ]
+
+
+def perlin(n: int, spacing: float, octaves: int, rng: np.random.Generator, persistence: float = 0.5) -> np.ndarray:
+    """Float32 ``(n,)`` 1-D gradient (Perlin) noise with peak 1.
+
+    The first octave has a random gradient every ``spacing`` values; each further
+    octave halves the spacing and scales the amplitude by ``persistence``.
+    """
+    total = np.zeros(n)
+    position = np.arange(n, dtype=np.float64)
+    for octave in range(octaves):
+        step = spacing / 2**octave
+        if step < 1:
+            break
+        x = position / step
+        cell = np.floor(x).astype(np.int64)
+        t = x - cell
+        gradients = rng.uniform(-1.0, 1.0, cell[-1] + 2)
+        fade = t * t * t * (t * (t * 6 - 15) + 10)
+        left, right = gradients[cell] * t, gradients[cell + 1] * (t - 1)
+        total += persistence**octave * (left + fade * (right - left))
+    peak = np.abs(total).max()
+    return (total / peak if peak > 0 else total).astype(np.float32)
 
 
 @hookimpl
 def noizenet_primes():
-    return [StartPrime, SongPrime]
+    return [StartPrime, SongPrime, NoisePrime, PerlinPrime]
+

@@ -39,6 +39,7 @@ class RecurrentNet(SequenceModel):
 
     def __init__(self, cell: str, spec: OutputSpec, cfg: RecurrentConfig) -> None:
         super().__init__()
+        self.cell = cell
         if spec.kind == "categorical":
             self.input = nn.Embedding(spec.size, cfg.embedding)
         else:
@@ -56,6 +57,14 @@ class RecurrentNet(SequenceModel):
     def forward(self, x: torch.Tensor, state: Any = None) -> tuple[torch.Tensor, Any]:
         h, state = self.hidden(x, state)
         return self.head(self.drop(h)), state
+
+    def compiled_sampler(self):
+        """The numba sampler (token inputs, CPU, float32 weights); weights copied now."""
+        if not isinstance(self.input, nn.Embedding) or self.head.weight.device.type != "cpu":
+            return None
+        from noizenet.plugins.recurrent_sampler import RecurrentWeights
+
+        return RecurrentWeights.from_modules(self.cell, self.input, self.rnn, self.head).sample
 
 
 def initialize(model: nn.Module, scheme: str) -> None:

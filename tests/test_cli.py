@@ -163,3 +163,13 @@ def test_bad_abc_files_are_one_clear_line(cli, tmp_path):
         result = cli("run", "--data", path, "--out", tmp_path / "r", "-q")
         assert result.exit_code == 2 and "no ABC tunes found" in result.output
     assert not (tmp_path / "r").exists()
+
+
+def test_list_options_take_space_separated_values_but_not_a_run_directory(tmp_path):
+    from noizenet.cli import join_list_options
+
+    assert join_list_options(["run", "--prime", "song", "noise", "perlin", "--seed", "1"]) == [
+        "run", "--prime", "song,noise,perlin", "--seed", "1"
+    ]
+    assert join_list_options(["run", "-t", "0.5", "1"]) == ["run", "-t", "0.5,1"]
+    assert join_list_options(["generate", "--prime", "noise", str(tmp_path)]) == ["generate", "--prime", "noise", str(tmp_path)]

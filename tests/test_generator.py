@@ -1,8 +1,11 @@
+import numpy as np
+import pytest
 import torch
 
 from noizenet.generator import draw, generate
 from noizenet.interfaces import OutputSpec
 from noizenet.plugins.recurrent import RecurrentConfig, RecurrentNet
+from noizenet.plugins.recurrent_sampler import RecurrentWeights
 
 SPEC = OutputSpec("categorical", 12, start=0, stop=1)
 
@@ -63,3 +66,75 @@ def test_temperature_sharpens_and_flattens():
     assert (cold == 0).float().mean() > 0.95
     assert 0.25 < (hot == 2).float().mean() < 0.40
     assert torch.equal(draw(logits[:2], torch.zeros(2), g), torch.tensor([0, 0]))
+
+
+# -- the compiled sampler (numba) -------------------------------------------------------
+AUDIO_SPEC = OutputSpec("categorical", 256)
+CPU = torch.device("cpu")
+
+
+def audio_model(cell: str) -> RecurrentNet:
+    torch.manual_seed(1)
+    return RecurrentNet(cell, AUDIO_SPEC, RecurrentConfig(hidden=24, layers=2, embedding=8)).eval()
+
+
+@pytest.mark.parametrize("cell", ["rnn", "gru", "lstm"])
+def test_compiled_step_computes_the_eager_models_logits(cell):
+    net = audio_model(cell)
+    tokens = torch.randint(0, 256, (3, 40))
+    weights = RecurrentWeights.from_modules(cell, net.input, net.rnn, net.head)
+    eager, _ = net(tokens)
+    np.testing.assert_allclose(weights.logits(tokens.numpy()), eager.detach().numpy(), atol=1e-5)
+
+
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
+def test_compiled_argmax_generation_equals_the_eager_one(cell):
+    net = audio_model(cell)
+    primes = [torch.tensor([128, 130, 127]), torch.tensor([128])]
+    runs = [
+        generate(net, AUDIO_SPEC, primes, [0.0, 0.0], max_length=200, seed=0, device=CPU, compiled=compiled)
+        for compiled in (True, False)
+    ]
+    for fast, eager in zip(*(r.sequences for r in runs)):
+        assert torch.equal(fast, eager)
+
+
+def test_compiled_sampling_draws_from_the_models_softmax_and_is_seeded():
+    net = audio_model("gru")
+    rows = 4000
+    primes = [torch.tensor([128, 140])] * rows
+    first = generate(net, AUDIO_SPEC, primes, [1.0] * rows, max_length=1, seed=3, device=CPU)
+    drawn = torch.stack([s[-1] for s in first.sequences])
+    logits, _ = net(primes[0][None])
+    expected = torch.softmax(logits[0, -1], -1)
+    observed = torch.bincount(drawn, minlength=256).float() / rows
+    assert (observed - expected).abs().sum() < 0.25  # total variation of a 4000-draw histogram
+    again = generate(net, AUDIO_SPEC, primes[:5], [1.0] * 5, max_length=300, seed=3, device=CPU).sequences
+    other = generate(net, AUDIO_SPEC, primes[:5], [1.0] * 5, max_length=300, seed=4, device=CPU).sequences
+    same = generate(net, AUDIO_SPEC, primes[:5], [1.0] * 5, max_length=300, seed=3, device=CPU).sequences
+    assert all(torch.equal(a, b) for a, b in zip(again, same))
+    assert not all(torch.equal(a, b) for a, b in zip(again, other))
+
+
+@pytest.mark.parametrize("compiled", [True, False])
+def test_injected_noise_replaces_a_share_of_the_tokens(compiled):
+    net = audio_model("gru")
+    prime = [torch.tensor([128])]
+    plain = generate(net, AUDIO_SPEC, prime, [0.0], max_length=400, seed=0, device=CPU, compiled=compiled).sequences[0]
+    noisy = generate(
+        net, AUDIO_SPEC, prime, [0.0], max_length=400, seed=0, device=CPU, inject_noise=0.5, compiled=compiled
+    ).sequences[0]
+    assert len(torch.unique(noisy)) > 2 * len(torch.unique(plain))
+
+
+def test_continuous_generation_samples_around_the_prediction_at_the_given_spread():
+    spec = OutputSpec("continuous", 3)
+    torch.manual_seed(0)
+    net = RecurrentNet("gru", spec, RecurrentConfig(hidden=8, layers=1, embedding=4)).eval()
+    prime = [torch.zeros(2, 3)]
+    scale = torch.tensor([0.0, 1.0, 2.0])
+    still = generate(net, spec, prime, [0.0], max_length=50, seed=0, device=CPU, scale=scale).sequences[0]
+    loose = generate(net, spec, prime * 2, [1.0, 1.0], max_length=400, seed=0, device=CPU, scale=scale).sequences[0]
+    steps = np.diff(loose[2:].numpy(), axis=0).std(axis=0)
+    assert torch.isfinite(still).all() and np.diff(still[-10:].numpy(), axis=0).std() < 0.05
+    assert steps[0] < 0.5 < steps[1] < steps[2]
