@@ -1,0 +1,83 @@
+"""Audio generation speed as real-time factors (seconds of audio per second of work).
+
+Waveform (mu-law, one model step per sample at 16 kHz) with the default waveform
+model (single-layer GRU of 128 units, as the representation suggests), at batch 1
+and batch 16, through the compiled sampler that generation uses by default and
+through the eager PyTorch step loop for comparison; and FFT frames with the default
+model (2x384 LSTM) at batch 1, including the inverse FFT and overlap-add.
+Speed does not depend on the weights, so the models are freshly initialised.
+
+    .venv/bin/python benchmarks/audio_speed.py [--seconds 4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).parent))
+from machine import report
+
+from noizenet.generator import generate
+from noizenet.interfaces import Piece
+from noizenet.plugins.fft_frames import FftConfig, FftRepresentation
+from noizenet.plugins.recurrent import RecurrentConfig, RecurrentNet
+from noizenet.plugins.waveform import WaveformConfig, WaveformRepresentation
+
+RATE = 16000
+CPU = torch.device("cpu")
+
+
+def waveform_rtf(cell: str, batch: int, seconds: float, compiled: bool) -> float:
+    representation = WaveformRepresentation(WaveformConfig())
+    model_defaults = representation.suggested["model"]
+    torch.manual_seed(0)
+    model = RecurrentNet(cell, representation.spec, RecurrentConfig(**model_defaults)).eval()
+    primes = [representation.opening(None)] * batch
+    generate(model, representation.spec, primes, [1.0] * batch, max_length=200, seed=0, device=CPU, compiled=compiled)
+    steps = int(seconds * RATE)
+    tick = time.perf_counter()
+    generate(model, representation.spec, primes, [1.0] * batch, max_length=steps, seed=0, device=CPU, compiled=compiled)
+    return batch * seconds / (time.perf_counter() - tick)
+
+
+def fft_rtf(seconds: float) -> float:
+    representation = FftRepresentation(FftConfig())
+    noise = np.random.default_rng(0).normal(0, 0.1, RATE).astype(np.float32)
+    representation.fit([Piece("noise", noise, {"sample_rate": RATE})])
+    torch.manual_seed(0)
+    model = RecurrentNet("lstm", representation.spec, RecurrentConfig()).eval()
+    prime = representation.opening(Piece("noise", noise, {"sample_rate": RATE}), seconds=0.5)
+    steps = int(np.ceil(seconds * representation.steps_per_second()))
+    scale = torch.ones(representation.spec.size)
+    tick = time.perf_counter()
+    result = generate(model, representation.spec, [prime], [1.0], max_length=steps, seed=0, device=CPU, scale=scale)
+    audio = representation.decode(result.sequences[0], prime_steps=len(prime)).data
+    elapsed = time.perf_counter() - tick
+    return (len(audio) / RATE - 0.5) / elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=4.0, help="audio generated per measurement")
+    args = parser.parse_args()
+    result = {"sample_rate": RATE, "seconds": args.seconds}
+    for cell in ("gru", "lstm"):
+        for batch in (1, 16):
+            result[f"waveform_{cell}_batch{batch}_rtf"] = round(waveform_rtf(cell, batch, args.seconds, True), 2)
+        eager = waveform_rtf(cell, 1, min(args.seconds, 1.0), False)
+        result[f"waveform_{cell}_batch1_eager_rtf"] = round(eager, 3)
+        result[f"waveform_{cell}_compiled_over_eager"] = round(result[f"waveform_{cell}_batch1_rtf"] / eager, 1)
+    result["fft_lstm_batch1_rtf"] = round(fft_rtf(args.seconds), 1)
+    report("audio_speed", result)
+    print(f"waveform GRU batch 1: {result['waveform_gru_batch1_rtf']}x real time (goal >= 1); "
+          f"FFT: {result['fft_lstm_batch1_rtf']}x (goal >= 50)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,182 @@
+"""Audio datasets: the user's own files, and tunes of the bundled ABC corpus
+rendered to audio (cached on disk, so only the first run renders).
+
+Each file (or tune) is a piece: float32 mono samples at ``sample_rate`` Hz.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import tempfile
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from noizenet import hookimpl
+from noizenet.errors import ConfigError, DataError
+from noizenet.interfaces import Dataset, Piece
+from noizenet.progress import progress_bar
+
+log = logging.getLogger("noizenet")
+
+AUDIO_SUFFIXES = [".wav", ".flac", ".ogg", ".mp3", ".m4a", ".aiff", ".aif", ".au", ".opus"]
+RENDER_VERSION = 1  # bump when rendering changes, so that old cached audio is not reused
+
+
+def _check_rate(sample_rate: int) -> None:
+    if not 1000 <= sample_rate <= 192_000:
+        raise ConfigError(f"data.sample_rate must be in [1000, 192000] Hz, got {sample_rate}")
+
+
+@dataclass
+class AudioFilesConfig:
+    sample_rate: int = 16000  # Hz; files are resampled to it and mixed to mono
+    max_seconds: float = 0.0  # read at most this much of each file; 0 = all of it
+    suffixes: list[str] = field(default_factory=lambda: list(AUDIO_SUFFIXES))  # files looked for in a folder
+
+    def __post_init__(self) -> None:
+        _check_rate(self.sample_rate)
+        if self.max_seconds < 0:
+            raise ConfigError(f"data.max_seconds must be >= 0, got {self.max_seconds}")
+
+
+def load_audio(path: Path, sample_rate: int, max_seconds: float = 0.0) -> np.ndarray:
+    """Float32 mono ``(n,)`` at ``sample_rate``; raises DataError when unreadable or empty."""
+    import librosa
+
+    try:
+        with warnings.catch_warnings():  # librosa warns before falling back to audioread
+            warnings.simplefilter("ignore")
+            audio, _ = librosa.load(path, sr=sample_rate, mono=True, duration=max_seconds or None)
+    except Exception as error:  # soundfile and audioread raise many kinds
+        reason = str(error).splitlines()[0][:160] if str(error) else type(error).__name__
+        raise DataError(f"{path}: not readable audio ({reason})") from None
+    if audio.size == 0:
+        raise DataError(f"{path}: no audio samples")
+    if not np.isfinite(audio).all():
+        raise DataError(f"{path}: contains NaN or infinite samples")
+    return audio.astype(np.float32)
+
+
+class AudioFiles(Dataset):
+    """An audio file, or every audio file under a folder (recursively)."""
+
+    name = "audio-files"
+    Config = AudioFilesConfig
+    description = "an audio file or a folder of them: wav, flac, ogg, mp3, ... (--data PATH)"
+
+    def pieces(self) -> Iterator[Piece]:
+        if self.path is None:
+            raise DataError("dataset 'audio-files' needs --data PATH (an audio file or a folder of them)")
+        path = Path(self.path)
+        if not path.exists():
+            raise DataError(f"--data {path}: no such file or folder")
+        suffixes = {s.lower() for s in self.config.suffixes}
+        if path.is_dir():
+            files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in suffixes)
+            root = path
+            if not files:
+                raise DataError(f"--data {path}: no audio files ({', '.join(sorted(suffixes))}) in this folder")
+        else:
+            files, root = [path], path.parent
+        readable = 0
+        for file in files:
+            try:
+                audio = load_audio(file, self.config.sample_rate, self.config.max_seconds)
+            except DataError as error:
+                log.warning("skipping %s", error)
+                continue
+            readable += 1
+            yield Piece(file.relative_to(root).as_posix(), audio, {"sample_rate": self.config.sample_rate, "source": str(file)})
+        if readable == 0:
+            raise DataError(f"--data {path}: none of its {len(files)} file(s) is readable audio")
+
+
+@dataclass
+class Music21AudioConfig:
+    collections: list[str] = field(default_factory=lambda: ["oneills1850", "ryansMammoth", "airdsAirs"])
+    tunes: int = 64  # tunes rendered, spread evenly over the collections
+    max_seconds: float = 15.0  # of each tune
+    sample_rate: int = 16000  # Hz
+    cache: str = ""  # folder of rendered audio; "" = $NOIZENET_CACHE or ~/.cache/noizenet
+
+    def __post_init__(self) -> None:
+        _check_rate(self.sample_rate)
+        if self.tunes < 1 or self.max_seconds <= 0:
+            raise ConfigError("data.tunes must be >= 1 and data.max_seconds > 0")
+
+
+class Music21Audio(Dataset):
+    """Tunes of music21's ABC corpus rendered MIDI -> FluidSynth (or the built-in
+    synthesizer), the same path as the ABC samples. Rendered once, then cached."""
+
+    name = "music21-audio"
+    Config = Music21AudioConfig
+    description = "tunes of the music21 ABC corpus rendered to audio, cached after the first run"
+
+    def pieces(self) -> Iterator[Piece]:
+        from noizenet.datasets.abc_files import Music21Abc, Music21AbcConfig
+
+        if self.path is not None:
+            raise DataError("dataset 'music21-audio' renders the bundled corpus and takes no --data")
+        cfg = self.config
+        tunes = list(Music21Abc(Music21AbcConfig(collections=list(cfg.collections)), None).pieces())
+        stride = max(1, len(tunes) // cfg.tunes)
+        chosen = tunes[::stride][: cfg.tunes]
+        folder = self.cache_folder()
+        with progress_bar("audio of corpus tunes", quiet=False) as bar:
+            for done, tune in enumerate(chosen, start=1):
+                audio = self.rendered(tune, folder)
+                bar.update(done / len(chosen), f"{done}/{len(chosen)} tunes")
+                if audio is not None:
+                    yield Piece(tune.id, audio, {"sample_rate": cfg.sample_rate, "source": tune.id})
+
+    def cache_folder(self) -> Path:
+        root = self.config.cache or os.environ.get("NOIZENET_CACHE") or Path.home() / ".cache" / "noizenet"
+        folder = Path(root).expanduser() / "rendered-audio"
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
+
+    def rendered(self, tune: Piece, folder: Path) -> np.ndarray | None:
+        """The tune's audio from the cache, else rendered and cached; None if it has no MIDI."""
+        from noizenet.plugins.abc_text import midi_bytes
+        from noizenet.plugins.synthesis import render_midi, renderer
+
+        cfg = self.config
+        key = hashlib.sha1(f"{RENDER_VERSION}|{cfg.sample_rate}|{cfg.max_seconds}|{renderer()}|{tune.data}".encode()).hexdigest()
+        cached = folder / f"{key[:20]}.flac"
+        if cached.exists():
+            try:
+                audio, _ = sf.read(cached, dtype="float32")
+                return audio
+            except (OSError, RuntimeError, sf.LibsndfileError):
+                cached.unlink(missing_ok=True)  # damaged: render again
+        midi, _ = midi_bytes(tune.data)
+        if midi is None:
+            return None
+        with tempfile.TemporaryDirectory() as tmp:
+            midi_path = Path(tmp) / "tune.mid"
+            midi_path.write_bytes(midi)
+            wav = render_midi(midi_path, Path(tmp) / "tune.wav", sample_rate=cfg.sample_rate)
+            audio, _ = sf.read(wav, dtype="float32", always_2d=True)
+        audio = audio.mean(axis=1)[: int(cfg.max_seconds * cfg.sample_rate)]
+        fd, tmp_path = tempfile.mkstemp(dir=folder, suffix=".flac")
+        os.close(fd)
+        try:
+            sf.write(tmp_path, audio, cfg.sample_rate, subtype="PCM_16", format="FLAC")
+            os.replace(tmp_path, cached)
+        finally:
+            Path(tmp_path).unlink(missing_ok=True)
+        audio, _ = sf.read(cached, dtype="float32")  # as 16-bit, exactly what later runs read
+        return audio
+
+
+@hookimpl
+def noizenet_datasets():
+    return [AudioFiles, Music21Audio]

@@ -1,0 +1,131 @@
+"""What every audio representation shares: mono float32 pieces at one sample rate,
+primes cut or made in seconds, WAV + PNG outputs and collapse/quality measures.
+
+Subclasses (``waveform``, ``fft``) only say how samples become steps and back:
+:meth:`AudioRepresentation.to_steps` and :meth:`AudioRepresentation.from_steps`.
+"""
+
+from __future__ import annotations
+
+import io
+from abc import abstractmethod
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import soundfile as sf
+import torch
+
+from noizenet.errors import DataError
+from noizenet.interfaces import Piece, PrimeContext, Representation
+from noizenet.plugins import audio_quality
+from noizenet.rundir import atomic_write_bytes
+
+DEFAULT_SAMPLE_RATE = 16000
+
+
+class AudioRepresentation(Representation):
+    """Pieces hold float32 ``(n_samples,)`` mono audio in [-1, 1] and
+    ``meta["sample_rate"]`` (Hz); the rate is learned by :meth:`fit`."""
+
+    default_dataset = "music21-audio"
+    path_dataset = "audio-files"
+    hop: int = 1  # samples per step of the encoding
+
+    def __init__(self, config: Any) -> None:
+        super().__init__(config)
+        self.sample_rate = DEFAULT_SAMPLE_RATE
+
+    # -- what subclasses define ------------------------------------------------------
+    @abstractmethod
+    def to_steps(self, audio: np.ndarray) -> torch.Tensor:
+        """Float32 audio ``(n,)`` -> the encoded steps (``(T,)`` tokens or ``(T, D)`` frames)."""
+
+    @abstractmethod
+    def from_steps(self, steps: torch.Tensor) -> np.ndarray:
+        """Encoded steps -> float32 audio ``(n,)``."""
+
+    @abstractmethod
+    def fit_audio(self, audio: Sequence[np.ndarray]) -> None:
+        """Learn the encoding's statistics (scaler, feature means) from training audio."""
+
+    # -- Representation ----------------------------------------------------------------
+    def audio_of(self, piece: Piece) -> np.ndarray:
+        data = piece.data
+        if not isinstance(data, np.ndarray) or data.ndim != 1:
+            raise DataError(
+                f"representation '{self.name}' needs mono audio, but piece '{piece.id}' is "
+                f"{type(data).__name__} (for ABC text use --repr abc)"
+            )
+        rate = piece.meta.get("sample_rate", self.sample_rate)
+        if rate != self.sample_rate:
+            raise DataError(f"piece '{piece.id}' is at {rate} Hz; this run works at {self.sample_rate} Hz")
+        return data.astype(np.float32, copy=False)
+
+    def fit(self, pieces: Sequence[Piece]) -> None:
+        rates = {p.meta.get("sample_rate", DEFAULT_SAMPLE_RATE) for p in pieces}
+        if len(rates) > 1:
+            raise DataError(f"the training pieces mix sample rates {sorted(rates)}; resample them to one")
+        self.sample_rate = int(rates.pop()) if rates else DEFAULT_SAMPLE_RATE
+        self.fit_audio([self.audio_of(p) for p in pieces])
+
+    def encode(self, piece: Piece) -> torch.Tensor:
+        return self.to_steps(self.audio_of(piece))
+
+    def decode(self, encoded: torch.Tensor, *, prime_steps: int = 0) -> Piece:
+        audio = np.clip(self.from_steps(encoded), -1.0, 1.0).astype(np.float32)
+        prime_samples = min(len(audio), prime_steps * self.hop)
+        return Piece("generated", audio, {"sample_rate": self.sample_rate, "prime_samples": prime_samples})
+
+    def steps_per_second(self) -> float:
+        return self.sample_rate / self.hop
+
+    def signal_rate(self) -> float:
+        return float(self.sample_rate)
+
+    def opening(self, piece: Piece | None, *, seconds: float = 1.0) -> torch.Tensor:
+        """The first ``seconds`` of ``piece``; for None, one step of silence."""
+        if piece is None:
+            return self.to_steps(np.zeros(self.hop, np.float32))
+        audio = self.audio_of(piece)[: max(self.hop, round(seconds * self.sample_rate))]
+        return self.to_steps(audio)
+
+    def prime_from_signal(self, signal: np.ndarray, *, smooth: bool, context: PrimeContext) -> torch.Tensor:
+        return self.to_steps(np.clip(signal, -1, 1).astype(np.float32))
+
+    def write(self, piece: Piece, path_stem: Path) -> list[Path]:
+        """``.wav`` (16-bit PCM at the run's rate) and ``.png`` (waveform, RMS, spectrogram)."""
+        from noizenet.plugins.audio_plots import plot_sample
+
+        wav = Path(f"{path_stem}.wav")
+        atomic_write_bytes(wav, wav_bytes(piece.data, self.sample_rate))
+        png = plot_sample(piece.data, piece.meta.get("prime_samples", 0), self.sample_rate, Path(f"{path_stem}.png"))
+        return [wav, png]
+
+    def describe(self, piece: Piece) -> dict[str, Any]:
+        facts = audio_quality.sample_facts(piece.data, piece.meta.get("prime_samples", 0), self.sample_rate)
+        facts["seconds"] = round(len(piece.data) / self.sample_rate, 3)
+        return facts
+
+    def compare(self, generated: Sequence[Piece], reference: Sequence[Piece]) -> dict[str, Any]:
+        if not generated:
+            return {}
+        return audio_quality.compare(
+            [(p.id, p.meta.get("prime", ""), p.data, p.meta.get("prime_samples", 0)) for p in generated],
+            [self.audio_of(p) for p in reference],
+            self.sample_rate,
+        )
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"sample_rate": self.sample_rate}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.sample_rate = int(state["sample_rate"])
+
+
+def wav_bytes(audio: np.ndarray, sample_rate: int) -> bytes:
+    """A 16-bit PCM WAV file of float ``audio`` ``(n,)`` in [-1, 1]."""
+    buffer = io.BytesIO()
+    sf.write(buffer, audio, sample_rate, subtype="PCM_16", format="WAV")
+    return buffer.getvalue()

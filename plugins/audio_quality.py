@@ -1,0 +1,138 @@
+"""Measures of generated audio: did it collapse, and how far is it from real audio?
+
+A waveform model that collapses settles on a constant (RMS and spread fall to zero)
+or on a short loop (a periodic buzz: the waveform statistics look alive, but the
+spectrum stops changing from frame to frame). Both are caught here, the second by
+comparing frame-to-frame spectral change with the same measure on real audio.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import librosa
+import numpy as np
+from scipy import linalg
+
+N_FFT = 1024
+HOP = 256
+RMS_RATIO_MIN = 0.1  # last second vs prime (or vs real audio when the prime is silent)
+CHANGE_RATIO_MIN = 0.1  # frame-to-frame spectral change vs real audio
+SILENT = 1e-4  # RMS below this is silence
+N_MFCC = 20
+
+
+def rms(audio: np.ndarray) -> float:
+    return float(np.sqrt(np.mean(np.square(audio, dtype=np.float64)))) if audio.size else 0.0
+
+
+def spectral_change(audio: np.ndarray) -> float:
+    """Mean L1 change between consecutive magnitude spectra ÷ their mean L1 norm
+    (0 for silence or a repeated frame; level independent)."""
+    if len(audio) < N_FFT + HOP:
+        return 0.0
+    spectra = np.abs(librosa.stft(audio.astype(np.float32), n_fft=N_FFT, hop_length=HOP, center=False))
+    size = spectra.sum(axis=0).mean()
+    return float(np.abs(np.diff(spectra, axis=1)).sum(axis=0).mean() / size) if size > 1e-9 else 0.0
+
+
+def sample_facts(audio: np.ndarray, prime_samples: int, sample_rate: int) -> dict[str, Any]:
+    """Collapse statistics of one sample's continuation (after ``prime_samples``)."""
+    continuation = audio[prime_samples:]
+    last_second = continuation[-sample_rate:]
+    tail = continuation[-1000:]
+    return {
+        "rms_prime": round(rms(audio[:prime_samples]), 6),
+        "rms_last_second": round(rms(last_second), 6),
+        "std_last_1000": round(float(tail.std()) if tail.size else 0.0, 6),
+        "distinct_values_last_1000": int(np.unique(tail).size),
+        "spectral_change": round(spectral_change(continuation), 5),
+    }
+
+
+def flatness(audio: np.ndarray) -> float:
+    """Mean spectral flatness (0 = tonal, 1 = white noise)."""
+    if len(audio) < N_FFT:
+        return float("nan")
+    return float(librosa.feature.spectral_flatness(y=audio.astype(np.float32), n_fft=N_FFT, hop_length=HOP).mean())
+
+
+def features(audio: np.ndarray, sample_rate: int) -> np.ndarray:
+    """Per-frame MFCC and chroma, ``(frames, N_MFCC + 12)``."""
+    audio = audio.astype(np.float32)
+    mfcc = librosa.feature.mfcc(y=audio, sr=sample_rate, n_mfcc=N_MFCC, n_fft=N_FFT, hop_length=HOP)
+    chroma = librosa.feature.chroma_stft(y=audio, sr=sample_rate, n_fft=N_FFT, hop_length=HOP)
+    return np.concatenate([mfcc, chroma]).T
+
+
+def frechet(a: np.ndarray, b: np.ndarray) -> float:
+    """Fréchet distance between Gaussians fitted to feature rows of ``a`` and ``b``."""
+    mu_a, mu_b = a.mean(axis=0), b.mean(axis=0)
+    cov_a, cov_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    root = linalg.sqrtm(cov_a @ cov_b)
+    root = root.real if np.iscomplexobj(root) else root
+    return float(np.sum((mu_a - mu_b) ** 2) + np.trace(cov_a + cov_b - 2 * root))
+
+
+def compare(
+    generated: Sequence[tuple[str, str, np.ndarray, int]],
+    reference: Sequence[np.ndarray],
+    sample_rate: int,
+) -> dict[str, Any]:
+    """Collapse verdicts per sample and distances to real audio.
+
+    generated: ``(name, prime, audio, prime_samples)`` per sample.
+    reference: held-out audio, the yardstick for level, spectral change and features.
+    """
+    real = [r for r in reference if len(r) >= N_FFT + HOP]
+    real_level = float(np.mean([rms(r) for r in real])) if real else 0.0
+    real_change = float(np.mean([spectral_change(r) for r in real])) if real else 0.0
+    verdicts = []
+    for name, prime, audio, prime_samples in generated:
+        continuation = audio[prime_samples:]
+        prime_level = rms(audio[:prime_samples])
+        base = prime_level if prime_level > SILENT else real_level
+        rms_ratio = rms(continuation[-sample_rate:]) / base if base > 0 else 0.0
+        change_ratio = spectral_change(continuation) / real_change if real_change > 0 else 0.0
+        verdicts.append({
+            "name": name,
+            "prime": prime,
+            "rms_ratio": round(rms_ratio, 4),
+            "spectral_change_ratio": round(change_ratio, 4),
+            "collapsed": bool(rms_ratio < RMS_RATIO_MIN or change_ratio < CHANGE_RATIO_MIN),
+        })
+    continuations = [audio[p:] for _, _, audio, p in generated]
+    everything = np.concatenate(continuations) if continuations else np.zeros(0, np.float32)
+    result: dict[str, Any] = {
+        "collapsed_samples": sum(v["collapsed"] for v in verdicts),
+        "samples_checked": len(verdicts),
+        "primes_differ": _primes_differ(generated),
+        "flatness_generated": _mean(flatness(c) for c in continuations),
+        "flatness_real": _mean(flatness(r) for r in real),
+        "real_spectral_change": round(real_change, 5),
+    }
+    if real and len(everything) >= N_FFT * 4:
+        real_features = np.concatenate([features(r, sample_rate) for r in real])
+        noise = np.random.default_rng(0).normal(0, real_level or 0.1, len(everything)).astype(np.float32)
+        result["frechet_generated"] = frechet(np.concatenate([features(c, sample_rate) for c in continuations if len(c) >= N_FFT]), real_features)
+        result["frechet_white_noise"] = frechet(features(noise, sample_rate), real_features)
+    result["per_sample"] = verdicts
+    return result
+
+
+def _primes_differ(generated: Sequence[tuple[str, str, np.ndarray, int]]) -> bool | None:
+    """Whether continuations from different primes differ (None: only one prime)."""
+    by_prime: dict[str, np.ndarray] = {}
+    for _, prime, audio, prime_samples in generated:
+        by_prime.setdefault(prime, audio[prime_samples:])
+    if len(by_prime) < 2:
+        return None
+    firsts = list(by_prime.values())
+    n = min(len(f) for f in firsts)
+    return all(not np.allclose(a[:n], b[:n], atol=1e-3) for i, a in enumerate(firsts) for b in firsts[i + 1 :])
+
+
+def _mean(values: Any) -> float | None:
+    finite = [v for v in values if np.isfinite(v)]
+    return round(float(np.mean(finite)), 5) if finite else None

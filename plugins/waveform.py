@@ -1,0 +1,108 @@
+"""Representation ``waveform``: one step per audio sample.
+
+encoding:
+  ``mulaw`` (default): 8-bit mu-law, a 256-way softmax; generation samples from it,
+      which keeps the output alive (WaveNet, SampleRNN).
+  ``zscore``: samples scaled by scikit-learn's ``StandardScaler``, MSE loss;
+      ``minmax``: the same with ``MinMaxScaler``. These are the reference report's
+      approach; their deterministic predictions decay to a constant after a few
+      steps, which the evaluation's collapse statistics report.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import librosa
+import numpy as np
+import torch
+from sklearn.preprocessing import MinMaxScaler, StandardScaler
+
+from noizenet import hookimpl
+from noizenet.errors import ConfigError
+from noizenet.interfaces import OutputSpec
+from noizenet.plugins.audio import AudioRepresentation
+
+ENCODINGS = ("mulaw", "zscore", "minmax")
+SCALER_FIT_SAMPLES = 2_000_000  # the scaler sees at most this many training samples
+SCALERS = {"zscore": (StandardScaler, ("mean_", "scale_", "var_")), "minmax": (MinMaxScaler, ("min_", "scale_", "data_min_", "data_max_", "data_range_"))}
+
+
+@dataclass
+class WaveformConfig:
+    encoding: str = "mulaw"  # mulaw | zscore | minmax
+    mu: int = 255  # mu-law: mu + 1 quantization levels
+
+    def __post_init__(self) -> None:
+        if self.encoding not in ENCODINGS:
+            raise ConfigError(f"repr.encoding must be one of {', '.join(ENCODINGS)}; got '{self.encoding}'")
+        if not 1 <= self.mu <= 65535 or (self.mu + 1) % 2:
+            raise ConfigError(f"repr.mu must be odd, from 1 to 65535 (mu + 1 levels), got {self.mu}")
+
+
+class WaveformRepresentation(AudioRepresentation):
+    name = "waveform"
+    Config = WaveformConfig
+    # One model step per sample: a small single-layer model samples faster than real
+    # time at batch 1 on two CPU cores; long windows give backprop 16 ms of context.
+    suggested = {
+        "model": {"hidden": 128, "layers": 1, "embedding": 32, "dropout": 0.0},
+        "train": {"seq_len": 256, "batch_size": 64, "lr": 3e-3, "val_max_tokens": 400_000, "max_minutes": 5.0},
+        "generate": {"prime": ["song", "noise", "perlin"], "num_samples": 2},
+    }
+
+    def __init__(self, config: WaveformConfig) -> None:
+        super().__init__(config)
+        self.scaler: Any = None
+
+    @property
+    def spec(self) -> OutputSpec:
+        if self.config.encoding == "mulaw":
+            return OutputSpec("categorical", self.config.mu + 1)
+        return OutputSpec("continuous", 1)
+
+    def fit_audio(self, audio: Sequence[np.ndarray]) -> None:
+        if self.config.encoding == "mulaw":
+            return
+        samples = np.concatenate(audio) if audio else np.zeros(1, np.float32)
+        stride = max(1, len(samples) // SCALER_FIT_SAMPLES)
+        scaler_cls, _ = SCALERS[self.config.encoding]
+        self.scaler = scaler_cls().fit(samples[::stride, None].astype(np.float64))
+
+    def to_steps(self, audio: np.ndarray) -> torch.Tensor:
+        if self.config.encoding == "mulaw":
+            levels = librosa.mu_compress(np.clip(audio, -1, 1), mu=self.config.mu, quantize=True)
+            return torch.from_numpy(levels.astype(np.int64) + (self.config.mu + 1) // 2)
+        return torch.from_numpy(self.scaler.transform(audio[:, None].astype(np.float64)).astype(np.float32))
+
+    def from_steps(self, steps: torch.Tensor) -> np.ndarray:
+        if self.config.encoding == "mulaw":
+            levels = steps.numpy().astype(np.int64) - (self.config.mu + 1) // 2
+            return librosa.mu_expand(levels, mu=self.config.mu, quantize=True).astype(np.float32)
+        return self.scaler.inverse_transform(steps.float().numpy().reshape(-1, 1).astype(np.float64))[:, 0].astype(np.float32)
+
+    def token_labels(self, encoded: torch.Tensor) -> list[str] | None:
+        return [str(int(v)) for v in encoded] if self.config.encoding == "mulaw" else None
+
+    def state_dict(self) -> dict[str, Any]:
+        state = super().state_dict()
+        if self.scaler is not None:
+            _, attributes = SCALERS[self.config.encoding]
+            state["scaler"] = {a: getattr(self.scaler, a).tolist() for a in attributes}
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
+        if "scaler" in state:
+            scaler_cls, attributes = SCALERS[self.config.encoding]
+            self.scaler = scaler_cls()
+            for a in attributes:
+                setattr(self.scaler, a, np.asarray(state["scaler"][a], dtype=np.float64))
+            self.scaler.n_features_in_ = 1
+
+
+@hookimpl
+def noizenet_representations():
+    return [WaveformRepresentation]

@@ -1,0 +1,244 @@
+"""The audio half: waveform and FFT representations, audio data, primes, collapse
+statistics, and whole runs through the CLI."""
+
+import json
+
+import librosa
+import numpy as np
+import pytest
+import soundfile
+import torch
+from conftest import TINY
+
+from noizenet.datasets.audio_files import AudioFiles, AudioFilesConfig, Music21Audio, Music21AudioConfig
+from noizenet.errors import DataError
+from noizenet.interfaces import Piece, PrimeContext
+from noizenet.plugins import audio_quality
+from noizenet.plugins.abc_text import AbcConfig, AbcRepresentation, parse_abc
+from noizenet.plugins.fft_frames import FftConfig, FftRepresentation
+from noizenet.plugins.primes import NoisePrime, PerlinPrime, perlin
+from noizenet.plugins.waveform import WaveformConfig, WaveformRepresentation
+
+RATE = 16000
+AUDIO_TINY = [
+    "--hidden", "32", "--layers", "1", "--epochs", "2", "--seq-len", "256", "--batch-size", "8",
+    "--num-samples", "2", "--seed", "0", "-q",
+]
+
+
+def melody(seed: int, seconds: float = 2.0) -> np.ndarray:
+    """A plucked melody: a new random pitch every 0.25 s, decaying, with a little noise."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(0.25 * RATE)) / RATE
+    notes = [np.sin(2 * np.pi * 220 * 2 ** (rng.integers(0, 12) / 12) * t) * np.exp(-4 * t) for _ in range(int(seconds * 4))]
+    return (0.5 * np.concatenate(notes) + 0.01 * rng.normal(size=len(notes) * len(t))).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def audio_folder(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("audio")
+    for i in range(8):
+        soundfile.write(folder / f"tune{i}.wav", melody(i), RATE)
+    (folder / "broken.wav").write_bytes(b"RIFF\x00\x00not really a wave file")
+    return folder
+
+
+def piece(seed: int = 0) -> Piece:
+    return Piece("a", melody(seed), {"sample_rate": RATE})
+
+
+# -- representations ------------------------------------------------------------------
+def test_mulaw_round_trip_is_within_quantization_error():
+    rep = WaveformRepresentation(WaveformConfig())
+    rep.fit([piece()])
+    encoded = rep.encode(piece())
+    assert encoded.dtype == torch.int64 and int(encoded.min()) >= 0 and int(encoded.max()) < 256
+    decoded = rep.decode(encoded).data
+    # within one quantization step of 8-bit mu-law, measured where it is uniform
+    step = 2 / 256
+    compressed = [librosa.mu_compress(a, mu=255, quantize=False) for a in (decoded, piece().data)]
+    assert np.abs(compressed[0] - compressed[1]).max() <= step
+    assert np.abs(decoded - piece().data).mean() < 0.005
+
+
+@pytest.mark.parametrize("encoding", ["zscore", "minmax"])
+def test_scaled_waveform_round_trip_and_the_scaler_travels_in_the_state(encoding):
+    rep = WaveformRepresentation(WaveformConfig(encoding=encoding))
+    rep.fit([piece()])
+    encoded = rep.encode(piece())
+    assert encoded.shape == (len(piece().data), 1) and rep.spec.kind == "continuous"
+    restored = WaveformRepresentation(WaveformConfig(encoding=encoding))
+    restored.load_state_dict(rep.state_dict())
+    np.testing.assert_allclose(restored.decode(encoded).data, piece().data, atol=1e-6)
+
+
+@pytest.mark.parametrize("length", [16000, 16001, 700])
+def test_fft_round_trip_is_exact(length):
+    rep = FftRepresentation(FftConfig())
+    audio = np.random.default_rng(length).uniform(-1, 1, length).astype(np.float32)
+    rep.fit([Piece("a", audio, {"sample_rate": RATE})])
+    encoded = rep.encode(Piece("a", audio, {"sample_rate": RATE}))
+    assert encoded.shape[1] == 1026 and abs(float(encoded.mean())) < 0.1
+    restored = FftRepresentation(FftConfig())
+    restored.load_state_dict(rep.state_dict())
+    decoded = restored.decode(encoded).data
+    assert np.abs(decoded[:length] - audio).max() < 1e-4
+
+
+def test_fft_magnitude_features_decode_to_audio_of_the_same_length_and_level():
+    rep = FftRepresentation(FftConfig(features="magnitude"))
+    rep.fit([piece()])
+    decoded = rep.decode(rep.encode(piece())).data
+    assert rep.spec.size == 513 and len(decoded) >= len(piece().data)
+    assert 0.5 < audio_quality.rms(decoded) / audio_quality.rms(piece().data) < 2
+
+
+def test_audio_representations_refuse_text():
+    with pytest.raises(DataError, match="needs mono audio"):
+        WaveformRepresentation(WaveformConfig()).fit([Piece("t", "X:1\nK:D\nABC|\n")])
+
+
+# -- data -------------------------------------------------------------------------------
+def test_audio_folder_skips_a_corrupt_file_and_names_it(audio_folder, caplog):
+    pieces = list(AudioFiles(AudioFilesConfig(), audio_folder).pieces())
+    assert len(pieces) == 8 and all(p.data.dtype == np.float32 and p.meta["sample_rate"] == RATE for p in pieces)
+    assert "broken.wav" in caplog.text
+
+
+def test_audio_is_resampled_and_mixed_to_mono(tmp_path):
+    stereo = np.stack([melody(1, 1.0)] * 2, axis=1)
+    soundfile.write(tmp_path / "s.flac", stereo, 44100)
+    (p,) = AudioFiles(AudioFilesConfig(sample_rate=8000), tmp_path).pieces()
+    assert p.data.ndim == 1 and abs(len(p.data) - 8000 * len(stereo) / 44100) <= 1
+
+
+def test_audio_folder_with_nothing_readable_is_one_clear_error(tmp_path):
+    (tmp_path / "a.wav").write_bytes(b"garbage")
+    with pytest.raises(DataError, match="none of its 1 file"):
+        list(AudioFiles(AudioFilesConfig(), tmp_path).pieces())
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "notes.txt").write_text("no audio here")
+    with pytest.raises(DataError, match="no audio files"):
+        list(AudioFiles(AudioFilesConfig(), empty).pieces())
+
+
+def test_rendered_corpus_is_cached(tmp_path, monkeypatch):
+    config = Music21AudioConfig(collections=["oneills1850"], tunes=2, max_seconds=1.0, cache=str(tmp_path))
+    first = list(Music21Audio(config, None).pieces())
+    assert len(first) == 2 and all(len(p.data) == RATE for p in first)
+    assert len(list((tmp_path / "rendered-audio").glob("*.flac"))) == 2
+
+    def no_render(*args, **kwargs):
+        raise AssertionError("rendered again although cached")
+
+    monkeypatch.setattr("noizenet.plugins.synthesis.render_midi", no_render)
+    again = list(Music21Audio(config, None).pieces())
+    assert [p.id for p in again] == [p.id for p in first]
+    np.testing.assert_allclose(again[0].data, first[0].data)
+
+
+# -- primes -----------------------------------------------------------------------------
+def test_perlin_is_smooth_noise_with_peak_one():
+    rng = np.random.default_rng(0)
+    contour = perlin(16000, 145.0, 6, rng)
+    white = rng.uniform(-1, 1, 16000)
+    assert np.isclose(np.abs(contour).max(), 1.0)
+    assert np.abs(np.diff(contour)).mean() < 0.1 * np.abs(np.diff(white)).mean()
+    assert contour.std() > 0.1
+
+
+@pytest.mark.parametrize("rep", [WaveformRepresentation(WaveformConfig()), FftRepresentation(FftConfig())])
+def test_noise_and_perlin_primes_are_audio_of_the_asked_length(rep):
+    rep.fit([piece()])
+    context = PrimeContext(held_out=[piece()], rng=np.random.default_rng(0), seconds=0.5, noise_level=0.1)
+    for prime in (NoisePrime(), PerlinPrime()):
+        (made,) = prime.make(rep, context, 1)
+        audio = rep.decode(made).data
+        assert abs(len(audio) - RATE // 2) <= 1024
+        assert 0.01 < audio_quality.rms(audio) < 0.3
+
+
+def test_abc_noise_is_random_characters_and_perlin_a_tune_in_the_key():
+    tune = Piece("t", "X:1\nT:x\nM:6/8\nL:1/8\nK:G\nC,D,E,F,G,A,B,|CDEFGAB|cdefgab|c'd'e'f'g'a'b'|\n")
+    rep = AbcRepresentation(AbcConfig(transpose=[]))
+    rep.fit([tune])
+    context = PrimeContext(held_out=[tune], rng=np.random.default_rng(0), seconds=2.0)
+    (noise,) = NoisePrime().make(rep, context, 1)
+    assert noise[0] == rep.spec.start and len(set(noise.tolist()[1:])) > 3
+    (contour,) = PerlinPrime().make(rep, context, 1)
+    text = rep.decode(contour).data
+    assert "M:6/8" in text and "K:G" in text
+    score, error = parse_abc(text)
+    assert error is None and len(score.flatten().notes) == 16
+    assert {p.name for p in score.flatten().pitches} <= {"G", "A", "B", "C", "D", "E", "F#"}
+
+
+# -- collapse statistics ----------------------------------------------------------------
+def test_collapse_is_detected_as_a_constant_and_as_a_repeated_frame():
+    real = [melody(s) for s in range(3)]
+    prime = melody(9, 1.0)
+    buzz = np.tile(np.sin(2 * np.pi * np.arange(256) / 64), 125).astype(np.float32) * 0.3  # one frame, repeated
+    samples = [
+        ("alive", "song", np.concatenate([prime, melody(10)]), len(prime)),
+        ("constant", "song", np.concatenate([prime, np.full(32000, 0.01, np.float32)]), len(prime)),
+        ("buzz", "noise", np.concatenate([prime, buzz]), len(prime)),
+    ]
+    result = audio_quality.compare(samples, real, RATE)
+    verdict = {v["name"]: v for v in result["per_sample"]}
+    assert not verdict["alive"]["collapsed"]
+    assert verdict["constant"]["collapsed"] and verdict["constant"]["rms_ratio"] < 0.1
+    assert verdict["buzz"]["collapsed"] and verdict["buzz"]["rms_ratio"] > 0.5  # only the spectrum gives it away
+    assert result["collapsed_samples"] == 2 and result["primes_differ"] is True
+    assert result["flatness_real"] < 0.1
+    alive = audio_quality.compare(samples[:1], real, RATE)
+    assert alive["frechet_generated"] < alive["frechet_white_noise"] < result["frechet_generated"]
+
+
+# -- whole runs -------------------------------------------------------------------------
+def run_audio(cli, tmp_path, audio_folder, *extra):
+    out = tmp_path / "run"
+    result = cli("run", "--data", audio_folder, "--out", out, *AUDIO_TINY, "--seconds", "0.5",
+                 "--set", "generate.prime_seconds=0.25", "--prime", "song,noise,perlin", *extra)
+    assert result.exit_code == 0, result.output
+    return out, json.loads((out / "metrics.json").read_text())
+
+
+def test_waveform_run_writes_wavs_pngs_and_collapse_statistics(cli, tmp_path, audio_folder):
+    out, metrics = run_audio(cli, tmp_path, audio_folder, "--repr", "waveform", "--model", "gru")
+    wavs = sorted((out / "samples").glob("*.wav"))
+    assert len(wavs) == 6 and len(list((out / "samples").glob("*.png"))) == 6
+    for wav in wavs:
+        info = soundfile.info(wav)
+        assert info.samplerate == RATE and info.frames == RATE * 3 // 4  # prime 0.25 s + 0.5 s
+    quality = metrics["quality"]
+    assert quality["samples_checked"] == 6 and {v["prime"] for v in quality["per_sample"]} == {"song", "noise", "perlin"}
+    assert quality["frechet_white_noise"] > 0 and "collapsed_samples" in quality
+    assert metrics["val_accuracy"] is not None and "collapsed_samples" in (out / "report.md").read_text()
+    records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert records[-1]["val_loss"] < records[0]["val_loss"]
+
+
+def test_zscore_runs_to_the_end_and_reports_its_collapse_at_temperature_zero(cli, tmp_path, audio_folder):
+    out, metrics = run_audio(cli, tmp_path, audio_folder, "--repr", "waveform", "--model", "lstm",
+                             "--set", "repr.encoding=zscore", "-t", "0")
+    quality = metrics["quality"]
+    assert quality["samples_checked"] == 6
+    assert all(isinstance(v["collapsed"], bool) for v in quality["per_sample"])
+    assert all(soundfile.info(w).frames == RATE * 3 // 4 for w in (out / "samples").glob("*.wav"))
+
+
+def test_fft_run_generates_audio(cli, tmp_path, audio_folder):
+    out, metrics = run_audio(cli, tmp_path, audio_folder, "--repr", "fft", "--model", "lstm")
+    assert metrics["quality"]["samples_checked"] == 6 and metrics["test_loss"] > 0
+    assert len(list((out / "samples").glob("*.wav"))) == 6
+
+
+def test_abc_given_audio_and_waveform_given_abc_each_get_one_line(cli, tmp_path, audio_folder, tunes_file):
+    result = cli("run", "--repr", "waveform", "--data", tunes_file, "--out", tmp_path / "a", *AUDIO_TINY)
+    assert result.exit_code == 2 and "not readable audio" not in result.output
+    assert "none of its 1 file(s) is readable audio" in result.output and "Traceback" not in result.output
+    result = cli("run", "--repr", "abc", "--data", audio_folder, "--out", tmp_path / "b", *TINY)
+    assert result.exit_code == 2 and "no *.abc files" in result.output
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
