@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import shutil
 import sys
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -14,6 +15,7 @@ from typing import Annotated, Any
 import typer
 
 from noizenet import config as configuration
+from noizenet import distributed
 from noizenet.errors import NoizenetError
 from noizenet.registry import KINDS, load_registry
 from noizenet.rundir import RunDir, atomic_write_text
@@ -135,6 +137,9 @@ def run_command(
     seconds: Seconds = None,
     inject_noise: InjectNoise = None,
     device: Device = None,
+    precision: Annotated[
+        str | None, typer.Option("--precision", help="Training autocast: auto | fp32 | bf16 | fp16 (GPU).")
+    ] = None,
     threads: Annotated[int | None, typer.Option("--threads", help="CPU threads (default: all available).")] = None,
     plugins_dir: PluginsDir = [],
     quiet: Quiet = False,
@@ -146,7 +151,8 @@ def run_command(
     with user_errors(debug, quiet):
         registry = load_registry(plugins_dir)
         named = {
-            "run": {"repr": repr, "model": model, "data": str(Path(data).expanduser().absolute()) if data else None, "seed": seed, "device": device, "threads": threads},
+            "run": {"repr": repr, "model": model, "data": str(Path(data).expanduser().absolute()) if data else None, "seed": seed, "device": device, "threads": threads,
+                    "precision": precision},
             "train": {
                 "epochs": epochs, "max_minutes": max_minutes, "lr": lr, "optimizer": optimizer,
                 "batch_size": batch_size, "seq_len": seq_len, "clip": clip,
@@ -165,6 +171,9 @@ def run_command(
             section, key, value = configuration.parse_override(text)
             raw = configuration.merge(raw, {section: {key: value}}, f"--set {text}")
         config = configuration.resolve(raw, registry)
+        if not distributed.is_main():
+            _run_other_rank(config, registry, resume)
+            return
         if resume is None:
             stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
             out = out or Path("runs") / f"{stamp}-{config.run.repr}-{config.run.model}"
@@ -176,6 +185,24 @@ def run_command(
             if resume is None and not run_dir.last.exists():
                 shutil.rmtree(run_dir.root, ignore_errors=True)  # nothing to resume: leave no debris
             raise
+        finally:
+            distributed.shutdown()
+
+
+def _run_other_rank(config: Any, registry: Any, resume: Path | None) -> None:
+    """A rank other than 0 under torchrun: it trains its share in a scratch copy of
+    the run directory (removed afterwards), so that rank 0 alone writes the real one."""
+    from noizenet import pipeline
+
+    with tempfile.TemporaryDirectory(prefix=f"noizenet-rank{distributed.rank()}-") as scratch:
+        if resume is not None:
+            shutil.copytree(resume, scratch, dirs_exist_ok=True)
+        run_dir = RunDir(Path(scratch))
+        atomic_write_text(run_dir.config, config.to_toml())
+        try:
+            pipeline.train_stage(pipeline.open_session(config, registry, run_dir, quiet=True), resume=resume is not None)
+        finally:
+            distributed.shutdown()
 
 
 def _run_stages(command: str, session: Any, resume: bool) -> None:

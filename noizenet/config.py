@@ -26,7 +26,7 @@ OPTIMIZERS = ("adam", "adamw", "sgd", "adagrad", "rmsprop")
 SCHEDULES = ("none", "cosine", "plateau")
 DEVICES = ("auto", "cpu", "cuda")
 LAYOUTS = ("pieces", "stream")
-PRECISIONS = ("auto", "fp32", "bf16")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
 
 @dataclass
@@ -38,7 +38,7 @@ class RunConfig:
     seed: int = 0
     device: str = "auto"
     threads: int = 0  # intra-op CPU threads; 0 = all available cores
-    precision: str = "auto"  # training autocast: auto (bf16 where the hardware has it) | fp32 | bf16
+    precision: str = "auto"  # training autocast: auto (bf16 where the hardware has it) | fp32 | bf16 | fp16 (GPU)
 
     def __post_init__(self) -> None:
         _choice("run.device", self.device, DEVICES)

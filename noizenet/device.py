@@ -34,6 +34,10 @@ def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
     """The autocast dtype for ``precision`` (auto | fp32 | bf16) on ``device``, or None."""
     if precision == "fp32":
         return None
+    if precision == "fp16":
+        if device.type != "cuda":
+            raise ConfigError("run.precision=fp16 needs a CUDA GPU (oneDNN has no fp16 RNNs); on CPU use bf16 or fp32")
+        return torch.float16
     if precision == "bf16":
         if device.type == "cuda" and not torch.cuda.is_bf16_supported():
             raise ConfigError("run.precision=bf16: this GPU has no bfloat16 support")

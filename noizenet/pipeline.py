@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import random
 import shutil
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ import numpy as np
 import torch
 
 from noizenet import config as configuration
+from noizenet import distributed
 from noizenet.config import Config
 from noizenet.device import autocast_dtype, pick_device, set_threads
 from noizenet.errors import DataError, RunDirError
@@ -71,8 +73,9 @@ def setup_runtime(config: Config) -> torch.device:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-    set_threads(config.run.threads)
-    return pick_device(config.run.device)
+    cores = len(os.sched_getaffinity(0))
+    set_threads(config.run.threads or max(1, cores // distributed.local_processes()))
+    return distributed.setup(pick_device(config.run.device))
 
 
 def open_session(config: Config, registry: Registry, run_dir: RunDir, *, quiet: bool = False) -> Session:
@@ -146,6 +149,8 @@ def train_stage(session: Session, *, resume: bool = False) -> dict[str, Any]:
         batch_size=cfg.train.batch_size,
         seq_len=cfg.train.seq_len,
         seed=cfg.run.seed,
+        rank=distributed.rank(),
+        world_size=distributed.world_size(),
     )
     if windows.batch_size < cfg.train.batch_size:
         log.warning("training data is small: batch size lowered to %d", windows.batch_size)

@@ -16,6 +16,7 @@ from typing import Any
 
 import torch
 
+from noizenet import distributed
 from noizenet.config import TrainConfig
 from noizenet.device import autocast
 from noizenet.errors import NoizenetError
@@ -140,9 +141,10 @@ class Trainer:
         amp_dtype: torch.dtype | None = None,
     ) -> None:
         self.model = model
+        self.train_model = distributed.wrap(model, device)  # DDP under torchrun, else the model
         self.spec = spec
         self.windows = windows
-        self.val_encoded = _first_tokens(val_encoded, cfg.val_max_tokens)
+        self.val_encoded = distributed.shard(_first_tokens(val_encoded, cfg.val_max_tokens))
         self.cfg = cfg
         self.run_dir = run_dir
         self.device = device
@@ -150,6 +152,8 @@ class Trainer:
         self.quiet = quiet
         self.amp_dtype = amp_dtype
         self.optimizer = build_optimizer(model.parameters(), cfg)
+        # fp16 gradients underflow without loss scaling; bf16 and fp32 need none
+        self.scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
         self.total_steps = cfg.epochs * windows.windows_per_epoch
         # Everything below is saved in last.pt and restored by resume().
         self.step = 0
@@ -230,7 +234,9 @@ class Trainer:
                     loss = self._train_step(window)
                     elapsed = time.perf_counter() - tick
                     self.step_seconds += elapsed
-                    self.seconds += elapsed
+                    loss, self.seconds, stopping = distributed.agree(
+                        loss, self.seconds + elapsed, stop.received is not None, self.device
+                    )
                     self._check_loss(loss)
                     speed = (self.tokens - start_tokens) / max(1e-9, self.step_seconds - start_step_seconds)
                     bar.update(self.progress(), f"ep {self.epoch_position():5.2f} loss {loss:.3f} {speed:,.0f} tok/s")
@@ -238,7 +244,7 @@ class Trainer:
                         tick = time.perf_counter()
                         stopped = self._validate()
                         self.seconds += time.perf_counter() - tick
-                    if stop.received is not None:
+                    if stopping:
                         self._save_last()
                         self.run_dir.set_status("interrupted", step=self.step)
                         raise TrainingInterrupted(
@@ -275,14 +281,16 @@ class Trainer:
         x, y = window.x.to(self.device, non_blocking=True), window.y.to(self.device, non_blocking=True)
         mask = window.mask.to(self.device, non_blocking=True) if window.mask is not None else None
         with autocast(self.device, self.amp_dtype):
-            out, state = self.model(x, self.state)
+            out, state = self.train_model(x, self.state)
         self.state = detach(state)
         loss = sequence_loss(out.float(), y, self.spec, mask)
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        self.scaler.scale(loss).backward()
         if self.cfg.clip > 0:
+            self.scaler.unscale_(self.optimizer)
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.clip)
-        self.optimizer.step()
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
         self.step += 1
         self.window += 1
         self.tokens += window.steps
@@ -320,7 +328,7 @@ class Trainer:
     def _validate(self) -> str:
         """Score the validation pieces, log, checkpoint; return why to stop, or ""."""
         self.validated_step = self.step
-        val = score_pieces(self.model, self.val_encoded, self.spec, self.device)
+        val = distributed.reduce_score(score_pieces(self.model, self.val_encoded, self.spec, self.device), self.device)
         train_loss = self.loss_sum / max(1, self.loss_count)
         self.loss_sum, self.loss_count = 0.0, 0
         record = {
