@@ -13,10 +13,11 @@ from noizenet.datasets.abc_files import read_text
 from noizenet.plugins.abc_text import split_tunes
 
 # Small enough that a whole run takes a few seconds on 2 CPU cores.
-TINY = [
+TINY_ANY_REPR = [
     "--hidden", "32", "--layers", "1", "--epochs", "2", "--seq-len", "32", "--batch-size", "8",
-    "--num-samples", "2", "--set", "generate.max_length=300", "--set", "repr.transpose=[]", "--seed", "0", "-q",
+    "--num-samples", "2", "--set", "generate.max_length=300", "--seed", "0", "-q",
 ]
+TINY = [*TINY_ANY_REPR, "--set", "repr.transpose=[]"]  # abc: no transposed copies
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,57 @@
+"""Generation throughput of the default ABC model (2x384 LSTM): 64 tunes at once
+vs one tune, through the compiled sampler (the default on CPU) and the eager loop.
+The model is freshly initialised and its stop token disabled, so every row runs the
+full length (speed does not depend on the weights).
+
+    .venv/bin/python benchmarks/generate_speed.py [--steps 400]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).parent))
+from machine import report  # noqa: E402
+
+from noizenet.generator import generate  # noqa: E402
+from noizenet.interfaces import OutputSpec  # noqa: E402
+from noizenet.plugins.recurrent import RecurrentConfig, RecurrentNet  # noqa: E402
+
+CPU = torch.device("cpu")
+VOCABULARY = 96  # about the size of the ABC character set
+
+
+def tokens_per_s(model: RecurrentNet, spec: OutputSpec, batch: int, steps: int, compiled: bool) -> float:
+    primes = [torch.tensor([0])] * batch
+    generate(model, spec, primes, [1.0] * batch, max_length=20, seed=0, device=CPU, compiled=compiled)
+    tick = time.perf_counter()
+    result = generate(model, spec, primes, [1.0] * batch, max_length=steps, seed=0, device=CPU, compiled=compiled)
+    return result.new_steps / (time.perf_counter() - tick)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--steps", type=int, default=400, help="new tokens per tune")
+    args = parser.parse_args()
+    spec = dataclasses.replace(OutputSpec("categorical", VOCABULARY, start=0, stop=1), stop=None)
+    torch.manual_seed(0)
+    model = RecurrentNet("lstm", spec, RecurrentConfig()).eval()
+    result = {"steps": args.steps}
+    for path, compiled in (("compiled", True), ("eager", False)):
+        for batch in (1, 64):
+            result[f"{path}_batch{batch}_tokens_per_s"] = round(tokens_per_s(model, spec, batch, args.steps, compiled))
+        result[f"{path}_batch64_over_batch1"] = round(
+            result[f"{path}_batch64_tokens_per_s"] / result[f"{path}_batch1_tokens_per_s"], 1
+        )
+    report("generate_speed", result)
+    print(f"64 tunes at once: {result['compiled_batch64_over_batch1']}x the tokens/s of one (goal >= 20)")
+
+
+if __name__ == "__main__":
+    main()
