@@ -272,6 +272,22 @@ def evaluate_command(
         _say(quiet, _summary(session.run_dir, metrics))
 
 
+@app.command("compare", help="Compare runs: one table of settings and figures, one plot of validation loss.")
+def compare_command(
+    run_dirs: Annotated[list[Path], typer.Argument(help="Two or more run directories.")],
+    out: Annotated[Path | None, typer.Option("--out", help="Folder for the table and plot (default runs/compare-<time>).")] = None,
+    quiet: Quiet = False,
+    debug: Debug = False,
+) -> None:
+    from noizenet.compare import compare_runs
+
+    with user_errors(debug, quiet):
+        out = out or Path("runs") / f"compare-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
+        paths = compare_runs(run_dirs, out)
+        _say(quiet, paths["table"].read_text().split("\n\nRuns:")[0])
+        _say(quiet, f"\nwrote {paths['table']}, {paths['json'].name} and {paths['plot'].name}")
+
+
 @app.command("plugins", help="List every plugin by kind, with where it came from.")
 def plugins_command(plugins_dir: PluginsDir = [], debug: Debug = False) -> None:
     with user_errors(debug):

@@ -83,6 +83,7 @@ def evaluate_run(
     heatmap = _heatmap(model, representation, run_dir, samples, device)
     if heatmap:
         plots["heatmap"] = heatmap.name
+    plots.update((quality or {}).pop("plots", {}))
     metrics["plots"] = plots
     atomic_write_json(run_dir.metrics, _finite(metrics))
     write_report(run_dir, metrics, config)

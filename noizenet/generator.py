@@ -70,10 +70,12 @@ def generate(
     per-feature std ``temperature * scale`` (``scale`` (D,) from
     :func:`noizenet.scoring.residual_scale`; None or temperature 0: the prediction).
     """
-    sampler = model.compiled_sampler() if compiled and spec.kind == "categorical" and device.type == "cpu" else None
+    sampler = model.compiled_sampler() if compiled and device.type == "cpu" else None
     with torch.inference_mode():
         if sampler is not None:
-            result = _generate_compiled(sampler, spec, primes, temperatures, max_length=max_length, seed=seed, noise=inject_noise)
+            result = _generate_compiled(
+                sampler, spec, primes, temperatures, max_length=max_length, seed=seed, noise=inject_noise, scale=scale
+            )
         else:
             result = _generate(
                 model, spec, primes, temperatures, max_length=max_length, seed=seed, device=device,
@@ -146,10 +148,11 @@ def _generate_compiled(
     max_length: int,
     seed: int,
     noise: float,
+    scale: torch.Tensor | None,
 ) -> Generated:
     lengths = torch.tensor([len(p) for p in primes])
     end = lengths + max_length
-    out = torch.zeros((len(primes), int(end.max())), dtype=torch.long)
+    out = torch.zeros((len(primes), int(end.max()), *primes[0].shape[1:]), dtype=primes[0].dtype)
     for i, prime in enumerate(primes):
         out[i, : len(prime)] = prime
     tick = time.perf_counter()
@@ -161,6 +164,7 @@ def _generate_compiled(
         stop=-1 if spec.stop is None else spec.stop,
         noise=noise,
         seed=seed,
+        scale=None if scale is None else scale.float().numpy(),
     )
     return _collect(out, lengths, end, spec, time.perf_counter() - tick)
 

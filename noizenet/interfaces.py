@@ -143,10 +143,16 @@ class Representation(ABC):
         """
         return {}
 
-    def compare(self, generated: Sequence[Piece], reference: Sequence[Piece]) -> dict[str, Any]:
-        """Set-level quality of decoded samples against held-out pieces, for metrics.json.
+    def compare(
+        self, generated: Sequence[Piece], held_out: Sequence[Piece], *, training: Sequence[Piece], out_dir: Path
+    ) -> dict[str, Any]:
+        """Set-level quality of the decoded samples, for ``metrics.json["quality"]``:
+        against held-out pieces (audio: collapse, Fréchet distance) or the training
+        pieces (ABC: music statistics, novelty).
 
         ``generated`` carry ``id`` = the sample's name and ``meta["prime"]`` = its prime.
+        Plots go into ``out_dir`` (the run directory); list their file names under
+        ``"plots"`` (name -> file) for the report.
         """
         return {}
 
@@ -192,12 +198,15 @@ class SequenceModel(nn.Module):
         return type(state)(self.reset_state(s, rows) for s in state)
 
     def compiled_sampler(self) -> Callable[..., None] | None:
-        """Optional fast path for categorical generation on CPU, or None.
+        """Optional fast path for generation on CPU, or None.
 
         Returned callable: ``sampler(out, lengths, ends, temperatures, *, stop, noise,
-        seed)`` with ``out`` int64 ``(B, L)`` holding each row's prime; it fills every
-        row ``i`` from ``lengths[i]`` up to ``ends[i]`` (or past a drawn ``stop``, -1 =
-        none) in place and must draw from the same distributions as :meth:`forward`.
+        seed, scale)`` with ``out`` int64 ``(B, L)`` or float32 ``(B, L, D)`` numpy
+        holding each row's prime; it fills every row ``i`` from ``lengths[i]`` up to
+        ``ends[i]`` (tokens: or past a drawn ``stop``, -1 = none) in place, drawing
+        from the same distributions as :meth:`forward` and the eager generator
+        (tokens: softmax at the temperature; frames: the prediction plus
+        ``temperature * scale`` (D,) Gaussian noise; ``noise`` as in ``inject_noise``).
         """
         return None
 

@@ -291,7 +291,9 @@ def evaluate_stage(session: Session, model: SequenceModel) -> dict[str, Any]:
         test=encode_all(session.representation, splits.test),
         device=session.device,
         config=session.config,
-        quality=session.representation.compare(generated_pieces(session), splits.test),
+        quality=session.representation.compare(
+            generated_pieces(session), splits.test, training=splits.train, out_dir=session.run_dir.root
+        ),
     )
 
 

@@ -47,9 +47,10 @@ def write_report(run_dir: RunDir, metrics: dict[str, Any], config: Config) -> No
         lines += [f"| {key} | {_figure(value)} |" for key, value in quality.items()]
         lines.append("")
     plots = metrics.get("plots", {})
-    for name, title in (("loss", "Loss per epoch"), ("heatmap", "Hidden units over a generated piece")):
-        if name in plots:
-            lines += [f"## {title}", "", f"![{title}]({plots[name]})", ""]
+    titles = {"loss": "Loss per epoch", "heatmap": "Hidden units over a generated piece"}
+    for name, file in plots.items():
+        title = titles.get(name, name.replace("_", " ").capitalize())
+        lines += [f"## {title}", "", f"![{title}]({file})", ""]
     samples = metrics.get("samples", [])
     if samples:
         lines += ["## Samples", "", "| sample | prime | temperature | files | quality |", "| --- | --- | --- | --- | --- |"]

@@ -32,6 +32,7 @@ FIELD_LETTERS = set("ABCDFGHIKLMmNOPQRrSsTUVWwXZ")
 INLINE_COMMENT = re.compile(r"(?<!\\)%.*$")
 NOT_NOTES = re.compile(r'%[^\n]*|"[^"]*"|^[A-Za-z]:[^\n]*', re.MULTILINE)  # comments, strings, fields
 MIN_NOTES = 8  # a generated tune is valid when music21 finds at least this many notes
+STATISTICS_TUNES = 100  # training tunes parsed for the music statistics
 
 
 @dataclass
@@ -211,6 +212,30 @@ class AbcRepresentation(Representation):
         midi_path = Path(f"{path_stem}.mid")
         atomic_write_bytes(midi_path, midi)
         return [abc_path, midi_path, render_midi(midi_path, Path(f"{path_stem}.wav"))]
+
+    def compare(
+        self, generated: Sequence[Piece], held_out: Sequence[Piece], *, training: Sequence[Piece], out_dir: Path
+    ) -> dict[str, Any]:
+        """Music statistics (MGEval) of the tunes that parse against a sample of the
+        training tunes, and novelty of every tune against all training tunes."""
+        from noizenet.plugins import abc_quality
+
+        if not generated:
+            return {}
+        texts = [self.normalize(p) for p in training]
+        result: dict[str, Any] = {"novelty": abc_quality.novelty([p.data for p in generated], texts)}
+        for key in ("mean_longest_copied", "max_longest_copied", "share_8grams_in_training"):
+            result[key] = result["novelty"][key]
+        sample = np.random.default_rng(0).permutation(len(texts))[:STATISTICS_TUNES]
+        scores = [s for s, _ in (parse_abc(p.data) for p in generated) if s is not None]
+        reference = [s for s, _ in (parse_abc(texts[int(i)]) for i in sample) if s is not None]
+        statistics = abc_quality.music_statistics(scores, reference)
+        if statistics:
+            result.update({k: v for k, v in statistics.items() if k != "histograms"})
+            path = abc_quality.plot_statistics(statistics["histograms"], Path(out_dir) / "music_statistics.png")
+            result["music_statistics"] = statistics["histograms"]
+            result["plots"] = {"music_statistics": path.name}
+        return result
 
     def describe(self, piece: Piece) -> dict[str, Any]:
         score, error = parse_abc(piece.data)

@@ -75,8 +75,12 @@ class AudioRepresentation(Representation):
 
     def decode(self, encoded: torch.Tensor, *, prime_steps: int = 0) -> Piece:
         audio = np.clip(self.from_steps(encoded), -1.0, 1.0).astype(np.float32)
-        prime_samples = min(len(audio), prime_steps * self.hop)
+        prime_samples = min(len(audio), self.prime_samples(prime_steps))
         return Piece("generated", audio, {"sample_rate": self.sample_rate, "prime_samples": prime_samples})
+
+    def prime_samples(self, prime_steps: int) -> int:
+        """Samples of decoded audio that the first ``prime_steps`` steps make."""
+        return prime_steps * self.hop
 
     def steps_per_second(self) -> float:
         return self.sample_rate / self.hop
@@ -105,15 +109,18 @@ class AudioRepresentation(Representation):
 
     def describe(self, piece: Piece) -> dict[str, Any]:
         facts = audio_quality.sample_facts(piece.data, piece.meta.get("prime_samples", 0), self.sample_rate)
-        facts["seconds"] = round(len(piece.data) / self.sample_rate, 3)
+        facts["seconds"] = round(len(piece.data) / self.sample_rate, 4)
+        facts["continuation_seconds"] = round((len(piece.data) - piece.meta.get("prime_samples", 0)) / self.sample_rate, 4)
         return facts
 
-    def compare(self, generated: Sequence[Piece], reference: Sequence[Piece]) -> dict[str, Any]:
+    def compare(
+        self, generated: Sequence[Piece], held_out: Sequence[Piece], *, training: Sequence[Piece], out_dir: Path
+    ) -> dict[str, Any]:
         if not generated:
             return {}
         return audio_quality.compare(
             [(p.id, p.meta.get("prime", ""), p.data, p.meta.get("prime_samples", 0)) for p in generated],
-            [self.audio_of(p) for p in reference],
+            [self.audio_of(p) for p in held_out],
             self.sample_rate,
         )
 

@@ -1,12 +1,11 @@
 """One PNG per generated audio sample: prime and continuation side by side, each
-as waveform, RMS envelope and spectrogram (librosa.display)."""
+as waveform, RMS envelope and spectrogram (dB of the STFT magnitude)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import librosa
-import librosa.display
 import numpy as np
 
 from noizenet.plots import plt, save_figure
@@ -32,8 +31,9 @@ def plot_sample(audio: np.ndarray, prime_samples: int, sample_rate: int, path: P
         level.plot(librosa.times_like(envelope, sr=sample_rate, hop_length=HOP), envelope)
         level.set_ylabel("RMS")
         decibels = librosa.amplitude_to_db(np.abs(librosa.stft(part, n_fft=1024, hop_length=HOP)), ref=1.0, top_db=90)
-        librosa.display.specshow(
-            decibels, sr=sample_rate, hop_length=HOP, x_axis="time", y_axis="hz", ax=spectrum, vmin=-90, vmax=10
-        )
-    fig.tight_layout()
+        extent = (0, len(part) / sample_rate, 0, sample_rate / 2)
+        spectrum.imshow(decibels, origin="lower", aspect="auto", extent=extent, vmin=-90, vmax=10, cmap="magma")
+        spectrum.set_xlabel("seconds")
+        spectrum.set_ylabel("Hz")
+    fig.subplots_adjust(hspace=0.45, wspace=0.12)  # fixed: tight_layout costs a second per figure
     return save_figure(fig, path)

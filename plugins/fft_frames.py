@@ -25,7 +25,7 @@ import torch
 
 from noizenet import hookimpl
 from noizenet.errors import ConfigError
-from noizenet.interfaces import OutputSpec
+from noizenet.interfaces import OutputSpec, Piece
 from noizenet.plugins.audio import AudioRepresentation
 
 FEATURES = ("complex", "magnitude")
@@ -112,7 +112,17 @@ class FftRepresentation(AudioRepresentation):
                 magnitude, n_iter=GRIFFINLIM_ITERATIONS, hop_length=hop, win_length=size, n_fft=size,
                 window=self.window, center=False, random_state=0,
             )
-        return audio[size - hop :].astype(np.float32)
+        return audio[size - hop : len(audio) - (size - hop)].astype(np.float32)
+
+    def prime_samples(self, prime_steps: int) -> int:
+        return max(0, prime_steps - 1) * self.hop  # the last prime frame's second half overlaps what follows
+
+    def opening(self, piece: Piece | None, *, seconds: float = 1.0) -> torch.Tensor:
+        """The first ``seconds`` of ``piece``, rounded to whole hops (``None``: silence)."""
+        if piece is None:
+            return self.to_steps(np.zeros(self.hop, np.float32))
+        hops = max(1, round(seconds * self.sample_rate / self.hop))
+        return self.to_steps(self.audio_of(piece)[: hops * self.hop])
 
     def state_dict(self) -> dict[str, Any]:
         return {**super().state_dict(), "mean": self.mean.tolist(), "std": self.std.tolist()}

@@ -1,11 +1,12 @@
-"""A compiled (numba) sampler for token-input recurrent models on CPU.
+"""A compiled (numba) sampling loop for the recurrent models on CPU.
 
 Generating audio one sample at a time is 16,000 model steps per second of sound at
-batch 1; an eager PyTorch step costs more than that allows (about 0.4x real time for
-a small GRU). Here the whole loop runs in one compiled function: the embedding and
-first-layer input weights are folded into a lookup table (token -> gate inputs), each
-step is a few small matrix products, and sampling draws from the same softmax as the
-eager model.
+batch 1; an eager PyTorch step costs more than that allows (about 0.2x real time for
+a small GRU), and even one step per FFT frame pays about 3 ms of dispatch. Here the
+whole loop runs in one compiled function: for tokens, the embedding and first-layer
+input weights are folded into a lookup table (token -> gate inputs); each step is a
+few small matrix products; tokens are drawn from the same softmax as the eager
+model, frames from the same Gaussian around the prediction.
 """
 
 from __future__ import annotations
@@ -26,7 +27,9 @@ CELL_CODES = {"rnn": 0, "gru": 1, "lstm": 2}
 class RecurrentWeights:
     """A recurrent net's weights laid out for the compiled step (float32, C order).
 
-    table: ``(V, G*H)`` embedding times layer 0's input weights plus its input bias.
+    table: ``(V, G*H)`` embedding times layer 0's input weights plus its input bias
+        (token inputs); for frame inputs ``(E, G*H)``: layer 0's input weights, transposed.
+    in_w, in_b: frame inputs' projection ``(D, E)`` and ``(E,)`` (empty for tokens).
     w_ih: ``(L-1, H, G*H)`` input weights of layers above the first, transposed.
     w_hh: ``(L, H, G*H)`` recurrent weights, transposed. b_ih, b_hh: ``(L, G*H)``.
     head_w: ``(H, V)``; head_b: ``(V,)``. G = gates per cell (1, 3 or 4).
@@ -34,6 +37,8 @@ class RecurrentWeights:
 
     cell: int
     table: np.ndarray
+    in_w: np.ndarray
+    in_b: np.ndarray
     w_ih: np.ndarray
     w_hh: np.ndarray
     b_ih: np.ndarray
@@ -42,7 +47,7 @@ class RecurrentWeights:
     head_b: np.ndarray
 
     @classmethod
-    def from_modules(cls, cell: str, embedding: nn.Embedding, rnn: nn.RNNBase, head: nn.Linear) -> RecurrentWeights:
+    def from_modules(cls, cell: str, inputs: nn.Embedding | nn.Linear, rnn: nn.RNNBase, head: nn.Linear) -> RecurrentWeights:
         def array(t: torch.Tensor) -> np.ndarray:
             return np.ascontiguousarray(t.detach().float().cpu().numpy())
 
@@ -53,25 +58,41 @@ class RecurrentWeights:
             value = getattr(rnn, f"{name}_l{layer}", None)
             return value if value is not None else torch.zeros(gates)  # bias=False
 
-        table = embedding.weight @ param("weight_ih", 0).T + param("bias_ih", 0)
+        if isinstance(inputs, nn.Embedding):
+            table = inputs.weight @ param("weight_ih", 0).T + param("bias_ih", 0)
+            in_w, in_b = torch.zeros(0, 0), torch.zeros(0)
+        else:
+            table = param("weight_ih", 0).T
+            in_w, in_b = inputs.weight.T, inputs.bias if inputs.bias is not None else torch.zeros(inputs.out_features)
         upper = [param("weight_ih", k).T for k in range(1, layers)]
+        first_bias = torch.zeros(gates) if isinstance(inputs, nn.Embedding) else param("bias_ih", 0)
         return cls(
             cell=CELL_CODES[cell],
             table=array(table),
+            in_w=array(in_w),
+            in_b=array(in_b),
             w_ih=array(torch.stack(upper)) if upper else np.zeros((0, hidden, gates), np.float32),
             w_hh=array(torch.stack([param("weight_hh", k).T for k in range(layers)])),
-            b_ih=array(torch.stack([torch.zeros(gates)] + [param("bias_ih", k) for k in range(1, layers)])),
+            b_ih=array(torch.stack([first_bias] + [param("bias_ih", k) for k in range(1, layers)])),
             b_hh=array(torch.stack([param("bias_hh", k) for k in range(layers)])),
             head_w=array(head.weight.T),
             head_b=array(head.bias if head.bias is not None else torch.zeros(head.out_features)),
         )
 
-    def arrays(self) -> tuple:
-        return (self.cell, self.table, self.w_ih, self.w_hh, self.b_ih, self.b_hh, self.head_w, self.head_b)
+    @property
+    def frames(self) -> bool:
+        return self.in_w.size > 0
 
-    def logits(self, tokens: np.ndarray) -> np.ndarray:
-        """Teacher-forced logits ``(B, T, V)`` for int64 ``tokens`` ``(B, T)`` from the zero state."""
-        return _forward(*self.arrays(), np.ascontiguousarray(tokens, dtype=np.int64))
+    def arrays(self) -> tuple:
+        return (self.cell, self.table, self.in_w, self.in_b, self.w_ih, self.w_hh, self.b_ih, self.b_hh,
+                self.head_w, self.head_b)
+
+    def logits(self, inputs: np.ndarray) -> np.ndarray:
+        """Teacher-forced outputs ``(B, T, V)`` for int64 tokens ``(B, T)`` or float32
+        frames ``(B, T, D)``, from the zero state."""
+        if self.frames:
+            return _forward(*self.arrays(), np.zeros((0, 0), np.int64), np.ascontiguousarray(inputs, dtype=np.float32))
+        return _forward(*self.arrays(), np.ascontiguousarray(inputs, dtype=np.int64), np.zeros((0, 0, 0), np.float32))
 
     def sample(
         self,
@@ -83,18 +104,16 @@ class RecurrentWeights:
         stop: int,
         noise: float,
         seed: int,
+        scale: np.ndarray | None = None,
     ) -> None:
-        """Fill ``out`` (B, L) int64 after each row's prime; see SequenceModel.compiled_sampler."""
-        _sample(
-            *self.arrays(),
-            out,
-            lengths.astype(np.int64),
-            ends.astype(np.int64),
-            temperatures.astype(np.float32),
-            stop,
-            float(noise),
-            seed % (2**32),
-        )
+        """Fill ``out`` (int64 ``(B, L)`` or float32 ``(B, L, D)``) after each row's
+        prime; see SequenceModel.compiled_sampler."""
+        common = (lengths.astype(np.int64), ends.astype(np.int64), temperatures.astype(np.float32), float(noise), seed % (2**32))
+        if self.frames:
+            spread = np.zeros(out.shape[2], np.float32) if scale is None else scale.astype(np.float32)
+            _sample_frames(*self.arrays(), out, *common, spread)
+        else:
+            _sample_tokens(*self.arrays(), out, *common, stop)
 
 
 @numba.njit(cache=True, fastmath=True)
@@ -102,17 +121,26 @@ def _sigmoid(x: float) -> float:
     return 1.0 / (1.0 + math.exp(-x))
 
 
+@numba.njit(cache=True)
+def _first_gates(table, in_w, in_b, b_ih, tokens, frames):
+    """Layer 0's gate inputs ``(B, G*H)`` for tokens ``(B,)`` or frames ``(B, D)``."""
+    if in_w.size == 0:
+        gates = np.empty((tokens.shape[0], table.shape[1]), np.float32)
+        for b in range(tokens.shape[0]):
+            gates[b] = table[tokens[b]]
+        return gates
+    return (frames @ in_w + in_b) @ table + b_ih[0]
+
+
 @numba.njit(cache=True, fastmath=True)
-def _step(cell, table, w_ih, w_hh, b_ih, b_hh, tokens, h, c):
-    """Advance every layer one step for tokens ``(B,)``; ``h``, ``c`` ``(L, B, H)`` in place.
-    Returns the top layer's output ``(B, H)``."""
+def _step(cell, first, w_ih, w_hh, b_ih, b_hh, h, c):
+    """Advance every layer one step given layer 0's gate inputs ``first`` ``(B, G*H)``;
+    ``h``, ``c`` ``(L, B, H)`` in place. Returns the top layer's output ``(B, H)``."""
     layers, batch, hidden = h.shape
     below = h[0]
     for layer in range(layers):
         if layer == 0:
-            gi = np.empty((batch, table.shape[1]), np.float32)
-            for b in range(batch):
-                gi[b] = table[tokens[b]]
+            gi = first
         else:
             gi = below @ w_ih[layer - 1] + b_ih[layer]
         gh = h[layer] @ w_hh[layer] + b_hh[layer]
@@ -137,14 +165,20 @@ def _step(cell, table, w_ih, w_hh, b_ih, b_hh, tokens, h, c):
 
 
 @numba.njit(cache=True)
-def _forward(cell, table, w_ih, w_hh, b_ih, b_hh, head_w, head_b, tokens):
-    batch, steps = tokens.shape
+def _forward(cell, table, in_w, in_b, w_ih, w_hh, b_ih, b_hh, head_w, head_b, tokens, frames):
+    batch, steps = (frames.shape[0], frames.shape[1]) if in_w.size else (tokens.shape[0], tokens.shape[1])
     layers, hidden = w_hh.shape[0], w_hh.shape[1]
     h = np.zeros((layers, batch, hidden), np.float32)
     c = np.zeros((layers, batch, hidden), np.float32)
     logits = np.empty((batch, steps, head_b.shape[0]), np.float32)
+    no_tokens = np.zeros(0, np.int64)
+    no_frames = np.zeros((0, 0), np.float32)
     for t in range(steps):
-        top = _step(cell, table, w_ih, w_hh, b_ih, b_hh, tokens[:, t].copy(), h, c)
+        if in_w.size:
+            first = _first_gates(table, in_w, in_b, b_ih, no_tokens, frames[:, t].copy())
+        else:
+            first = _first_gates(table, in_w, in_b, b_ih, tokens[:, t].copy(), no_frames)
+        top = _step(cell, first, w_ih, w_hh, b_ih, b_hh, h, c)
         logits[:, t] = top @ head_w + head_b
     return logits
 
@@ -171,7 +205,35 @@ def _draw(logits, temperature):
 
 
 @numba.njit(cache=True)
-def _sample(cell, table, w_ih, w_hh, b_ih, b_hh, head_w, head_b, out, lengths, ends, temperatures, stop, noise, seed):
+def _sample_frames(
+    cell, table, in_w, in_b, w_ih, w_hh, b_ih, b_hh, head_w, head_b, out, lengths, ends, temperatures, noise, seed, scale
+):
+    np.random.seed(seed)
+    batch, width = out.shape[0], out.shape[2]
+    layers, hidden = w_hh.shape[0], w_hh.shape[1]
+    h = np.zeros((layers, batch, hidden), np.float32)
+    c = np.zeros((layers, batch, hidden), np.float32)
+    no_tokens = np.zeros(0, np.int64)
+    for t in range(ends.max() - 1):
+        first = _first_gates(table, in_w, in_b, b_ih, no_tokens, out[:, t].copy())
+        top = _step(cell, first, w_ih, w_hh, b_ih, b_hh, h, c)
+        frames = top @ head_w + head_b
+        for b in range(batch):
+            if t + 1 < lengths[b] or t + 1 >= ends[b]:
+                continue
+            for d in range(width):
+                value = frames[b, d]
+                if temperatures[b] > 0:
+                    value += temperatures[b] * scale[d] * np.random.standard_normal()
+                if noise > 0:
+                    value += noise * np.random.standard_normal()
+                out[b, t + 1, d] = value
+
+
+@numba.njit(cache=True)
+def _sample_tokens(
+    cell, table, in_w, in_b, w_ih, w_hh, b_ih, b_hh, head_w, head_b, out, lengths, ends, temperatures, noise, seed, stop
+):
     np.random.seed(seed)
     batch = out.shape[0]
     layers, hidden = w_hh.shape[0], w_hh.shape[1]
@@ -179,9 +241,11 @@ def _sample(cell, table, w_ih, w_hh, b_ih, b_hh, head_w, head_b, out, lengths, e
     h = np.zeros((layers, batch, hidden), np.float32)
     c = np.zeros((layers, batch, hidden), np.float32)
     done = np.zeros(batch, np.bool_)
+    no_frames = np.zeros((0, 0), np.float32)
     last = ends.max()
     for t in range(last - 1):
-        top = _step(cell, table, w_ih, w_hh, b_ih, b_hh, out[:, t].copy(), h, c)
+        first = _first_gates(table, in_w, in_b, b_ih, out[:, t].copy(), no_frames)
+        top = _step(cell, first, w_ih, w_hh, b_ih, b_hh, h, c)
         needed = np.zeros(batch, np.bool_)
         for b in range(batch):
             needed[b] = not done[b] and t + 1 >= lengths[b] and t + 1 < ends[b]

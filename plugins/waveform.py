@@ -83,9 +83,6 @@ class WaveformRepresentation(AudioRepresentation):
             return librosa.mu_expand(levels, mu=self.config.mu, quantize=True).astype(np.float32)
         return self.scaler.inverse_transform(steps.float().numpy().reshape(-1, 1).astype(np.float64))[:, 0].astype(np.float32)
 
-    def token_labels(self, encoded: torch.Tensor) -> list[str] | None:
-        return [str(int(v)) for v in encoded] if self.config.encoding == "mulaw" else None
-
     def state_dict(self) -> dict[str, Any]:
         state = super().state_dict()
         if self.scaler is not None:

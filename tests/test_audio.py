@@ -21,7 +21,7 @@ from noizenet.plugins.waveform import WaveformConfig, WaveformRepresentation
 
 RATE = 16000
 AUDIO_TINY = [
-    "--hidden", "32", "--layers", "1", "--epochs", "2", "--seq-len", "256", "--batch-size", "8",
+    "--hidden", "32", "--layers", "1", "--epochs", "1", "--set", "train.val_every=0.5", "--seq-len", "256", "--batch-size", "8",
     "--num-samples", "2", "--seed", "0", "-q",
 ]
 
@@ -205,12 +205,13 @@ def run_audio(cli, tmp_path, audio_folder, *extra):
 
 
 def test_waveform_run_writes_wavs_pngs_and_collapse_statistics(cli, tmp_path, audio_folder):
-    out, metrics = run_audio(cli, tmp_path, audio_folder, "--repr", "waveform", "--model", "gru")
+    out, metrics = run_audio(cli, tmp_path, audio_folder, "--repr", "waveform", "--model", "gru", "--set", "data.max_seconds=1")
     wavs = sorted((out / "samples").glob("*.wav"))
     assert len(wavs) == 6 and len(list((out / "samples").glob("*.png"))) == 6
     for wav in wavs:
         info = soundfile.info(wav)
         assert info.samplerate == RATE and info.frames == RATE * 3 // 4  # prime 0.25 s + 0.5 s
+    assert all(s["continuation_seconds"] == 0.5 for s in metrics["samples"])
     quality = metrics["quality"]
     assert quality["samples_checked"] == 6 and {v["prime"] for v in quality["per_sample"]} == {"song", "noise", "perlin"}
     assert quality["frechet_white_noise"] > 0 and "collapsed_samples" in quality
@@ -232,6 +233,9 @@ def test_fft_run_generates_audio(cli, tmp_path, audio_folder):
     out, metrics = run_audio(cli, tmp_path, audio_folder, "--repr", "fft", "--model", "lstm")
     assert metrics["quality"]["samples_checked"] == 6 and metrics["test_loss"] > 0
     assert len(list((out / "samples").glob("*.wav"))) == 6
+    for sample in metrics["samples"]:  # 0.5 s is 15.6 hops of 512 samples: rounded up to whole frames
+        assert 0.5 <= sample["continuation_seconds"] < 0.5 + 512 / RATE
+        assert soundfile.info(out / "samples" / f"{sample['name']}.wav").duration == sample["seconds"]
 
 
 def test_abc_given_audio_and_waveform_given_abc_each_get_one_line(cli, tmp_path, audio_folder, tunes_file):

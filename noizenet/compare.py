@@ -1,0 +1,121 @@
+"""``noizenet compare``: several runs side by side, the comparisons the reports made
+by hand (RNN vs LSTM vs GRU, hidden sizes, dropout, optimizers, temperatures).
+
+One table (the settings in which the runs differ, then their figures) as Markdown
+and JSON, and one PNG with the validation loss curves overlaid.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from noizenet import config as configuration
+from noizenet.errors import RunDirError
+from noizenet.plots import plt, save_figure
+from noizenet.rundir import RunDir, atomic_write_json, atomic_write_text
+
+FIGURES = [
+    ("val_loss", "{:.4f}"),
+    ("val_accuracy", "{:.4f}"),
+    ("test_loss", "{:.4f}"),
+    ("test_accuracy", "{:.4f}"),
+    ("bits_per_token", "{:.3f}"),
+    ("valid_rate", "{:.2f}"),
+    ("collapsed_samples", "{}"),
+    ("epochs", "{:.2f}"),
+    ("train_seconds", "{:.0f}"),
+    ("parameters", "{:,}"),
+    ("train_tokens_per_s", "{:,.0f}"),
+    ("generate_tokens_per_s", "{:,.0f}"),
+]
+
+
+def summarize(run_dir: RunDir) -> dict[str, Any]:
+    """A run's flattened settings (``section.key``) and headline figures."""
+    run_dir.require_run()
+    settings = {
+        f"{section}.{key}": value
+        for section, values in configuration.read_toml(run_dir.config).items()
+        for key, value in values.items()
+    }
+    metrics: dict[str, Any] = {}
+    if run_dir.metrics.exists():
+        metrics = json.loads(run_dir.metrics.read_text())
+    train = metrics.get("train") or run_dir.read_status().get("train", {})
+    valid = next((v for k, v in metrics.items() if k.endswith("_valid_rate")), None)
+    records = run_dir.read_metrics_log()
+    figures = {
+        "val_loss": metrics.get("val_loss", train.get("best_val_loss")),
+        "val_accuracy": metrics.get("val_accuracy", records[-1].get("val_accuracy") if records else None),
+        "test_loss": metrics.get("test_loss"),
+        "test_accuracy": metrics.get("test_accuracy"),
+        "bits_per_token": metrics.get("bits_per_token"),
+        "valid_rate": valid,
+        "collapsed_samples": metrics.get("quality", {}).get("collapsed_samples"),
+        "epochs": train.get("epochs"),
+        "train_seconds": train.get("seconds"),
+        "parameters": train.get("parameters"),
+        "train_tokens_per_s": train.get("tokens_per_s") or metrics.get("train_tokens_per_s"),
+        "generate_tokens_per_s": metrics.get("generate_tokens_per_s"),
+    }
+    return {"name": run_dir.root.name, "path": str(run_dir.root), "settings": settings, "figures": figures,
+            "curve": [(r["epoch"], r["seconds"], r["val_loss"]) for r in records if r.get("val_loss") is not None]}
+
+
+def compare_runs(run_dirs: Sequence[Path], out: Path) -> dict[str, Path]:
+    """Write ``comparison.md``, ``comparison.json`` and ``val_loss.png`` into ``out``."""
+    if len(run_dirs) < 2:
+        raise RunDirError("compare needs at least two run directories")
+    runs = [summarize(RunDir(Path(d))) for d in run_dirs]
+    names = _unique_names([r["name"] for r in runs])
+    keys = sorted({k for r in runs for k in r["settings"]})
+    differing = [k for k in keys if len({json.dumps(r["settings"].get(k), sort_keys=True) for r in runs}) > 1]
+    shown = [k for k in differing if k not in ("run.data",)] or ["run.model"]
+
+    lines = ["| | " + " | ".join(names) + " |", "| --- |" + " --- |" * len(runs)]
+    for key in shown:
+        lines.append(f"| {key} | " + " | ".join(_cell(r["settings"].get(key)) for r in runs) + " |")
+    for key, fmt in FIGURES:
+        values = [r["figures"].get(key) for r in runs]
+        if any(v is not None for v in values):
+            lines.append(f"| **{key}** | " + " | ".join("-" if v is None else fmt.format(v) for v in values) + " |")
+    best = min((r for r in runs if r["figures"]["val_loss"] is not None), key=lambda r: r["figures"]["val_loss"], default=None)
+    text = "# Comparison\n\n" + "\n".join(lines) + "\n"
+    if best is not None:
+        text += f"\nLowest validation loss: **{names[runs.index(best)]}**.\n"
+    text += "\nRuns: " + ", ".join(f"`{r['path']}`" for r in runs) + "\n\n![validation loss](val_loss.png)\n"
+
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {"table": out / "comparison.md", "json": out / "comparison.json", "plot": out / "val_loss.png"}
+    atomic_write_text(paths["table"], text)
+    atomic_write_json(paths["json"], {"differing_settings": shown, "runs": runs})
+    _plot(runs, names, paths["plot"])
+    return paths
+
+
+def _plot(runs: list[dict[str, Any]], names: list[str], path: Path) -> Path:
+    fig, (by_epoch, by_time) = plt.subplots(1, 2, figsize=(11, 4))
+    for run, name in zip(runs, names):
+        if run["curve"]:
+            epochs, seconds, losses = zip(*run["curve"])
+            by_epoch.plot(epochs, losses, marker="o", markersize=3, label=name)
+            by_time.plot([s / 60 for s in seconds], losses, marker="o", markersize=3, label=name)
+    by_epoch.set_xlabel("epoch")
+    by_time.set_xlabel("training minutes")
+    for ax in (by_epoch, by_time):
+        ax.set_ylabel("validation loss")
+        ax.grid(alpha=0.3)
+    by_epoch.legend(fontsize=8)
+    fig.tight_layout()
+    return save_figure(fig, path)
+
+
+def _cell(value: Any) -> str:
+    return "-" if value is None else str(value).replace("|", "/")
+
+
+def _unique_names(names: list[str]) -> list[str]:
+    return [name if names.count(name) == 1 else f"{name} ({i + 1})" for i, name in enumerate(names)]

@@ -1,0 +1,58 @@
+"""What a researcher runs: `noizenet compare`, music statistics and novelty."""
+
+import json
+
+from conftest import TINY
+
+from noizenet.plugins import abc_quality
+from noizenet.plugins.abc_text import parse_abc, split_tunes
+
+
+def real_tunes(tunes_file):
+    return split_tunes(tunes_file.read_text())
+
+
+def test_music_statistics_tell_real_tunes_from_a_drone(tunes_file):
+    tunes = real_tunes(tunes_file)
+    scores = [parse_abc(t)[0] for t in tunes[:20]]
+    drone = [parse_abc("X:1\nM:4/4\nL:1/8\nK:C\n" + "C8|" * 8 + "\n")[0]]
+    alike = abc_quality.music_statistics(scores[:10], scores[10:])
+    apart = abc_quality.music_statistics(drone, scores[10:])
+    for key in ("pitch_class", "interval", "note_length", "pitch_range"):
+        assert alike[f"{key}_overlap"] > apart[f"{key}_overlap"], key
+        assert alike[f"{key}_kl"] < apart[f"{key}_kl"], key
+    assert alike["pitch_class_overlap"] > 0.7 and apart["interval_kl"] > 1
+
+
+def test_novelty_finds_a_copied_tune_and_a_new_one(tunes_file):
+    tunes = real_tunes(tunes_file)
+    copied, fresh = tunes[3], "X:1\nK:C\nzzzz qqqq xxxx zzzz qqqq|\n"
+    result = abc_quality.novelty([copied, fresh], tunes)
+    (copy_facts, fresh_facts) = result["per_tune"]
+    assert copy_facts["longest_copied"] == len(abc_quality.body(copied)) and copy_facts["share_8grams_in_training"] == 1.0
+    assert fresh_facts["longest_copied"] < 5 and fresh_facts["share_8grams_in_training"] == 0.0
+
+
+def test_abc_runs_report_novelty_and_compare_writes_a_table_and_a_plot(cli, tmp_path, tunes_file, trained_run):
+    metrics = json.loads((trained_run / "metrics.json").read_text())
+    quality = metrics["quality"]
+    assert len(quality["novelty"]["per_tune"]) == len(metrics["samples"])
+    assert "mean_longest_copied" in (trained_run / "report.md").read_text()
+
+    other = tmp_path / "gru"
+    assert cli("run", "--model", "gru", "--data", tunes_file, "--out", other, *TINY).exit_code == 0
+    third = tmp_path / "rnn"
+    assert cli("train", "--model", "rnn", "--data", tunes_file, "--out", third, *TINY).exit_code == 0
+    out = tmp_path / "comparison"
+    result = cli("compare", trained_run, other, third, "--out", out)
+    assert result.exit_code == 0, result.output
+    table = (out / "comparison.md").read_text()
+    assert "| run.model | lstm | gru | rnn |" in table and "**val_loss**" in table
+    assert (out / "val_loss.png").stat().st_size > 1000
+    runs = json.loads((out / "comparison.json").read_text())["runs"]
+    assert [r["settings"]["run.model"] for r in runs] == ["lstm", "gru", "rnn"]
+
+
+def test_compare_refuses_a_folder_that_is_not_a_run(cli, tmp_path, trained_run):
+    result = cli("compare", trained_run, tmp_path)
+    assert result.exit_code == 2 and "is not a noizenet run" in result.output
