@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import platform
+import time
 from pathlib import Path
 from typing import Any
 
@@ -33,3 +34,25 @@ def report(name: str, result: dict[str, Any], out: Path = Path("benchmarks/resul
     print(json.dumps(result, indent=2))
     out.mkdir(parents=True, exist_ok=True)
     (out / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
+
+
+def matmul_flops(dtype: torch.dtype | None = None, size: int = 2048, repeats: int = 10) -> float:
+    """FLOP/s of a square matrix product on this machine (fp32 unless ``dtype``)."""
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    if dtype is not None:
+        a, b = a.to(dtype), b.to(dtype)
+    a @ b
+    tick = time.perf_counter()
+    for _ in range(repeats):
+        a @ b
+    return 2 * size**3 * repeats / (time.perf_counter() - tick)
+
+
+def model_macs_per_token(cfg: Any, vocabulary: int, gates: int = 4) -> int:
+    """Multiply-adds of one forward step of a recurrent net (LSTM: 4 gates) with a
+    ``cfg.embedding``-wide input, ``cfg.layers`` x ``cfg.hidden`` units and a head."""
+    macs, width = 0, cfg.embedding
+    for _ in range(cfg.layers):
+        macs += gates * cfg.hidden * (width + cfg.hidden)
+        width = cfg.hidden
+    return macs + cfg.hidden * vocabulary

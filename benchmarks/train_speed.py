@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from machine import report  # noqa: E402
+from machine import matmul_flops, model_macs_per_token, report  # noqa: E402
 
 from noizenet.config import TrainConfig  # noqa: E402
 from noizenet.datasets.abc_files import Music21Abc, Music21AbcConfig  # noqa: E402
@@ -35,26 +35,6 @@ from noizenet.trainer import Trainer  # noqa: E402
 from noizenet.windows import make_windows  # noqa: E402
 
 CPU = torch.device("cpu")
-
-
-def matmul_flops(dtype: torch.dtype | None, size: int = 2048, repeats: int = 10) -> float:
-    a, b = torch.randn(size, size), torch.randn(size, size)
-    if dtype is not None:
-        a, b = a.to(dtype), b.to(dtype)
-    a @ b
-    tick = time.perf_counter()
-    for _ in range(repeats):
-        a @ b
-    return 2 * size**3 * repeats / (time.perf_counter() - tick)
-
-
-def model_flops_per_token(cfg: RecurrentConfig, vocabulary: int) -> float:
-    macs, width = 0, cfg.embedding
-    for _ in range(cfg.layers):
-        macs += 4 * cfg.hidden * (width + cfg.hidden)
-        width = cfg.hidden
-    macs += cfg.hidden * vocabulary
-    return 6.0 * macs
 
 
 def bare_loop(model: RecurrentNet, windows: list, spec, dtype) -> float:
@@ -101,7 +81,7 @@ def main() -> None:
                           val_encoded=[representation.encode(t) for t in tunes[:5]], cfg=train, run_dir=RunDir(Path(folder)),
                           device=CPU, checkpoint_extra={}, quiet=True, amp_dtype=dtype)
         ours = trainer.fit().tokens_per_s
-    per_token = model_flops_per_token(model_cfg, spec.size)
+    per_token = 6.0 * model_macs_per_token(model_cfg, spec.size)  # 2 per multiply-add, x3 for backward
     result = {
         "precision": str(dtype or "fp32").removeprefix("torch."),
         "windows": windows.windows_per_epoch,

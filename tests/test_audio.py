@@ -4,6 +4,7 @@ statistics, and whole runs through the CLI."""
 import json
 
 import librosa
+import music21
 import numpy as np
 import pytest
 import soundfile
@@ -11,10 +12,12 @@ import torch
 from conftest import TINY
 
 from noizenet.datasets.audio_files import AudioFiles, AudioFilesConfig, Music21Audio, Music21AudioConfig
-from noizenet.errors import DataError
-from noizenet.interfaces import Piece, PrimeContext
+from noizenet.errors import ConfigError, DataError
+from noizenet.interfaces import OutputSpec, Piece, PrimeContext
 from noizenet.plugins import audio_quality
 from noizenet.plugins.abc_text import AbcConfig, AbcRepresentation, parse_abc
+from noizenet.plugins.chroma import ChromaConfig, ChromaRepresentation
+from noizenet.plugins.crnn import Crnn, CrnnConfig
 from noizenet.plugins.fft_frames import FftConfig, FftRepresentation
 from noizenet.plugins.primes import NoisePrime, PerlinPrime, perlin
 from noizenet.plugins.waveform import WaveformConfig, WaveformRepresentation
@@ -246,3 +249,43 @@ def test_abc_given_audio_and_waveform_given_abc_each_get_one_line(cli, tmp_path,
     assert result.exit_code == 2 and "no *.abc files" in result.output
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
 
+
+
+# -- chroma and crnn ------------------------------------------------------------------
+def triad(pitches, seconds=1.0):
+    t = np.arange(int(seconds * RATE)) / RATE
+    return sum(np.sin(2 * np.pi * librosa.midi_to_hz(p) * t) for p in pitches).astype(np.float32) / 4
+
+
+def test_chroma_finds_the_chord_that_sounds_and_decodes_it_back():
+    rep = ChromaRepresentation(ChromaConfig())
+    major = Piece("c", triad([60, 64, 67]), {"sample_rate": RATE})
+    rep.fit([major])
+    frames = rep.encode(major)
+    assert frames.shape[1] == 12 and float(frames.min()) >= 0 and float(frames.max()) <= 1
+    (chord, count), = rep.chords(frames)
+    assert chord == (0, 4, 7) and count == len(frames)
+    again = rep.encode(Piece("d", rep.decode(frames).data, {"sample_rate": RATE}))
+    assert rep.chords(again)[0][0] == (0, 4, 7)  # the decoded sound is that chord again
+
+
+def test_crnn_predicts_frames_and_refuses_tokens():
+    spec = OutputSpec("continuous", 1026)
+    model = Crnn(spec, CrnnConfig())
+    y, state = model(torch.randn(2, 7, 1026))
+    assert y.shape == (2, 7, 1026)
+    y2, _ = model(torch.randn(2, 3, 1026), state)
+    assert y2.shape == (2, 3, 1026)
+    with pytest.raises(ConfigError, match="frame representation"):
+        Crnn(OutputSpec("categorical", 50), CrnnConfig())
+
+
+def test_chroma_crnn_run_writes_chords_as_midi_and_wav(cli, tmp_path, audio_folder, tunes_file):
+    out, metrics = run_audio(cli, tmp_path, audio_folder, "--repr", "chroma", "--model", "crnn")
+    mids = sorted((out / "samples").glob("*.mid"))
+    assert len(mids) == 6 and len(list((out / "samples").glob("*.wav"))) == 6
+    for mid in mids:
+        assert music21.converter.parse(mid).flatten().getElementsByClass("Chord")
+    assert all(s["chords"] > 0 for s in metrics["samples"])
+    result = cli("run", "--repr", "abc", "--model", "crnn", "--data", tunes_file, "--out", tmp_path / "x", *TINY)
+    assert result.exit_code == 2 and "frame representation" in result.output

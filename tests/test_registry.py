@@ -8,8 +8,8 @@ from noizenet.registry import KINDS, load_registry
 
 def test_builtins_come_through_entry_points():
     registry = load_registry()
-    assert registry.names("representation") == ["abc", "fft", "waveform"]
-    assert registry.names("model") == ["gru", "lstm", "rnn"]
+    assert registry.names("representation") == ["abc", "chroma", "fft", "waveform"]
+    assert registry.names("model") == ["crnn", "gru", "lstm", "rnn"]
     assert registry.names("prime") == ["noise", "perlin", "song", "start"]
     assert registry.names("dataset") == ["abc-files", "audio-files", "music21-abc", "music21-audio"]
     for entry in registry.entries():
