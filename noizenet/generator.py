@@ -70,7 +70,7 @@ def generate(
     per-feature std ``temperature * scale`` (``scale`` (D,) from
     :func:`noizenet.scoring.residual_scale`; None or temperature 0: the prediction).
     """
-    sampler = model.compiled_sampler() if compiled and device.type == "cpu" else None
+    sampler = model.compiled_sampler(len(primes)) if compiled and device.type == "cpu" else None
     with torch.inference_mode():
         if sampler is not None:
             result = _generate_compiled(

@@ -197,8 +197,9 @@ class SequenceModel(nn.Module):
             return state.masked_fill(rows.view(1, -1, *([1] * (state.dim() - 2))), 0.0)
         return type(state)(self.reset_state(s, rows) for s in state)
 
-    def compiled_sampler(self) -> Callable[..., None] | None:
-        """Optional fast path for generation on CPU, or None.
+    def compiled_sampler(self, rows: int) -> Callable[..., None] | None:
+        """Optional fast path for generating ``rows`` samples at once on CPU, or None
+        (also where batched PyTorch steps would be faster for that many rows).
 
         Returned callable: ``sampler(out, lengths, ends, temperatures, *, stop, noise,
         seed, scale)`` with ``out`` int64 ``(B, L)`` or float32 ``(B, L, D)`` numpy

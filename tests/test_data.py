@@ -1,8 +1,10 @@
 import pytest
 import torch
 
+from noizenet.datasets.abc_files import AbcFiles, AbcFilesConfig
 from noizenet.errors import DataError
 from noizenet.interfaces import OutputSpec, Piece
+from noizenet.plugins.abc_text import split_tunes
 from noizenet.plugins.recurrent import RecurrentConfig, RecurrentNet
 from noizenet.scoring import score_pieces, sequence_loss
 from noizenet.splits import split_pieces
@@ -102,3 +104,13 @@ def test_padded_batch_scoring_equals_scoring_each_piece_alone():
     assert together["steps"] == steps == sum(len(p) - 1 for p in pieces)
     assert together["loss"] == pytest.approx(sum(a["loss"] * a["steps"] for a in alone) / steps, rel=1e-5)
     assert together["accuracy"] == pytest.approx(sum(a["accuracy"] * a["steps"] for a in alone) / steps)
+
+
+def test_broken_tunes_are_skipped_with_a_count_and_the_rest_used(tmp_path, tunes_file, caplog):
+    good = split_tunes(tunes_file.read_text())[:3]
+    broken = ["X:90\nT:no key field, no body\n", "X:91\nT:header only\nM:4/4\nK:G\n", "X:92\nK:D\n%only a comment\n"]
+    path = tmp_path / "mixed.abc"
+    path.write_text("\n".join([good[0], broken[0], good[1], broken[1], broken[2], good[2]]))
+    pieces = list(AbcFiles(AbcFilesConfig(), path).pieces())
+    assert [p.data.strip() for p in pieces] == [g.strip() for g in good]
+    assert "skipped 3 tune(s)" in caplog.text

@@ -1,9 +1,14 @@
-"""Arbitrary text through the ABC loader: pieces, or the project's own input error."""
+"""Arbitrary text and bytes through the ABC and audio loaders: pieces, or the
+project's own input error, never anything else."""
 
+import struct
+
+import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from noizenet.datasets.abc_files import AbcFiles, AbcFilesConfig
+from noizenet.datasets.audio_files import AudioFiles, AudioFilesConfig
 from noizenet.errors import DataError
 from noizenet.interfaces import Piece
 from noizenet.plugins.abc_text import AbcConfig, AbcRepresentation
@@ -38,3 +43,23 @@ def test_arbitrary_bytes_are_pieces_or_a_data_error(tmp_path_factory, data):
     except DataError:
         return
     assert all(isinstance(p, Piece) and p.data for p in pieces)
+
+
+def wav_header(data: bytes) -> bytes:
+    """A RIFF/WAVE header (16-bit mono, 16 kHz) claiming ``data`` as its samples,
+    so that fuzzed bytes reach the decoder instead of failing at the magic number."""
+    fmt = struct.pack("<4sIHHIIHH", b"fmt ", 16, 1, 1, 16000, 32000, 2, 16)
+    return b"RIFF" + struct.pack("<I", 36 + len(data)) + b"WAVE" + fmt + b"data" + struct.pack("<I", len(data)) + data
+
+
+@settings(max_examples=80, deadline=None)
+@given(data=st.binary(max_size=800), with_header=st.booleans(), suffix=st.sampled_from([".wav", ".flac", ".mp3", ".ogg"]))
+def test_arbitrary_bytes_through_the_audio_loader_are_pieces_or_a_data_error(tmp_path_factory, data, with_header, suffix):
+    folder = tmp_path_factory.mktemp("audio")
+    (folder / f"fuzz{suffix}").write_bytes(wav_header(data) if with_header else data)
+    try:
+        pieces = list(AudioFiles(AudioFilesConfig(), folder).pieces())
+    except DataError:
+        return
+    for piece in pieces:
+        assert piece.data.dtype == np.float32 and piece.data.ndim == 1 and np.isfinite(piece.data).all()

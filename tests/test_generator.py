@@ -102,9 +102,12 @@ def test_compiled_argmax_generation_equals_the_eager_one(cell):
 def test_compiled_sampling_draws_from_the_models_softmax_and_is_seeded():
     net = audio_model("gru")
     rows = 4000
+    out = np.zeros((rows, 3), np.int64)
+    out[:, :2] = [128, 140]
+    weights = RecurrentWeights.from_modules("gru", net.input, net.rnn, net.head)
+    weights.sample(out, np.full(rows, 2), np.full(rows, 3), np.ones(rows, np.float32), stop=-1, noise=0.0, seed=3)
+    drawn = torch.from_numpy(out[:, 2])
     primes = [torch.tensor([128, 140])] * rows
-    first = generate(net, AUDIO_SPEC, primes, [1.0] * rows, max_length=1, seed=3, device=CPU)
-    drawn = torch.stack([s[-1] for s in first.sequences])
     logits, _ = net(primes[0][None])
     expected = torch.softmax(logits[0, -1], -1)
     observed = torch.bincount(drawn, minlength=256).float() / rows
@@ -114,6 +117,7 @@ def test_compiled_sampling_draws_from_the_models_softmax_and_is_seeded():
     same = generate(net, AUDIO_SPEC, primes[:5], [1.0] * 5, max_length=300, seed=3, device=CPU).sequences
     assert all(torch.equal(a, b) for a, b in zip(again, same))
     assert not all(torch.equal(a, b) for a, b in zip(again, other))
+    assert net.compiled_sampler(5) is not None and net.compiled_sampler(4000) is None  # many rows: batched PyTorch
 
 
 @pytest.mark.parametrize("compiled", [True, False])
