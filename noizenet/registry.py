@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import importlib.util
+import inspect
 import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -86,6 +87,8 @@ class Registry:
         """The plugin of ``kind`` called ``name``, or a one-line error with the closest."""
         known = self._entries[kind]
         if name in known:
+            if kind == "representation":
+                _check_keywords(known[name])
             return known[name].plugin
         names = sorted(known)
         close = difflib.get_close_matches(name, names, n=1)
@@ -98,6 +101,25 @@ class Registry:
 
     def names(self, kind: str) -> list[str]:
         return sorted(self._entries[kind])
+
+
+# Keywords the core passes to representation methods (see noizenet/interfaces.py).
+KEYWORDS = {"decode": ("prime_steps",), "opening": ("seconds",), "compare": ("training", "out_dir")}
+
+
+def _check_keywords(entry: Entry) -> None:
+    """One clear line, instead of a TypeError mid-run, for a representation whose
+    methods do not take the keywords the core passes them."""
+    for method, names in KEYWORDS.items():
+        parameters = inspect.signature(getattr(entry.plugin, method)).parameters
+        if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
+            continue
+        missing = [n for n in names if n not in parameters]
+        if missing:
+            raise PluginError(
+                f"representation '{entry.name}' ({entry.origin}): {method}() must accept the keyword "
+                f"argument(s) {', '.join(missing)} (see docs/writing-plugins.md)"
+            )
 
 
 def _origin(impl: Any, dist: Any) -> str:

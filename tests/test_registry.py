@@ -63,3 +63,16 @@ def test_every_kind_has_a_hook():
 
     for hook in KINDS.values():
         assert callable(getattr(hookspecs, hook))
+
+
+def test_a_representation_with_an_outdated_method_signature_is_one_clear_line(tmp_path, cli):
+    plugin = tmp_path / "old_style.py"
+    plugin.write_text(
+        "import noizenet\nfrom noizenet.plugins.abc_text import AbcRepresentation\n\n"
+        "class Old(AbcRepresentation):\n    name = 'old'\n\n"
+        "    def decode(self, encoded):\n        return super().decode(encoded)\n\n"
+        "@noizenet.hookimpl\ndef noizenet_representations():\n    return [Old]\n"
+    )
+    result = cli("run", "--plugins-dir", tmp_path, "--repr", "old", "--out", tmp_path / "run", "-q")
+    assert result.exit_code == 2
+    assert "representation 'old'" in result.output and "decode() must accept the keyword argument(s) prime_steps" in result.output
