@@ -27,6 +27,7 @@ from noizenet.scoring import score_pieces, sequence_loss
 from noizenet.windows import PieceWindows, StreamWindows, Window
 
 log = logging.getLogger("noizenet")
+DIVERGENCE_STEPS = 10  # losses averaged for the divergence check
 
 
 class TrainingInterrupted(NoizenetError):
@@ -166,7 +167,8 @@ class Trainer:
         self.best_val = math.inf
         self.bad_validations = 0
         self.plateau_factor = 1.0
-        self.initial_loss: float | None = None
+        self.initial_loss: float | None = None  # mean of the first DIVERGENCE_STEPS losses
+        self.recent_losses: list[float] = []
         self.loss_sum = 0.0
         self.loss_count = 0
         self.time_validations = 0
@@ -192,6 +194,7 @@ class Trainer:
                 "bad_validations": self.bad_validations,
                 "plateau_factor": self.plateau_factor,
                 "initial_loss": self.initial_loss,
+                "recent_losses": self.recent_losses,
                 "loss_sum": self.loss_sum,
                 "loss_count": self.loss_count,
                 "time_validations": self.time_validations,
@@ -212,6 +215,7 @@ class Trainer:
         self.step_seconds = t["step_seconds"]
         self.best_val, self.bad_validations = t["best_val"], t["bad_validations"]
         self.plateau_factor, self.initial_loss = t["plateau_factor"], t["initial_loss"]
+        self.recent_losses = list(t.get("recent_losses", []))
         self.loss_sum, self.loss_count = t["loss_sum"], t["loss_count"]
         self.time_validations = t["time_validations"]
         self.next_val_epoch = t["next_val_epoch"]
@@ -300,13 +304,19 @@ class Trainer:
         return value
 
     def _check_loss(self, loss: float) -> None:
-        if self.initial_loss is None:
-            self.initial_loss = loss
-        if not math.isfinite(loss) or loss > 3 * self.initial_loss:
+        """Stop on a NaN or infinite loss, or when the mean of the last
+        ``DIVERGENCE_STEPS`` losses passes 3x the mean of the first ones (char-rnn's
+        rule, on means: single windows of audio differ in loudness by more than 3x)."""
+        self.recent_losses = [*self.recent_losses, loss][-DIVERGENCE_STEPS:]
+        level = sum(self.recent_losses) / len(self.recent_losses)
+        if self.initial_loss is None and len(self.recent_losses) == DIVERGENCE_STEPS:
+            self.initial_loss = level
+        if not math.isfinite(loss) or (self.initial_loss is not None and level > 3 * self.initial_loss):
             lr = self.optimizer.param_groups[0]["lr"]
             self.run_dir.set_status("diverged", step=self.step, loss=loss, lr=lr)
+            start = f"{self.initial_loss:.4g}" if self.initial_loss is not None else "not yet measured"
             raise TrainingDiverged(
-                f"training diverged at step {self.step} (loss {loss:.4g}, start {self.initial_loss:.4g}, "
+                f"training diverged at step {self.step} (loss {loss:.4g}, recent mean {level:.4g}, start {start}, "
                 f"lr {lr:.3g}); try a lower --lr or a smaller --clip. The last good checkpoint is kept."
             )
 
