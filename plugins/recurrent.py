@@ -15,7 +15,7 @@ from noizenet.interfaces import ModelPlugin, OutputSpec, SequenceModel
 
 CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 INITS = ("default", "xavier", "kaiming")
-COMPILED_WORK = 8192  # rows x hidden x layers up to which the compiled sampler is the faster one
+COMPILED_WORK = 6144  # rows x hidden x layers up to which the compiled sampler is the faster one
 
 
 @dataclass
@@ -62,8 +62,8 @@ class RecurrentNet(SequenceModel):
     def compiled_sampler(self, rows: int):
         """The numba sampling loop on CPU where it beats batched PyTorch steps: its
         element-wise gate maths costs about rows x hidden x layers, which oneDNN
-        vectorizes better past ~8k (2x384 LSTM: faster up to 8 rows, 5x at 1 row;
-        1x128 GRU: faster up to 64 rows). The weights are copied now."""
+        vectorizes better past ~6k (2x384 LSTM: faster up to 8 rows, 6x at 1 row;
+        1x128 GRU: faster at 64 rows too, offered up to 48). The weights are copied now."""
         if self.head.weight.device.type != "cpu" or rows * self.rnn.hidden_size * self.rnn.num_layers > COMPILED_WORK:
             return None
         from noizenet.plugins.recurrent_sampler import RecurrentWeights
