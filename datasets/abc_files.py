@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from noizenet import hookimpl
+from noizenet.datasets.audio_files import AUDIO_SUFFIXES
 from noizenet.errors import DataError
 from noizenet.interfaces import Dataset, Piece
 from noizenet.plugins.abc_text import normalize_tune, split_tunes
@@ -69,13 +70,17 @@ class AbcFiles(Dataset):
         path = Path(self.path)
         if not path.exists():
             raise DataError(f"--data {path}: no such file or folder")
+        audio_hint = "; for audio use --repr waveform, fft or chroma"
         if path.is_dir():
             files = sorted(p for p in path.rglob(self.config.pattern) if p.is_file())
             root = path
         else:
+            if path.suffix.lower() in AUDIO_SUFFIXES:
+                raise DataError(f"--data {path} is audio, and representation 'abc' reads ABC text{audio_hint}")
             files, root = [path], path.parent
         if not files:
-            raise DataError(f"--data {path}: no {self.config.pattern} files in this folder")
+            has_audio = any(p.suffix.lower() in AUDIO_SUFFIXES for p in path.rglob("*"))
+            raise DataError(f"--data {path}: no {self.config.pattern} files in this folder" + (audio_hint if has_audio else ""))
         count = 0
         for piece in tunes_in_files(files, root):
             count += 1

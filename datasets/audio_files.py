@@ -25,7 +25,7 @@ from noizenet.progress import progress_bar
 
 log = logging.getLogger("noizenet")
 
-AUDIO_SUFFIXES = [".wav", ".flac", ".ogg", ".mp3", ".m4a", ".aiff", ".aif", ".au", ".opus"]
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".m4a", ".aiff", ".aif", ".au", ".opus")  # also refused by abc-files
 RENDER_VERSION = 1  # bump when rendering changes, so that old cached audio is not reused
 
 

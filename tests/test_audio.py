@@ -248,7 +248,9 @@ def test_abc_given_audio_and_waveform_given_abc_each_get_one_line(cli, tmp_path,
     assert result.exit_code == 2 and "not readable audio" not in result.output
     assert "none of its 1 file(s) is readable audio" in result.output and "Traceback" not in result.output
     result = cli("run", "--repr", "abc", "--data", audio_folder, "--out", tmp_path / "b", *TINY)
-    assert result.exit_code == 2 and "no *.abc files" in result.output
+    assert result.exit_code == 2 and "no *.abc files" in result.output and "--repr waveform" in result.output
+    result = cli("run", "--repr", "abc", "--data", audio_folder / "tune0.wav", "--out", tmp_path / "b", *TINY)
+    assert result.exit_code == 2 and "is audio, and representation 'abc' reads ABC text" in result.output
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
 
 
