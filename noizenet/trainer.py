@@ -28,6 +28,7 @@ from noizenet.windows import PieceWindows, StreamWindows, Window
 
 log = logging.getLogger("noizenet")
 DIVERGENCE_STEPS = 10  # losses averaged for the divergence check
+GPU_LOSS_READ_EVERY = 16  # on a GPU, steps queued between host syncs (loss read, clock, decisions)
 
 
 class TrainingInterrupted(NoizenetError):
@@ -155,6 +156,8 @@ class Trainer:
         self.optimizer = build_optimizer(model.parameters(), cfg)
         # fp16 gradients underflow without loss scaling; bf16 and fp32 need none
         self.scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
+        # Steps between reads of the loss: each read waits for the GPU to finish.
+        self.read_every = 1 if device.type == "cpu" else GPU_LOSS_READ_EVERY
         self.total_steps = cfg.epochs * windows.windows_per_epoch
         # Everything below is saved in last.pt and restored by resume().
         self.step = 0
@@ -231,16 +234,25 @@ class Trainer:
         stopped = ""
         start_tokens, start_step_seconds = self.tokens, self.step_seconds
         with _StopSignal() as stop, progress_bar("train", quiet=self.quiet) as bar:
+            unread: list[torch.Tensor] = []  # losses not yet copied to the host
+            pending = 0.0  # step seconds not yet added to the agreed clock
             while not stopped:
                 self.epoch_windows = self.windows.count(self.epoch)
+                windows_left = self.epoch_windows - self.window
                 for window in self.windows.epoch(self.epoch, start=self.window):
                     tick = time.perf_counter()
-                    loss = self._train_step(window)
+                    unread.append(self._train_step(window))
                     elapsed = time.perf_counter() - tick
                     self.step_seconds += elapsed
+                    pending += elapsed
+                    windows_left -= 1
+                    if len(unread) < self.read_every and windows_left > 0:
+                        continue  # on a GPU: read the loss (a host sync) and decide every read_every steps
+                    loss = self._read_losses(unread)
                     loss, self.seconds, stopping = distributed.agree(
-                        loss, self.seconds + elapsed, stop.received is not None, self.device
+                        loss, self.seconds + pending, stop.received is not None, self.device
                     )
+                    unread, pending = [], 0.0
                     self._check_loss(loss)
                     speed = (self.tokens - start_tokens) / max(1e-9, self.step_seconds - start_step_seconds)
                     bar.update(self.progress(), f"ep {self.epoch_position():5.2f} loss {loss:.3f} {speed:,.0f} tok/s")
@@ -274,7 +286,7 @@ class Trainer:
         """Epochs done, with the current one as a fraction."""
         return self.epoch + self.window / self.epoch_windows
 
-    def _train_step(self, window: Window) -> float:
+    def _train_step(self, window: Window) -> torch.Tensor:
         factor = lr_factor(self.cfg, self.step, self.progress(), self.plateau_factor)
         for group in self.optimizer.param_groups:
             group["lr"] = self.cfg.lr * factor
@@ -282,8 +294,7 @@ class Trainer:
             self.state = None  # every row begins a new piece (or the corpus is laid out anew)
         elif bool(window.fresh.any()):
             self.state = self.model.reset_state(self.state, window.fresh.to(self.device))
-        x, y = window.x.to(self.device, non_blocking=True), window.y.to(self.device, non_blocking=True)
-        mask = window.mask.to(self.device, non_blocking=True) if window.mask is not None else None
+        x, y, mask = (self._to_device(t) for t in (window.x, window.y, window.mask))
         with autocast(self.device, self.amp_dtype):
             out, state = self.train_model(x, self.state)
         self.state = detach(state)
@@ -298,10 +309,21 @@ class Trainer:
         self.step += 1
         self.window += 1
         self.tokens += window.steps
-        value = loss.item()
-        self.loss_sum += value
-        self.loss_count += 1
-        return value
+        return loss.detach()
+
+    def _to_device(self, tensor: torch.Tensor | None) -> torch.Tensor | None:
+        """Host batch -> device; through pinned memory on CUDA so the copy overlaps compute."""
+        if tensor is None or self.device.type == "cpu":
+            return tensor
+        return tensor.pin_memory().to(self.device, non_blocking=True)
+
+    def _read_losses(self, losses: list[torch.Tensor]) -> float:
+        """The losses of the steps since the last read, as floats (one host sync);
+        adds them to the running train loss and returns their mean."""
+        values = torch.stack(losses).float().tolist()
+        self.loss_sum += sum(values)
+        self.loss_count += len(values)
+        return sum(values) / len(values)
 
     def _check_loss(self, loss: float) -> None:
         """Stop on a NaN or infinite loss, or when the mean of the last
