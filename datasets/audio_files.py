@@ -39,11 +39,14 @@ class AudioFilesConfig:
     sample_rate: int = 16000  # Hz; files are resampled to it and mixed to mono
     max_seconds: float = 0.0  # read at most this much of each file; 0 = all of it
     suffixes: list[str] = field(default_factory=lambda: list(AUDIO_SUFFIXES))  # files looked for in a folder
+    # With fewer than 3 files there is nothing to validate and test on by file: each is
+    # then cut into pieces of about this many seconds (at least 3). 0 = never cut.
+    segment_seconds: float = 10.0
 
     def __post_init__(self) -> None:
         _check_rate(self.sample_rate)
-        if self.max_seconds < 0:
-            raise ConfigError(f"data.max_seconds must be >= 0, got {self.max_seconds}")
+        if self.max_seconds < 0 or self.segment_seconds < 0:
+            raise ConfigError("data.max_seconds and data.segment_seconds must be >= 0")
 
 
 def load_audio(path: Path, sample_rate: int, max_seconds: float = 0.0) -> np.ndarray:
@@ -86,6 +89,7 @@ class AudioFiles(Dataset):
         else:
             files, root = [path], path.parent
         readable = 0
+        cut = len(files) < 3 and self.config.segment_seconds > 0
         for file in files:
             try:
                 audio = load_audio(file, self.config.sample_rate, self.config.max_seconds)
@@ -93,7 +97,16 @@ class AudioFiles(Dataset):
                 log.warning("skipping %s", error)
                 continue
             readable += 1
-            yield Piece(file.relative_to(root).as_posix(), audio, {"sample_rate": self.config.sample_rate, "source": str(file)})
+            name, meta = file.relative_to(root).as_posix(), {"sample_rate": self.config.sample_rate, "source": str(file)}
+            segment = self.config.segment_seconds * self.config.sample_rate
+            count = min(len(audio), max(3, round(len(audio) / segment))) if cut else 1
+            if count < 3:
+                yield Piece(name, audio, meta)
+                continue
+            log.info("%s: cut into %d pieces of %.1f s, to have some to validate and test on",
+                     name, count, len(audio) / count / self.config.sample_rate)
+            for k, part in enumerate(np.array_split(audio, count)):
+                yield Piece(f"{name}@{k}", np.ascontiguousarray(part), meta)
         if readable == 0:
             raise DataError(f"--data {path}: none of its {len(files)} file(s) is readable audio")
 

@@ -110,10 +110,19 @@ def test_audio_folder_skips_a_corrupt_file_and_names_it(audio_folder, caplog):
     assert "broken.wav" in caplog.text
 
 
+def test_a_single_file_is_cut_into_pieces_to_validate_and_test_on(tmp_path):
+    soundfile.write(tmp_path / "song.wav", melody(3, 40.0), RATE)
+    pieces = list(AudioFiles(AudioFilesConfig(), tmp_path / "song.wav").pieces())
+    assert [p.id for p in pieces] == [f"song.wav@{k}" for k in range(4)]  # 40 s in pieces of about 10 s
+    assert sum(len(p.data) for p in pieces) == 40 * RATE
+    whole = list(AudioFiles(AudioFilesConfig(segment_seconds=0), tmp_path / "song.wav").pieces())
+    assert [p.id for p in whole] == ["song.wav"]
+
+
 def test_audio_is_resampled_and_mixed_to_mono(tmp_path):
     stereo = np.stack([melody(1, 1.0)] * 2, axis=1)
     soundfile.write(tmp_path / "s.flac", stereo, 44100)
-    (p,) = AudioFiles(AudioFilesConfig(sample_rate=8000), tmp_path).pieces()
+    (p,) = AudioFiles(AudioFilesConfig(sample_rate=8000, segment_seconds=0), tmp_path).pieces()
     assert p.data.ndim == 1 and abs(len(p.data) - 8000 * len(stereo) / 44100) <= 1
 
 
