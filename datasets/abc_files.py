@@ -9,10 +9,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from fnmatch import fnmatch
 from pathlib import Path
 
 from noizenet import hookimpl
 from noizenet.datasets.audio_files import AUDIO_SUFFIXES
+from noizenet.datasets.paths import data_files
 from noizenet.errors import DataError
 from noizenet.interfaces import Dataset, Piece
 from noizenet.plugins.abc_text import normalize_tune, split_tunes
@@ -65,19 +67,11 @@ class AbcFiles(Dataset):
     description = "an .abc file or a folder of them (--data PATH)"
 
     def pieces(self) -> Iterator[Piece]:
-        if self.path is None:
-            raise DataError("dataset 'abc-files' needs --data PATH (an .abc file or a folder of them)")
+        files, root = data_files(self.path, self.name, lambda p: fnmatch(p.name, self.config.pattern), "an .abc file")
         path = Path(self.path)
-        if not path.exists():
-            raise DataError(f"--data {path}: no such file or folder")
         audio_hint = "; for audio use --repr waveform, fft or chroma"
-        if path.is_dir():
-            files = sorted(p for p in path.rglob(self.config.pattern) if p.is_file())
-            root = path
-        else:
-            if path.suffix.lower() in AUDIO_SUFFIXES:
-                raise DataError(f"--data {path} is audio, and representation 'abc' reads ABC text{audio_hint}")
-            files, root = [path], path.parent
+        if files == [path] and path.suffix.lower() in AUDIO_SUFFIXES:
+            raise DataError(f"--data {path} is audio, and representation 'abc' reads ABC text{audio_hint}")
         if not files:
             has_audio = any(p.suffix.lower() in AUDIO_SUFFIXES for p in path.rglob("*"))
             raise DataError(f"--data {path}: no {self.config.pattern} files in this folder" + (audio_hint if has_audio else ""))

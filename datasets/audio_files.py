@@ -19,6 +19,7 @@ import numpy as np
 import soundfile as sf
 
 from noizenet import hookimpl
+from noizenet.datasets.paths import data_files
 from noizenet.errors import ConfigError, DataError
 from noizenet.interfaces import Dataset, Piece
 from noizenet.progress import progress_bar
@@ -75,19 +76,11 @@ class AudioFiles(Dataset):
     description = "an audio file or a folder of them: wav, flac, ogg, mp3, ... (--data PATH)"
 
     def pieces(self) -> Iterator[Piece]:
-        if self.path is None:
-            raise DataError("dataset 'audio-files' needs --data PATH (an audio file or a folder of them)")
-        path = Path(self.path)
-        if not path.exists():
-            raise DataError(f"--data {path}: no such file or folder")
         suffixes = {s.lower() for s in self.config.suffixes}
-        if path.is_dir():
-            files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in suffixes)
-            root = path
-            if not files:
-                raise DataError(f"--data {path}: no audio files ({', '.join(sorted(suffixes))}) in this folder")
-        else:
-            files, root = [path], path.parent
+        files, root = data_files(self.path, self.name, lambda p: p.suffix.lower() in suffixes, "an audio file")
+        path = Path(self.path)
+        if not files:
+            raise DataError(f"--data {path}: no audio files ({', '.join(sorted(suffixes))}) in this folder")
         readable = 0
         cut = len(files) < 3 and self.config.segment_seconds > 0
         for file in files:
