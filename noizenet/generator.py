@@ -110,6 +110,9 @@ def _generate(
     temps = torch.tensor(list(temperatures), dtype=torch.float32, device=device)
     end = lengths + max_length  # exclusive end of each row
     finished = torch.zeros(rows, dtype=torch.bool, device=device)
+    spread = None  # per-row, per-feature std of the Gaussian that frames are drawn from
+    if scale is not None and spec.kind == "continuous":
+        spread = temps.view(-1, *([1] * len(frame))) * scale.to(device)
 
     tick = time.perf_counter()
     state = None
@@ -122,8 +125,7 @@ def _generate(
             nxt = draw(y, temps, generator)
         else:
             nxt = y.to(out.dtype)
-            if scale is not None:
-                spread = temps.view(-1, *([1] * len(frame))) * scale.to(device)
+            if spread is not None:
                 nxt = nxt + spread * torch.randn(nxt.shape, generator=generator, device=device)
         forced = t + 1 < lengths
         if noise > 0:

@@ -217,6 +217,8 @@ def _sample_frames(
     for t in range(ends.max() - 1):
         first = _first_gates(table, in_w, in_b, b_ih, no_tokens, out[:, t].copy())
         top = _step(cell, first, w_ih, w_hh, b_ih, b_hh, h, c)
+        if ((t + 1 < lengths) | (t + 1 >= ends)).all():
+            continue  # every row is still reading its prime (or done): no prediction needed
         frames = top @ head_w + head_b
         for b in range(batch):
             if t + 1 < lengths[b] or t + 1 >= ends[b]:
