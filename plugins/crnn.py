@@ -18,6 +18,7 @@ from torch import nn
 from noizenet import hookimpl
 from noizenet.errors import ConfigError
 from noizenet.interfaces import ModelPlugin, OutputSpec, SequenceModel
+from noizenet.plugins.recurrent import recur
 
 CELLS = {"gru": nn.GRU, "lstm": nn.LSTM}
 
@@ -71,7 +72,7 @@ class Crnn(SequenceModel):
         return features.reshape(batch, steps, -1)
 
     def hidden(self, x: torch.Tensor, state: Any = None) -> tuple[torch.Tensor, Any]:
-        return self.rnn(self.summarize(x), state)
+        return recur(self.rnn, self.summarize(x), state)
 
     def forward(self, x: torch.Tensor, state: Any = None) -> tuple[torch.Tensor, Any]:
         h, state = self.hidden(x, state)

@@ -1,5 +1,10 @@
 """Models ``rnn`` (tanh), ``lstm`` and ``gru``: input layer, stacked fused recurrent
-layers (oneDNN on CPU, cuDNN on GPU) with dropout between them, linear head."""
+layers (oneDNN on CPU, cuDNN on GPU) with dropout between them, linear head.
+
+Single steps in inference on CPU (generation) skip oneDNN: its RNN call costs about
+3.5 ms of set-up whatever the size, ten times the step's own arithmetic for the
+default model; :func:`recur` runs those steps through the plain cell kernels.
+"""
 
 from __future__ import annotations
 
@@ -14,8 +19,9 @@ from noizenet.errors import ConfigError
 from noizenet.interfaces import ModelPlugin, OutputSpec, SequenceModel
 
 CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
+CELL_STEPS = {nn.RNN: torch.rnn_tanh_cell, nn.LSTM: torch.lstm_cell, nn.GRU: torch.gru_cell}
 INITS = ("default", "xavier", "kaiming")
-COMPILED_WORK = 6144  # rows x hidden x layers up to which the compiled sampler is the faster one
+COMPILED_MACS = 3_000_000  # multiply-adds per step (all rows) up to which the compiled sampler is faster
 
 
 @dataclass
@@ -53,22 +59,46 @@ class RecurrentNet(SequenceModel):
         initialize(self, cfg.init)
 
     def hidden(self, x: torch.Tensor, state: Any = None) -> tuple[torch.Tensor, Any]:
-        return self.rnn(self.input(x), state)  # (B, T, hidden), state
+        return recur(self.rnn, self.input(x), state)  # (B, T, hidden), state
 
     def forward(self, x: torch.Tensor, state: Any = None) -> tuple[torch.Tensor, Any]:
         h, state = self.hidden(x, state)
         return self.head(self.drop(h)), state
 
     def compiled_sampler(self, rows: int):
-        """The numba sampling loop on CPU where it beats batched PyTorch steps: its
-        element-wise gate maths costs about rows x hidden x layers, which oneDNN
-        vectorizes better past ~6k (2x384 LSTM: faster up to 8 rows, 6x at 1 row;
-        1x128 GRU: faster at 64 rows too, offered up to 48). The weights are copied now."""
-        if self.head.weight.device.type != "cpu" or rows * self.rnn.hidden_size * self.rnn.num_layers > COMPILED_WORK:
+        """The numba sampling loop on CPU where it beats batched PyTorch steps: while
+        a step's multiply-adds (rows x weights) stay under ~3M, a loop without
+        PyTorch's per-op dispatch wins (2x384 LSTM: 1 row, 3x faster; 1x128 GRU: up
+        to 28 rows, 2-18x); beyond, batched matrix products do. The weights are copied now."""
+        weights = sum(w.numel() for w in self.rnn.parameters() if w.dim() == 2) + self.head.weight.numel()
+        if self.head.weight.device.type != "cpu" or rows * weights > COMPILED_MACS:
             return None
         from noizenet.plugins.recurrent_sampler import RecurrentWeights
 
         return RecurrentWeights.from_modules(self.cell, self.input, self.rnn, self.head).sample
+
+
+def recur(rnn: nn.RNNBase, x: torch.Tensor, state: Any = None) -> tuple[torch.Tensor, Any]:
+    """``rnn(x, state)`` for batch-first ``x`` (B, T, input); a single step (T = 1) in
+    eval mode on CPU goes layer by layer through the cell kernel instead of oneDNN,
+    with the same outputs and state layout ((layers, B, hidden), a pair for LSTM)."""
+    if x.shape[1] != 1 or rnn.training or x.device.type != "cpu" or rnn.bias is False:
+        return rnn(x, state)
+    lstm = isinstance(rnn, nn.LSTM)
+    if state is None:
+        zeros = x.new_zeros(rnn.num_layers, x.shape[0], rnn.hidden_size)
+        state = (zeros, zeros) if lstm else zeros
+    cell = CELL_STEPS[type(rnn)]
+    inp, hs, cs = x[:, 0], [], []
+    for layer, weights in enumerate(rnn.all_weights):
+        if lstm:
+            inp, c = cell(inp, (state[0][layer], state[1][layer]), *weights)
+            cs.append(c)
+        else:
+            inp = cell(inp, state[layer], *weights)
+        hs.append(inp)
+    h = torch.stack(hs)
+    return inp[:, None], ((h, torch.stack(cs)) if lstm else h)
 
 
 def initialize(model: nn.Module, scheme: str) -> None:

@@ -28,6 +28,26 @@ def test_categorical_output_shapes_and_state(name, init):
     assert hidden.shape == (3, 7, 24)
 
 
+@pytest.mark.parametrize("kind", ["categorical", "continuous"])
+@pytest.mark.parametrize("name", ["rnn", "lstm", "gru"])
+def test_one_step_at_a_time_matches_the_fused_call(name, kind):
+    """Generation steps one position at a time (through the cell kernels on CPU):
+    outputs and final state must be those of one fused call over the sequence."""
+    spec = OutputSpec(kind, 12)
+    model = load_registry().get("model", name).build(spec, RecurrentConfig(hidden=32, layers=3, embedding=8)).eval()
+    x = torch.randint(0, 12, (4, 9)) if kind == "categorical" else torch.randn(4, 9, 12)
+    with torch.inference_mode():
+        whole, whole_state = model(x)
+        steps, state = [], None
+        for t in range(9):
+            out, state = model(x[:, t : t + 1], state)
+            steps.append(out)
+    torch.testing.assert_close(torch.cat(steps, 1), whole)
+    for ours, fused in zip(state if name == "lstm" else [state], whole_state if name == "lstm" else [whole_state]):
+        assert ours.shape == fused.shape == (3, 4, 32)
+        torch.testing.assert_close(ours, fused)
+
+
 @pytest.mark.parametrize("name", ["rnn", "lstm", "gru"])
 def test_continuous_output_shapes(name):
     spec = OutputSpec("continuous", 10)
