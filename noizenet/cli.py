@@ -63,9 +63,11 @@ def _floats(values: list[str], option: str) -> list[float]:
 
 @contextmanager
 def user_errors(debug: bool, quiet: bool = False) -> Iterator[None]:
-    """One line on stderr and exit code 2 for bad input; a traceback only with --debug."""
+    """One line on stderr and exit code 2 for bad input; a traceback only with --debug.
+    The ``noizenet`` logger's level holds for the command and is put back after it."""
     logging.basicConfig(format="noizenet: %(levelname)s: %(message)s", level=logging.ERROR if quiet else logging.INFO)
-    logging.getLogger("noizenet").setLevel(logging.ERROR if quiet else logging.INFO)
+    previous = log.level
+    log.setLevel(logging.ERROR if quiet else logging.INFO)
     try:
         yield
     except NoizenetError as error:
@@ -78,6 +80,8 @@ def user_errors(debug: bool, quiet: bool = False) -> Iterator[None]:
             raise
         typer.echo("noizenet: interrupted", err=True)
         raise typer.Exit(130) from None
+    finally:
+        log.setLevel(previous)
 
 
 def _generate_overrides(

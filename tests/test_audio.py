@@ -104,7 +104,7 @@ def test_audio_representations_refuse_text():
 
 # -- data -------------------------------------------------------------------------------
 def test_audio_folder_skips_a_corrupt_file_and_names_it(audio_folder, caplog):
-    caplog.set_level(logging.WARNING, logger="noizenet")  # a quiet CLI run earlier may have raised the level
+    caplog.set_level(logging.WARNING, logger="noizenet")
     pieces = list(AudioFiles(AudioFilesConfig(), audio_folder).pieces())
     assert len(pieces) == 8 and all(p.data.dtype == np.float32 and p.meta["sample_rate"] == RATE for p in pieces)
     assert "broken.wav" in caplog.text

@@ -1,4 +1,5 @@
 import json
+import logging
 
 import music21
 import soundfile
@@ -108,10 +109,13 @@ def test_existing_out_is_refused_and_left_alone(cli, trained_run, tunes_file):
 
 
 def test_missing_data_is_one_line_and_exit_2(cli, tmp_path):
+    logger = logging.getLogger("noizenet")
+    before = logger.level
     result = cli("run", "--data", tmp_path / "nope.abc", "--out", tmp_path / "r", "-q")
     assert result.exit_code == 2
     assert result.output.strip().count("\n") == 0
     assert "no such file or folder" in result.output and "Traceback" not in result.output
+    assert logger.level == before  # -q quiets that command, not the rest of the process
 
 
 def test_unknown_model_names_the_closest(cli, tmp_path):

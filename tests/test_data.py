@@ -109,7 +109,7 @@ def test_padded_batch_scoring_equals_scoring_each_piece_alone():
 
 
 def test_broken_tunes_are_skipped_with_a_count_and_the_rest_used(tmp_path, tunes_file, caplog):
-    caplog.set_level(logging.WARNING, logger="noizenet")  # a quiet CLI run earlier may have raised the level
+    caplog.set_level(logging.WARNING, logger="noizenet")
     good = split_tunes(tunes_file.read_text())[:3]
     broken = ["X:90\nT:no key field, no body\n", "X:91\nT:header only\nM:4/4\nK:G\n", "X:92\nK:D\n%only a comment\n"]
     path = tmp_path / "mixed.abc"
