@@ -21,6 +21,7 @@ RMS_RATIO_MIN = 0.1  # last second vs prime (or vs real audio when the prime is 
 CHANGE_RATIO_MIN = 0.1  # frame-to-frame spectral change vs real audio
 SILENT = 1e-4  # RMS below this is silence
 N_MFCC = 20
+FRECHET_RIDGE = 1e-6  # added to the feature covariances (features are O(1) to O(100))
 
 
 def rms(audio: np.ndarray) -> float:
@@ -62,14 +63,17 @@ def features(audio: np.ndarray, sample_rate: int) -> np.ndarray:
     """Per-frame MFCC and chroma, ``(frames, N_MFCC + 12)``."""
     audio = audio.astype(np.float32)
     mfcc = librosa.feature.mfcc(y=audio, sr=sample_rate, n_mfcc=N_MFCC, n_fft=N_FFT, hop_length=HOP)
-    chroma = librosa.feature.chroma_stft(y=audio, sr=sample_rate, n_fft=N_FFT, hop_length=HOP)
+    chroma = librosa.feature.chroma_stft(y=audio, sr=sample_rate, n_fft=N_FFT, hop_length=HOP, tuning=0.0)  # same bins for every clip
     return np.concatenate([mfcc, chroma]).T
 
 
 def frechet(a: np.ndarray, b: np.ndarray) -> float:
-    """Fréchet distance between Gaussians fitted to feature rows of ``a`` and ``b``."""
+    """Fréchet distance between Gaussians fitted to feature rows of ``a`` and ``b``.
+    A tiny ridge keeps the covariances invertible when a feature never moves (a
+    collapsed clip, a silent chroma band) without changing the distance's scale."""
     mu_a, mu_b = a.mean(axis=0), b.mean(axis=0)
-    cov_a, cov_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    ridge = FRECHET_RIDGE * np.eye(a.shape[1])
+    cov_a, cov_b = np.cov(a, rowvar=False) + ridge, np.cov(b, rowvar=False) + ridge
     root = linalg.sqrtm(cov_a @ cov_b)
     root = root.real if np.iscomplexobj(root) else root
     return float(np.sum((mu_a - mu_b) ** 2) + np.trace(cov_a + cov_b - 2 * root))

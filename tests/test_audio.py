@@ -3,6 +3,7 @@ statistics, and whole runs through the CLI."""
 
 import json
 import logging
+import warnings
 
 import librosa
 import music21
@@ -207,6 +208,18 @@ def test_collapse_is_detected_as_a_constant_and_as_a_repeated_frame():
     assert result["flatness_real"] < 0.1
     alive = audio_quality.compare(samples[:1], real, RATE)
     assert alive["frechet_generated"] < alive["frechet_white_noise"] < result["frechet_generated"]
+
+
+def test_frechet_distance_of_a_feature_that_never_moves_is_finite_and_quiet():
+    rng = np.random.default_rng(0)
+    moving = rng.normal(size=(200, 4))
+    stuck = moving.copy()
+    stuck[:, 2] = 1.0  # e.g. a chroma band of a collapsed clip
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert audio_quality.frechet(moving, moving) == pytest.approx(0.0, abs=1e-6)
+        distance = audio_quality.frechet(stuck, moving)
+    assert np.isfinite(distance) and distance > 1.0  # the stuck band's mean (1 vs ~0) and its lost variance
 
 
 # -- whole runs -------------------------------------------------------------------------
