@@ -19,7 +19,9 @@ from noizenet.errors import ConfigError
 from noizenet.interfaces import ModelPlugin, OutputSpec, SequenceModel
 
 CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
-CELL_STEPS = {nn.RNN: torch.rnn_tanh_cell, nn.LSTM: torch.lstm_cell, nn.GRU: torch.gru_cell}
+CELL_STEPS = {  # nn.RNNBase.mode -> the kernel of one step of one layer
+    "RNN_TANH": torch.rnn_tanh_cell, "RNN_RELU": torch.rnn_relu_cell, "LSTM": torch.lstm_cell, "GRU": torch.gru_cell,
+}
 INITS = ("default", "xavier", "kaiming")
 COMPILED_MACS = 3_000_000  # multiply-adds per step (all rows) up to which the compiled sampler is faster
 
@@ -82,13 +84,14 @@ def recur(rnn: nn.RNNBase, x: torch.Tensor, state: Any = None) -> tuple[torch.Te
     """``rnn(x, state)`` for batch-first ``x`` (B, T, input); a single step (T = 1) in
     eval mode on CPU goes layer by layer through the cell kernel instead of oneDNN,
     with the same outputs and state layout ((layers, B, hidden), a pair for LSTM)."""
-    if x.shape[1] != 1 or rnn.training or x.device.type != "cpu" or rnn.bias is False:
+    plain = rnn.batch_first and rnn.bias and not rnn.bidirectional and not rnn.proj_size
+    if x.shape[1] != 1 or rnn.training or x.device.type != "cpu" or not plain:
         return rnn(x, state)
-    lstm = isinstance(rnn, nn.LSTM)
+    lstm = rnn.mode == "LSTM"
     if state is None:
         zeros = x.new_zeros(rnn.num_layers, x.shape[0], rnn.hidden_size)
         state = (zeros, zeros) if lstm else zeros
-    cell = CELL_STEPS[type(rnn)]
+    cell = CELL_STEPS[rnn.mode]
     inp, hs, cs = x[:, 0], [], []
     for layer, weights in enumerate(rnn.all_weights):
         if lstm:

@@ -3,7 +3,7 @@ import torch
 
 from noizenet.config import TrainConfig
 from noizenet.interfaces import OutputSpec
-from noizenet.plugins.recurrent import RecurrentConfig, RecurrentNet
+from noizenet.plugins.recurrent import RecurrentConfig, RecurrentNet, recur
 from noizenet.registry import load_registry
 from noizenet.rundir import RunDir
 from noizenet.trainer import Trainer
@@ -46,6 +46,20 @@ def test_one_step_at_a_time_matches_the_fused_call(name, kind):
     for ours, fused in zip(state if name == "lstm" else [state], whole_state if name == "lstm" else [whole_state]):
         assert ours.shape == fused.shape == (3, 4, 32)
         torch.testing.assert_close(ours, fused)
+
+
+@pytest.mark.parametrize(
+    "rnn",
+    [torch.nn.RNN(5, 7, 2, batch_first=True, nonlinearity="relu"), torch.nn.LSTM(5, 7, 2, batch_first=True, proj_size=3),
+     torch.nn.GRU(5, 7, 1, batch_first=True, bias=False)],
+    ids=["relu-rnn", "lstm-projections", "gru-no-bias"],
+)
+@pytest.mark.filterwarnings("ignore:LSTM with projections is not supported with oneDNN")
+def test_recur_steps_any_recurrent_layer_like_the_layer_itself(rnn):
+    x = torch.randn(3, 1, 5)
+    rnn.eval()
+    with torch.inference_mode():
+        torch.testing.assert_close(recur(rnn, x)[0], rnn(x)[0])
 
 
 @pytest.mark.parametrize("name", ["rnn", "lstm", "gru"])
