@@ -10,6 +10,7 @@ written as MIDI (music21) and played as WAV, next to a chromagram PNG.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,7 +67,9 @@ class ChromaRepresentation(AudioRepresentation):
         """Chroma ``(T, 12)`` in [0, 1], one frame per ``hop`` samples."""
         n_fft = 2 * self.hop
         padded = np.pad(audio.astype(np.float32), (0, max(0, n_fft - len(audio))))
-        chroma = librosa.feature.chroma_stft(y=padded, sr=self.sample_rate, n_fft=n_fft, hop_length=self.hop, center=False)
+        with warnings.catch_warnings():  # silence has no pitch to tune by: librosa then assumes A440, as wanted
+            warnings.filterwarnings("ignore", message="Trying to estimate tuning from empty frequency set")
+            chroma = librosa.feature.chroma_stft(y=padded, sr=self.sample_rate, n_fft=n_fft, hop_length=self.hop, center=False)
         return torch.from_numpy(np.ascontiguousarray(chroma.T, dtype=np.float32))
 
     def chords(self, steps: torch.Tensor) -> list[tuple[tuple[int, ...], int]]:
