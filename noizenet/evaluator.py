@@ -15,6 +15,7 @@ import torch
 from noizenet.config import Config
 from noizenet.interfaces import Representation, SequenceModel
 from noizenet.plots import plot_activations, plot_losses
+from noizenet.progress import progress_bar
 from noizenet.report import write_report
 from noizenet.rundir import RunDir, atomic_write_json
 from noizenet.scoring import score_pieces
@@ -33,14 +34,17 @@ def evaluate_run(
     device: torch.device,
     config: Config,
     quality: dict[str, Any] | None = None,
+    quiet: bool = False,
 ) -> dict[str, Any]:
     """Write metrics.json, loss.png, heatmap.png and report.md; return the metrics.
 
     ``quality``: the representation's comparison of samples with held-out pieces.
     """
     spec = representation.spec
-    val_score = score_pieces(model, val, spec, device)
-    test_score = score_pieces(model, test, spec, device)
+    share = sum(len(p) for p in val) / max(1, sum(len(p) for p in val) + sum(len(p) for p in test))
+    with progress_bar("score held-out pieces", quiet=quiet) as bar:
+        val_score = score_pieces(model, val, spec, device, progress=lambda f: bar.update(share * f, "validation"))
+        test_score = score_pieces(model, test, spec, device, progress=lambda f: bar.update(share + (1 - share) * f, "test"))
     status = run_dir.read_status()
     train = status.get("train", {})
     manifest = _read_manifest(run_dir)

@@ -17,6 +17,8 @@ import torch
 
 from noizenet.interfaces import OutputSpec, SequenceModel
 
+PROGRESS_EVERY = 256  # steps between progress reports of the step loop
+
 
 @dataclass
 class Generated:
@@ -58,6 +60,7 @@ def generate(
     inject_noise: float = 0.0,
     compiled: bool = True,
     scale: torch.Tensor | None = None,
+    progress: Callable[[float], None] | None = None,
 ) -> Generated:
     """Continue each prime (row ``i`` at ``temperatures[i]``) by up to ``max_length`` steps.
 
@@ -69,18 +72,22 @@ def generate(
     Continuous outputs are drawn from a Gaussian around the prediction with
     per-feature std ``temperature * scale`` (``scale`` (D,) from
     :func:`noizenet.scoring.residual_scale`; None or temperature 0: the prediction).
+    ``progress`` is called now and then with the fraction of steps done (0..1).
     """
+    progress = progress or (lambda fraction: None)
     sampler = model.compiled_sampler(len(primes)) if compiled and device.type == "cpu" else None
     with torch.inference_mode():
         if sampler is not None:
+            progress(0.0)  # the compiled loop runs to the end in one call
             result = _generate_compiled(
                 sampler, spec, primes, temperatures, max_length=max_length, seed=seed, noise=inject_noise, scale=scale
             )
         else:
             result = _generate(
                 model, spec, primes, temperatures, max_length=max_length, seed=seed, device=device,
-                noise=inject_noise, scale=scale,
+                noise=inject_noise, scale=scale, progress=progress,
             )
+    progress(1.0)
     result.sequences = [s.clone() for s in result.sequences]  # ordinary tensors, not inference ones
     return result
 
@@ -96,6 +103,7 @@ def _generate(
     device: torch.device,
     noise: float,
     scale: torch.Tensor | None,
+    progress: Callable[[float], None],
 ) -> Generated:
     model.eval()
     generator = torch.Generator(device=device).manual_seed(seed)
@@ -137,6 +145,8 @@ def _generate(
         finished |= t + 2 >= end
         if bool(finished.all()):
             break
+        if (t + 1) % PROGRESS_EVERY == 0:
+            progress((t + 1 - shortest) / max(1, total - shortest))
     seconds = time.perf_counter() - tick
     return _collect(out, lengths, end, spec, seconds)
 

@@ -27,6 +27,7 @@ from noizenet.errors import DataError, RunDirError
 from noizenet.evaluator import evaluate_run
 from noizenet.generator import generate
 from noizenet.interfaces import Piece, PrimeContext, Representation, SequenceModel
+from noizenet.progress import progress_bar
 from noizenet.registry import Registry
 from noizenet.rundir import RunDir, atomic_torch_save, atomic_write_json
 from noizenet.scoring import residual_scale
@@ -222,30 +223,34 @@ def generate_stage(session: Session, model: SequenceModel) -> list[dict[str, Any
     scale = None
     if representation.spec.kind == "continuous":
         scale = residual_scale(model, encode_all(representation, session.splits.val[:8]), session.device)
-    result = generate(
-        model,
-        representation.spec,
-        primes,
-        [row["temperature"] for row in rows],
-        max_length=generation_length(representation, gen),
-        seed=cfg.run.seed,
-        device=session.device,
-        inject_noise=gen.inject_noise,
-        scale=scale,
-    )
+    with progress_bar(f"generate {len(rows)} samples", quiet=session.quiet) as bar:
+        result = generate(
+            model,
+            representation.spec,
+            primes,
+            [row["temperature"] for row in rows],
+            max_length=generation_length(representation, gen),
+            seed=cfg.run.seed,
+            device=session.device,
+            inject_noise=gen.inject_noise,
+            scale=scale,
+            progress=bar.update,
+        )
     samples_dir = session.run_dir.samples
     if samples_dir.exists():
         shutil.rmtree(samples_dir)
     samples_dir.mkdir(parents=True)
-    for row, prime, sequence in zip(rows, primes, result.sequences):
-        piece = representation.decode(sequence, prime_steps=len(prime))
-        files = representation.write(piece, samples_dir / row["name"])
-        row.update(
-            prime_steps=len(prime),
-            steps=len(sequence),
-            files=[f.name for f in files],
-            **representation.describe(piece),
-        )
+    with progress_bar("write samples", quiet=session.quiet) as bar:
+        for done, (row, prime, sequence) in enumerate(zip(rows, primes, result.sequences), 1):
+            piece = representation.decode(sequence, prime_steps=len(prime))
+            files = representation.write(piece, samples_dir / row["name"])
+            row.update(
+                prime_steps=len(prime),
+                steps=len(sequence),
+                files=[f.name for f in files],
+                **representation.describe(piece),
+            )
+            bar.update(done / len(rows), row["name"])
     atomic_torch_save(samples_dir / "sequences.pt", result.sequences)
     speed = result.new_steps / result.seconds if result.seconds > 0 else 0.0
     atomic_write_json(
@@ -294,6 +299,7 @@ def evaluate_stage(session: Session, model: SequenceModel) -> dict[str, Any]:
         quality=session.representation.compare(
             generated_pieces(session), splits.test, training=splits.train, out_dir=session.run_dir.root
         ),
+        quiet=session.quiet,
     )
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -42,6 +42,7 @@ def score_pieces(
     max_batch_tokens: int = 1 << 18,
     chunk: int = CHUNK,
     context: int = CONTEXT,
+    progress: Callable[[float], None] | None = None,
 ) -> dict[str, float]:
     """Score each piece from its first step to its last, state carried through it.
 
@@ -51,6 +52,7 @@ def score_pieces(
     steps before it unscored first, so that a recurrent model needs no serial pass
     over the whole piece. Returns ``loss`` (mean per predicted step: nats/token or
     MSE), ``accuracy`` (next-token, categorical only) and ``steps`` (predictions).
+    ``progress`` is called after each batch with the fraction of segments scored.
     """
     was_training = model.training
     model.eval()
@@ -59,10 +61,11 @@ def score_pieces(
     total_loss = 0.0
     total_correct = 0
     total_steps = 0
+    scored = 0  # segments
     batch: list[tuple[torch.Tensor, int]] = []
 
     def flush() -> None:
-        nonlocal total_loss, total_correct, total_steps
+        nonlocal total_loss, total_correct, total_steps, scored
         x, target, mask = _pad(batch, spec)
         y, _ = model(x.to(device))
         target, mask = target.to(device), mask.to(device)
@@ -73,6 +76,9 @@ def score_pieces(
             losses = ((y - target) ** 2).mean(-1)
         total_loss += float((losses * mask).sum())
         total_steps += int(mask.sum())
+        scored += len(batch)
+        if progress is not None:
+            progress(scored / len(segments))
 
     for i in order:
         piece = segments[i][0]

@@ -204,7 +204,7 @@ def _draw(logits, temperature):
     return logits.shape[0] - 1
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)  # the GIL is free for progress bars while it runs
 def _sample_frames(
     cell, table, in_w, in_b, w_ih, w_hh, b_ih, b_hh, head_w, head_b, out, lengths, ends, temperatures, noise, seed, scale
 ):
@@ -232,7 +232,7 @@ def _sample_frames(
                 out[b, t + 1, d] = value
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)  # the GIL is free for progress bars while it runs
 def _sample_tokens(
     cell, table, in_w, in_b, w_ih, w_hh, b_ih, b_hh, head_w, head_b, out, lengths, ends, temperatures, noise, seed, stop
 ):

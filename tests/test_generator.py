@@ -158,3 +158,13 @@ def test_compiled_frames_follow_the_eager_model_and_its_spread():
     loose = generate(net, spec, prime * 64, [1.0] * 64, max_length=1, seed=0, device=CPU, scale=scale).sequences
     last = torch.stack([s[-1] for s in loose])
     assert last[:, :3].std(0).max() < 1e-5 and 0.7 < float(last[:, 3:].std(0).mean()) < 1.3
+
+
+@pytest.mark.parametrize("compiled", [True, False])
+def test_progress_is_reported_from_start_to_finish(compiled):
+    net = audio_model("gru")
+    seen: list[float] = []
+    generate(net, AUDIO_SPEC, [torch.tensor([128])] * 2, [1.0, 1.0], max_length=1000, seed=0, device=CPU,
+             compiled=compiled, progress=seen.append)
+    assert seen == sorted(seen) and seen[-1] == 1.0 and all(0 <= f <= 1 for f in seen)
+    assert len(seen) >= (2 if compiled else 4)  # the step loop reports along the way
