@@ -184,7 +184,9 @@ def run_command(
             run_dir = pipeline.prepare_run_dir(out, overwrite=overwrite)
         atomic_write_text(run_dir.config, config.to_toml())
         try:
-            _run_stages(command, pipeline.open_session(config, registry, run_dir, quiet=quiet), resume is not None)
+            session = pipeline.open_session(config, registry, run_dir, quiet=quiet)
+            _warn_ignored_length(session, seconds=seconds)
+            _run_stages(command, session, resume is not None)
         except BaseException:
             if resume is None and not run_dir.last.exists():
                 shutil.rmtree(run_dir.root, ignore_errors=True)  # nothing to resume: leave no debris
@@ -207,6 +209,17 @@ def _run_other_rank(config: Any, registry: Any, resume: Path | None) -> None:
             pipeline.train_stage(pipeline.open_session(config, registry, run_dir, quiet=True), resume=resume is not None)
         finally:
             distributed.shutdown()
+
+
+def _warn_ignored_length(session: Any, *, seconds: float | None, max_length: int | None = None) -> None:
+    """Say so when a length option does not apply to the run's representation."""
+    name = session.config.run.repr
+    if session.representation.steps_per_second() is None:
+        if seconds is not None:
+            log.warning(f"--seconds does not apply to '{name}' (it does not count time): samples run to their end "
+                        f"or to --max-length / generate.max_length steps")
+    elif max_length is not None:
+        log.warning(f"--max-length does not apply to '{name}', which counts time: use --seconds")
 
 
 def _run_stages(command: str, session: Any, resume: bool) -> None:
@@ -253,6 +266,7 @@ def generate_command(
             generate["max_length"] = max_length
         run = {k: v for k, v in {"seed": seed, "device": device}.items() if v is not None}
         session = pipeline.session_from_run(RunDir(run_dir), load_registry(plugins_dir), {"generate": generate, "run": run}, quiet=quiet)
+        _warn_ignored_length(session, seconds=seconds, max_length=max_length)
         rows = pipeline.generate_stage(session, pipeline.load_trained(session))
         valid = [r["valid"] for r in rows if "valid" in r]
         rate = f"; valid: {sum(valid)}/{len(valid)}" if valid else ""

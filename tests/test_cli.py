@@ -68,6 +68,17 @@ def test_generate_from_a_run_with_new_options(cli, trained_run, tmp_path):
     assert "val_accuracy=" in result.output
 
 
+def test_a_length_option_that_does_not_apply_is_named(cli, trained_run, tmp_path, caplog):
+    import shutil
+
+    caplog.set_level(logging.WARNING, logger="noizenet")
+    run = tmp_path / "copy"
+    shutil.copytree(trained_run, run)
+    result = cli("generate", run, "--seconds", "2", "--num-samples", "1")
+    assert result.exit_code == 0, result.output
+    assert "--seconds does not apply to 'abc'" in caplog.text
+
+
 def test_rerun_from_saved_config_gives_the_same_run(cli, trained_run, tmp_path):
     again = tmp_path / "again"
     result = cli("run", "--config", trained_run / "config.toml", "--out", again, "-q")
