@@ -47,10 +47,13 @@ class WaveformRepresentation(AudioRepresentation):
     Config = WaveformConfig
     # One model step per sample: a small single-layer model samples faster than real
     # time at batch 1 on two CPU cores; long windows give backprop 16 ms of context.
+    # Temperature 0.5: at 1 the many unlikely mu-law levels add up to hiss (features as
+    # far from real audio as white noise); at 0.3-0.7 clips are tonal and nothing
+    # collapsed (benchmarks/README.md, "Waveform temperature").
     suggested = {
         "model": {"hidden": 128, "layers": 1, "embedding": 32, "dropout": 0.0},
         "train": {"seq_len": 256, "batch_size": 64, "lr": 3e-3, "val_max_tokens": 400_000, "max_minutes": 5.0},
-        "generate": {"prime": ["song", "noise", "perlin"], "num_samples": 2},
+        "generate": {"prime": ["song", "noise", "perlin"], "num_samples": 2, "temperature": [0.5]},
     }
 
     def __init__(self, config: WaveformConfig) -> None:

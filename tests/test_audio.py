@@ -239,6 +239,7 @@ def test_waveform_run_writes_wavs_pngs_and_collapse_statistics(cli, tmp_path, au
         info = soundfile.info(wav)
         assert info.samplerate == RATE and info.frames == RATE * 3 // 4  # prime 0.25 s + 0.5 s
     assert all(s["continuation_seconds"] == 0.5 for s in metrics["samples"])
+    assert {s["temperature"] for s in metrics["samples"]} == {0.5}  # waveform's suggested temperature
     quality = metrics["quality"]
     assert quality["samples_checked"] == 6 and {v["prime"] for v in quality["per_sample"]} == {"song", "noise", "perlin"}
     assert quality["frechet_white_noise"] > 0 and "collapsed_samples" in quality
