@@ -21,7 +21,7 @@ from torch import nn
 
 from noizenet.datasets.abc_files import AbcFiles, AbcFilesConfig
 from noizenet.interfaces import OutputSpec
-from noizenet.plugins.abc_text import AbcConfig, AbcRepresentation
+from noizenet.plugins.abc.representation import AbcConfig, AbcRepresentation
 from noizenet.scoring import score_pieces
 from noizenet.splits import split_pieces
 

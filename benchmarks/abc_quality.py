@@ -22,7 +22,7 @@ import music21
 import torch
 
 from noizenet.datasets.abc_files import read_text
-from noizenet.plugins.abc_text import split_tunes
+from noizenet.plugins.abc.text import split_tunes
 
 REFERENCES = {"reports we replace": 0.40, "public char-RNNs": 0.64, "bare fused 2x256 LSTM": 0.665}
 

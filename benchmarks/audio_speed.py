@@ -28,9 +28,9 @@ from machine import report
 
 from noizenet.generator import generate
 from noizenet.interfaces import Piece
-from noizenet.plugins.fft_frames import FftConfig, FftRepresentation
-from noizenet.plugins.recurrent import RecurrentConfig, RecurrentNet
-from noizenet.plugins.waveform import WaveformConfig, WaveformRepresentation
+from noizenet.plugins.audio.fft import FftConfig, FftRepresentation
+from noizenet.plugins.models.recurrent import RecurrentConfig, RecurrentNet
+from noizenet.plugins.audio.waveform import WaveformConfig, WaveformRepresentation
 
 RATE = 16000
 CPU = torch.device("cpu")

@@ -28,39 +28,38 @@ import soundfile
 sys.path.insert(0, str(Path(__file__).parent))
 from machine import report  # noqa: E402
 
-from noizenet import pipeline  # noqa: E402
-from noizenet.plugins import audio_quality  # noqa: E402
-from noizenet.registry import load_registry  # noqa: E402
+from noizenet import run as runs  # noqa: E402
+from noizenet.plugins.audio import measures  # noqa: E402
 from noizenet.rundir import RunDir  # noqa: E402
 
 
 def measure(run: Path, temperatures: list[float]) -> dict:
-    session = pipeline.session_from_run(RunDir(run), load_registry(), {"generate": {"temperature": temperatures}}, quiet=True)
-    rows = pipeline.generate_stage(session, pipeline.load_trained(session))
+    session = runs.session_from_run(RunDir(run), {"generate": {"temperature": temperatures}}, quiet=True)
+    samples = runs.generate(session, runs.load_trained(session)).samples
     rate = int(session.representation.signal_rate())
     held_out = [piece.data for piece in session.splits.test]
-    reference = np.concatenate([audio_quality.features(audio, rate) for audio in held_out])
+    reference = np.concatenate([measures.features(audio, rate) for audio in held_out])
     noise = np.random.default_rng(0).normal(0, 0.1, 8 * rate).astype(np.float32)
     result = {
         "run": str(run),
-        "frechet_white_noise": round(audio_quality.frechet(audio_quality.features(noise, rate), reference)),
-        "flatness_real": round(float(np.median([audio_quality.flatness(a) for a in held_out])), 4),
-        "spectral_change_real": round(float(np.median([audio_quality.spectral_change(a) for a in held_out])), 3),
+        "frechet_white_noise": round(measures.frechet(measures.features(noise, rate), reference)),
+        "flatness_real": round(float(np.median([measures.flatness(a) for a in held_out])), 4),
+        "spectral_change_real": round(float(np.median([measures.spectral_change(a) for a in held_out])), 3),
     }
     per_temperature: dict[float, list[tuple]] = {}
-    for row in rows:
-        audio, _ = soundfile.read(session.run_dir.samples / f"{row['name']}.wav", dtype="float32")
+    for sample in samples:
+        audio, _ = soundfile.read(session.run_dir.samples / f"{sample.name}.wav", dtype="float32")
         prime = int(session.config.generate.prime_seconds * rate)
         continuation = audio[prime:]
-        level = audio_quality.rms(continuation[-rate:]) / max(audio_quality.rms(audio[:prime]), audio_quality.SILENT)
-        per_temperature.setdefault(row["temperature"], []).append(
-            (audio_quality.features(continuation, rate), audio_quality.flatness(continuation), level,
-             audio_quality.spectral_change(continuation))
+        level = measures.rms(continuation[-rate:]) / max(measures.rms(audio[:prime]), measures.SILENT)
+        per_temperature.setdefault(sample.temperature, []).append(
+            (measures.features(continuation, rate), measures.flatness(continuation), level,
+             measures.spectral_change(continuation))
         )
     for temperature, clips in sorted(per_temperature.items()):
         levels = [clip[2] for clip in clips]
         result[f"temperature_{temperature:g}"] = {
-            "frechet": round(audio_quality.frechet(np.concatenate([clip[0] for clip in clips]), reference)),
+            "frechet": round(measures.frechet(np.concatenate([clip[0] for clip in clips]), reference)),
             "flatness": round(float(np.median([clip[1] for clip in clips])), 4),
             "rms_ratio_min": round(min(levels), 2),
             "rms_ratio_median": round(float(np.median(levels)), 2),

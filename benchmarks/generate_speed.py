@@ -26,7 +26,7 @@ from machine import matmul_flops, model_macs_per_token, report  # noqa: E402
 
 from noizenet.generator import generate  # noqa: E402
 from noizenet.interfaces import OutputSpec  # noqa: E402
-from noizenet.plugins.recurrent import RecurrentConfig, RecurrentNet  # noqa: E402
+from noizenet.plugins.models.recurrent import RecurrentConfig, RecurrentNet  # noqa: E402
 
 CPU = torch.device("cpu")
 VOCABULARY = 96  # about the size of the ABC character set

@@ -27,8 +27,8 @@ from machine import matmul_flops, model_macs_per_token, report  # noqa: E402
 from noizenet.config import TrainConfig  # noqa: E402
 from noizenet.datasets.abc_files import Music21Abc, Music21AbcConfig  # noqa: E402
 from noizenet.device import autocast, autocast_dtype  # noqa: E402
-from noizenet.plugins.abc_text import AbcConfig, AbcRepresentation  # noqa: E402
-from noizenet.plugins.recurrent import RecurrentConfig, RecurrentNet  # noqa: E402
+from noizenet.plugins.abc.representation import AbcConfig, AbcRepresentation  # noqa: E402
+from noizenet.plugins.models.recurrent import RecurrentConfig, RecurrentNet  # noqa: E402
 from noizenet.rundir import RunDir  # noqa: E402
 from noizenet.scoring import sequence_loss  # noqa: E402
 from noizenet.trainer import Trainer  # noqa: E402

@@ -12,12 +12,13 @@ from dataclasses import dataclass, field
 from fnmatch import fnmatch
 from pathlib import Path
 
+import music21
+
 from noizenet import hookimpl
-from noizenet.datasets.audio_files import AUDIO_SUFFIXES
-from noizenet.datasets.paths import data_files
+from noizenet.datasets.paths import AUDIO_SUFFIXES, data_files
 from noizenet.errors import DataError
 from noizenet.interfaces import Dataset, Piece
-from noizenet.plugins.abc_text import normalize_tune, split_tunes
+from noizenet.plugins.abc.text import normalize_tune, split_tunes
 
 log = logging.getLogger("noizenet")
 
@@ -98,8 +99,6 @@ class Music21Abc(Dataset):
     def pieces(self) -> Iterator[Piece]:
         if self.path is not None:
             raise DataError("dataset 'music21-abc' reads the bundled corpus and takes no --data")
-        import music21
-
         root = Path(music21.__file__).parent / "corpus"
         files = []
         for name in self.config.collections:

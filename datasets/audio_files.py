@@ -15,18 +15,21 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import librosa
 import numpy as np
 import soundfile as sf
 
 from noizenet import hookimpl
-from noizenet.datasets.paths import data_files
+from noizenet.datasets.abc_files import Music21Abc, Music21AbcConfig
+from noizenet.datasets.paths import AUDIO_SUFFIXES, data_files
 from noizenet.errors import ConfigError, DataError
 from noizenet.interfaces import Dataset, Piece
+from noizenet.plugins.abc.text import midi_bytes
+from noizenet.plugins.synthesis import render_midi, renderer
 from noizenet.progress import progress_bar
 
 log = logging.getLogger("noizenet")
 
-AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".m4a", ".aiff", ".aif", ".au", ".opus")  # also refused by abc-files
 RENDER_VERSION = 1  # bump when rendering changes, so that old cached audio is not reused
 
 
@@ -52,8 +55,6 @@ class AudioFilesConfig:
 
 def load_audio(path: Path, sample_rate: int, max_seconds: float = 0.0) -> np.ndarray:
     """Float32 mono ``(n,)`` at ``sample_rate``; raises DataError when unreadable or empty."""
-    import librosa
-
     try:
         with warnings.catch_warnings():  # librosa warns before falling back to audioread
             warnings.simplefilter("ignore")
@@ -127,8 +128,6 @@ class Music21Audio(Dataset):
     description = "tunes of the music21 ABC corpus rendered to audio, cached after the first run"
 
     def pieces(self) -> Iterator[Piece]:
-        from noizenet.datasets.abc_files import Music21Abc, Music21AbcConfig
-
         if self.path is not None:
             raise DataError("dataset 'music21-audio' renders the bundled corpus and takes no --data")
         cfg = self.config
@@ -151,9 +150,6 @@ class Music21Audio(Dataset):
 
     def rendered(self, tune: Piece, folder: Path) -> np.ndarray | None:
         """The tune's audio from the cache, else rendered and cached; None if it has no MIDI."""
-        from noizenet.plugins.abc_text import midi_bytes
-        from noizenet.plugins.synthesis import render_midi, renderer
-
         cfg = self.config
         key = hashlib.sha1(f"{RENDER_VERSION}|{cfg.sample_rate}|{cfg.max_seconds}|{renderer()}|{tune.data}".encode()).hexdigest()
         cached = folder / f"{key[:20]}.flac"

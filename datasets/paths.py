@@ -8,6 +8,9 @@ from pathlib import Path
 
 from noizenet.errors import DataError
 
+# Audio files (librosa reads them); the audio datasets look for these, the ABC ones refuse them.
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".m4a", ".aiff", ".aif", ".au", ".opus")
+
 
 def data_files(path: Path | None, dataset: str, matches: Callable[[Path], bool], what: str) -> tuple[list[Path], Path]:
     """(files, root): ``path`` itself, or every file under the folder ``path`` for

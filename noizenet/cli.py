@@ -1,11 +1,10 @@
-"""The ``noizenet`` command line (typer): run, train, generate, evaluate, plugins."""
+"""The ``noizenet`` command line (typer): run, train, generate, evaluate, compare,
+plugins. It parses options and prints; :mod:`noizenet.run` does the work."""
 
 from __future__ import annotations
 
 import logging
-import shutil
 import sys
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -15,10 +14,11 @@ from typing import Annotated, Any
 import typer
 
 from noizenet import config as configuration
-from noizenet import distributed
-from noizenet.errors import NoizenetError
+from noizenet import run as runs
+from noizenet.compare import compare_runs
+from noizenet.errors import DataError, NoizenetError
 from noizenet.registry import KINDS, load_registry
-from noizenet.rundir import RunDir, atomic_write_text
+from noizenet.rundir import RunDir
 
 app = typer.Typer(
     help="Learn music with recurrent networks and generate new music (ABC, MIDI, WAV).",
@@ -103,9 +103,9 @@ def _say(quiet: bool, text: str) -> None:
 
 
 def _summary(run_dir: RunDir, metrics: dict[str, Any]) -> str:
-    keys = ["val_loss", "val_accuracy", "test_loss", "test_accuracy", "train_tokens_per_s", "generate_tokens_per_s"]
-    keys += [k for k in metrics if k.endswith("_valid_rate")]
-    figures = "  ".join(f"{k}={metrics[k]:.4g}" for k in keys if isinstance(metrics.get(k), (int, float)))
+    """The headline figures that the run declared, and where its files are."""
+    headline = [f for f in metrics.get("figures", []) if f["headline"] and metrics.get(f["key"]) is not None]
+    figures = "  ".join(f"{f['key']}={metrics[f['key']]:.4g}" for f in headline if isinstance(metrics[f["key"]], (int, float)))
     return f"{figures}\nrun directory: {run_dir.root}  (report: {run_dir.report})"
 
 
@@ -149,14 +149,12 @@ def run_command(
     quiet: Quiet = False,
     debug: Debug = False,
 ) -> None:
-    from noizenet import pipeline
-
-    command = ctx.info_name
     with user_errors(debug, quiet):
         registry = load_registry(plugins_dir)
         named = {
-            "run": {"repr": repr, "model": model, "data": str(Path(data).expanduser().absolute()) if data else None, "seed": seed, "device": device, "threads": threads,
-                    "precision": precision},
+            "run": {"repr": repr, "model": model, "data": str(Path(data).expanduser().absolute()) if data else None,
+                    "seed": seed, "device": device, "threads": threads, "precision": precision,
+                    "plugins_dirs": [str(p.expanduser().absolute()) for p in plugins_dir] or None},
             "train": {
                 "epochs": epochs, "max_minutes": max_minutes, "lr": lr, "optimizer": optimizer,
                 "batch_size": batch_size, "seq_len": seq_len, "clip": clip,
@@ -168,6 +166,7 @@ def run_command(
         if resume is not None:
             run_dir = RunDir(resume).require_run()
             raw = configuration.read_toml(run_dir.config)
+            registry = load_registry(runs.recorded_plugins_dirs(raw, run_dir) + list(plugins_dir))
         else:
             raw = configuration.read_toml(config_file) if config_file else {}
         raw = configuration.merge(raw, named, "command line")
@@ -175,72 +174,22 @@ def run_command(
             section, key, value = configuration.parse_override(text)
             raw = configuration.merge(raw, {section: {key: value}}, f"--set {text}")
         config = configuration.resolve(raw, registry)
-        if not distributed.is_main():
-            _run_other_rank(config, registry, resume)
-            return
-        if resume is None:
-            stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-            out = out or Path("runs") / f"{stamp}-{config.run.repr}-{config.run.model}"
-            run_dir = pipeline.prepare_run_dir(out, overwrite=overwrite)
-        atomic_write_text(run_dir.config, config.to_toml())
-        try:
-            session = pipeline.open_session(config, registry, run_dir, quiet=quiet)
-            _warn_ignored_length(session, seconds=seconds)
-            _run_stages(command, session, resume is not None)
-        except BaseException:
-            if resume is None and not run_dir.last.exists():
-                shutil.rmtree(run_dir.root, ignore_errors=True)  # nothing to resume: leave no debris
-            raise
-        finally:
-            distributed.shutdown()
+        _warn_ignored_length(registry.get("representation", config.run.repr)(config.repr), seconds=seconds)
+        say = (lambda text: None) if quiet else typer.echo
+        run_dir, metrics = runs.execute(config, registry, out=out, resume=resume, overwrite=overwrite,
+                                        train_only=ctx.info_name == "train", quiet=quiet, say=say)
+        if run_dir is not None:
+            say(_summary(run_dir, metrics) if metrics else f"run directory: {run_dir.root}")
 
 
-def _run_other_rank(config: Any, registry: Any, resume: Path | None) -> None:
-    """A rank other than 0 under torchrun: it trains its share in a scratch copy of
-    the run directory (removed afterwards), so that rank 0 alone writes the real one."""
-    from noizenet import pipeline
-
-    with tempfile.TemporaryDirectory(prefix=f"noizenet-rank{distributed.rank()}-") as scratch:
-        if resume is not None:
-            shutil.copytree(resume, scratch, dirs_exist_ok=True)
-        run_dir = RunDir(Path(scratch))
-        atomic_write_text(run_dir.config, config.to_toml())
-        try:
-            pipeline.train_stage(pipeline.open_session(config, registry, run_dir, quiet=True), resume=resume is not None)
-        finally:
-            distributed.shutdown()
-
-
-def _warn_ignored_length(session: Any, *, seconds: float | None, max_length: int | None = None) -> None:
+def _warn_ignored_length(representation: Any, *, seconds: float | None, max_length: int | None = None) -> None:
     """Say so when a length option does not apply to the run's representation."""
-    name = session.config.run.repr
-    if session.representation.steps_per_second() is None:
-        if seconds is not None:
-            log.warning(f"--seconds does not apply to '{name}' (it does not count time): samples run to their end "
-                        f"or to --max-length / generate.max_length steps")
-    elif max_length is not None:
-        log.warning(f"--max-length does not apply to '{name}', which counts time: use --seconds")
-
-
-def _run_stages(command: str, session: Any, resume: bool) -> None:
-    from noizenet import pipeline
-
-    config, run_dir, quiet = session.config, session.run_dir, session.quiet
-    splits = session.splits  # reads the data: bad data fails here, before any training
-    _say(quiet, f"noizenet {command}: {config.run.repr} + {config.run.model} on {config.dataset_name} "
-                f"({len(splits.train)}/{len(splits.val)}/{len(splits.test)} pieces) -> {run_dir.root}")
-    summary = pipeline.train_stage(session, resume=resume)
-    _say(quiet, f"trained {summary['epochs']} epochs in {summary['seconds']} s ({summary['stopped']}), "
-                f"{summary['tokens_per_s']:,.0f} tokens/s")
-    if command == "train":
-        run_dir.set_status("finished", train=summary)
-        _say(quiet, f"run directory: {run_dir.root}")
-        return
-    trained = pipeline.load_trained(session)
-    pipeline.generate_stage(session, trained)
-    metrics = pipeline.evaluate_stage(session, trained)
-    run_dir.set_status("finished", train=summary)
-    _say(quiet, _summary(run_dir, metrics))
+    counts_time = representation.steps_per_second() is not None
+    if not counts_time and seconds is not None:
+        log.warning(f"--seconds does not apply to '{representation.name}' (it does not count time): samples run to "
+                    f"their end or to --max-length / generate.max_length steps")
+    elif counts_time and max_length is not None:
+        log.warning(f"--max-length does not apply to '{representation.name}', which counts time: use --seconds")
 
 
 @app.command("generate", help="Generate new samples from a trained run into RUN_DIR/samples.")
@@ -258,22 +207,20 @@ def generate_command(
     quiet: Quiet = False,
     debug: Debug = False,
 ) -> None:
-    from noizenet import pipeline
-
     with user_errors(debug, quiet):
         generate = _generate_overrides(temperature, num_samples, prime, seconds, inject_noise)
         if max_length is not None:
             generate["max_length"] = max_length
         run = {k: v for k, v in {"seed": seed, "device": device}.items() if v is not None}
-        session = pipeline.session_from_run(RunDir(run_dir), load_registry(plugins_dir), {"generate": generate, "run": run}, quiet=quiet)
-        _warn_ignored_length(session, seconds=seconds, max_length=max_length)
-        rows = pipeline.generate_stage(session, pipeline.load_trained(session))
-        valid = [r["valid"] for r in rows if "valid" in r]
-        rate = f"; valid: {sum(valid)}/{len(valid)}" if valid else ""
-        _say(quiet, f"wrote {len(rows)} samples to {session.run_dir.samples}{rate}")
+        session = runs.session_from_run(RunDir(run_dir), {"generate": generate, "run": run}, plugins_dirs=plugins_dir, quiet=quiet)
+        _warn_ignored_length(session.representation, seconds=seconds, max_length=max_length)
+        generation = runs.generate(session, runs.load_trained(session))
+        figures = runs.sample_figures(session, generation.samples)
+        shown = "".join(f"; {figure.label}: {figure.show(value)}" for figure, value in figures.values())
+        _say(quiet, f"wrote {len(generation.samples)} samples to {session.run_dir.samples}{shown}")
 
 
-@app.command("evaluate", help="Score a trained run on held-out data; write metrics.json, plots and report.md.")
+@app.command("evaluate", help="Score a trained run on its held-out pieces (needs its data); write metrics.json, plots and report.md.")
 def evaluate_command(
     run_dir: RunDirArg,
     device: Device = None,
@@ -281,12 +228,16 @@ def evaluate_command(
     quiet: Quiet = False,
     debug: Debug = False,
 ) -> None:
-    from noizenet import pipeline
-
     with user_errors(debug, quiet):
         run = {"device": device} if device else {}
-        session = pipeline.session_from_run(RunDir(run_dir), load_registry(plugins_dir), {"run": run}, quiet=quiet)
-        metrics = pipeline.evaluate_stage(session, pipeline.load_trained(session))
+        session = runs.session_from_run(RunDir(run_dir), {"run": run}, plugins_dirs=plugins_dir, quiet=quiet)
+        try:
+            session.splits
+        except DataError as error:
+            raise DataError(f"evaluate scores the model on the run's validation and test pieces and compares its samples "
+                            f"with the training pieces, so it needs the run's data: {error}") from None
+        train = session.run_dir.read_status().get("train", {})
+        metrics = runs.evaluate(session, runs.load_trained(session), runs.saved_generation(session), train)
         _say(quiet, _summary(session.run_dir, metrics))
 
 
@@ -297,8 +248,6 @@ def compare_command(
     quiet: Quiet = False,
     debug: Debug = False,
 ) -> None:
-    from noizenet.compare import compare_runs
-
     with user_errors(debug, quiet):
         out = out or Path("runs") / f"compare-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
         paths = compare_runs(run_dirs, out)
@@ -314,7 +263,7 @@ def plugins_command(plugins_dir: PluginsDir = [], debug: Debug = False) -> None:
             typer.echo(f"{kind}s:")
             for entry in registry.entries(kind):
                 description = getattr(entry.plugin, "description", "")
-                typer.echo(f"  {entry.name:<14} {entry.origin}" + (f"  - {description}" if description else ""))
+                typer.echo(f"  {entry.name:<16} {entry.origin}" + (f"  - {description}" if description else ""))
 
 
 def join_list_options(argv: list[str]) -> list[str]:

@@ -1,8 +1,9 @@
 """``noizenet compare``: several runs side by side, the comparisons the reports made
 by hand (RNN vs LSTM vs GRU, hidden sizes, dropout, optimizers, temperatures).
 
-One table (the settings in which the runs differ, then their figures) as Markdown
-and JSON, and one PNG with the validation loss curves overlaid.
+One table (the settings in which the runs differ, then every figure the runs
+declared, headline figures first) as Markdown and JSON, and one PNG with the
+validation loss curves overlaid.
 """
 
 from __future__ import annotations
@@ -14,54 +15,35 @@ from typing import Any
 
 from noizenet import config as configuration
 from noizenet.errors import RunDirError
+from noizenet.evaluator import CORE_FIGURES, train_figures
+from noizenet.figures import Figure
 from noizenet.plots import plt, save_figure
+from noizenet.report import declared_figures
 from noizenet.rundir import RunDir, atomic_write_json, atomic_write_text
 
-FIGURES = [
-    ("val_loss", "{:.4f}"),
-    ("val_accuracy", "{:.4f}"),
-    ("test_loss", "{:.4f}"),
-    ("test_accuracy", "{:.4f}"),
-    ("bits_per_token", "{:.3f}"),
-    ("valid_rate", "{:.2f}"),
-    ("collapsed_samples", "{}"),
-    ("epochs", "{:.2f}"),
-    ("train_seconds", "{:.0f}"),
-    ("parameters", "{:,}"),
-    ("train_tokens_per_s", "{:,.0f}"),
-    ("generate_tokens_per_s", "{:,.0f}"),
-]
+# A run that was trained but not evaluated has only its training summary.
+TRAINED_FIGURES = (Figure("val_loss", "validation loss (best)", better="lower", headline=True, format="{:.4f}"), *CORE_FIGURES)
 
 
 def summarize(run_dir: RunDir) -> dict[str, Any]:
-    """A run's flattened settings (``section.key``) and headline figures."""
+    """A run's flattened settings (``section.key``), its declared figures and values,
+    and its validation curve."""
     run_dir.require_run()
     settings = {
         f"{section}.{key}": value
         for section, values in configuration.read_toml(run_dir.config).items()
         for key, value in values.items()
     }
-    metrics: dict[str, Any] = {}
     if run_dir.metrics.exists():
         metrics = json.loads(run_dir.metrics.read_text())
-    train = metrics.get("train") or run_dir.read_status().get("train", {})
-    valid = next((v for k, v in metrics.items() if k.endswith("_valid_rate")), None)
+        declared = [figure for _, figure in declared_figures(metrics)]
+    else:
+        train = run_dir.read_status().get("train", {})
+        metrics = {"val_loss": train.get("best_val_loss"), **train_figures(train)}
+        declared = list(TRAINED_FIGURES)
     records = run_dir.read_metrics_log()
-    figures = {
-        "val_loss": metrics.get("val_loss", train.get("best_val_loss")),
-        "val_accuracy": metrics.get("val_accuracy", records[-1].get("val_accuracy") if records else None),
-        "test_loss": metrics.get("test_loss"),
-        "test_accuracy": metrics.get("test_accuracy"),
-        "bits_per_token": metrics.get("bits_per_token"),
-        "valid_rate": valid,
-        "collapsed_samples": metrics.get("quality", {}).get("collapsed_samples"),
-        "epochs": train.get("epochs"),
-        "train_seconds": train.get("seconds"),
-        "parameters": train.get("parameters"),
-        "train_tokens_per_s": train.get("tokens_per_s") or metrics.get("train_tokens_per_s"),
-        "generate_tokens_per_s": metrics.get("generate_tokens_per_s"),
-    }
-    return {"name": run_dir.root.name, "path": str(run_dir.root), "settings": settings, "figures": figures,
+    return {"name": run_dir.root.name, "path": str(run_dir.root), "settings": settings,
+            "figures": {f.key: metrics.get(f.key) for f in declared}, "declared": [f.to_dict() for f in declared],
             "curve": [(r["epoch"], r["seconds"], r["val_loss"]) for r in records if r.get("val_loss") is not None]}
 
 
@@ -78,11 +60,13 @@ def compare_runs(run_dirs: Sequence[Path], out: Path) -> dict[str, Path]:
     lines = ["| | " + " | ".join(names) + " |", "| --- |" + " --- |" * len(runs)]
     for key in shown:
         lines.append(f"| {key} | " + " | ".join(_cell(r["settings"].get(key)) for r in runs) + " |")
-    for key, fmt in FIGURES:
-        values = [r["figures"].get(key) for r in runs]
+    figures = {f["key"]: Figure(**f) for r in runs for f in r["declared"]}  # every run's, in order
+    for figure in sorted(figures.values(), key=lambda f: not f.headline):
+        values = [r["figures"].get(figure.key) for r in runs]
         if any(v is not None for v in values):
-            lines.append(f"| **{key}** | " + " | ".join("-" if v is None else fmt.format(v) for v in values) + " |")
-    best = min((r for r in runs if r["figures"]["val_loss"] is not None), key=lambda r: r["figures"]["val_loss"], default=None)
+            lines.append(f"| **{figure.key}** | " + " | ".join(figure.show(v) for v in values) + " |")
+    best = min((r for r in runs if r["figures"].get("val_loss") is not None), key=lambda r: r["figures"]["val_loss"],
+               default=None)
     text = "# Comparison\n\n" + "\n".join(lines) + "\n"
     if best is not None:
         text += f"\nLowest validation loss: **{names[runs.index(best)]}**.\n"

@@ -1,9 +1,8 @@
-"""The shared evaluation stage: held-out loss and accuracy, sample quality,
-plots and the run's report."""
+"""The shared evaluation stage: held-out loss (and accuracy) from the output kind,
+the figures of every metric plugin that applies, plots and the run's report."""
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -13,7 +12,9 @@ import numpy as np
 import torch
 
 from noizenet.config import Config
-from noizenet.interfaces import Representation, SequenceModel
+from noizenet.errors import PluginError
+from noizenet.figures import Figure
+from noizenet.interfaces import EvaluationContext, Metric, Piece, Representation, Sample, SequenceModel
 from noizenet.plots import plot_activations, plot_losses
 from noizenet.progress import progress_bar
 from noizenet.report import write_report
@@ -22,6 +23,20 @@ from noizenet.scoring import score_pieces
 
 HEATMAP_UNITS = 8
 HEATMAP_STEPS = 240
+CORE_FIGURES = (  # figures of training and generation; every output kind adds its held-out ones
+    Figure("train_tokens_per_s", "training speed", "tokens/s", "higher", headline=True, format="{:,.0f}"),
+    Figure("generate_tokens_per_s", "generation speed, all samples together", "tokens/s", "higher",
+           headline=True, format="{:,.0f}"),
+    Figure("epochs", "epochs trained", format="{:.2f}"),
+    Figure("train_seconds", "training time", "s", format="{:.0f}"),
+    Figure("parameters", "model parameters", format="{:,}"),
+)
+
+
+def train_figures(train: dict[str, Any]) -> dict[str, Any]:
+    """The core figures of a training summary (``status.json["train"]``)."""
+    return {"train_tokens_per_s": train.get("tokens_per_s"), "epochs": train.get("epochs"),
+            "train_seconds": train.get("seconds"), "parameters": train.get("parameters")}
 
 
 def evaluate_run(
@@ -33,93 +48,101 @@ def evaluate_run(
     test: Sequence[torch.Tensor],
     device: torch.device,
     config: Config,
-    quality: dict[str, Any] | None = None,
+    metrics: Sequence[Metric],
+    samples: Sequence[Sample],
+    training: Sequence[Piece],
+    held_out: Sequence[Piece],
+    train: dict[str, Any],
+    generate_tokens_per_s: float | None,
     quiet: bool = False,
 ) -> dict[str, Any]:
-    """Write metrics.json, loss.png, heatmap.png and report.md; return the metrics.
+    """Write metrics.json, loss.png, heatmap.png, the metrics' plots and report.md;
+    return the metrics.
 
-    ``quality``: the representation's comparison of samples with held-out pieces.
+    ``val``/``test``: encoded held-out pieces; ``samples``: the generated samples
+    with their per-sample facts; ``training``/``held_out``: the pieces metrics
+    compare samples with; ``train``: the training summary.
     """
-    spec = representation.spec
+    kind = representation.spec.kind
     share = sum(len(p) for p in val) / max(1, sum(len(p) for p in val) + sum(len(p) for p in test))
     with progress_bar("score held-out pieces", quiet=quiet) as bar:
-        val_score = score_pieces(model, val, spec, device, progress=lambda f: bar.update(share * f, "validation"))
-        test_score = score_pieces(model, test, spec, device, progress=lambda f: bar.update(share + (1 - share) * f, "test"))
-    status = run_dir.read_status()
-    train = status.get("train", {})
-    manifest = _read_manifest(run_dir)
-    samples = manifest.get("samples", [])
+        val_score = score_pieces(model, val, representation.spec, device, progress=lambda f: bar.update(share * f, "validation"))
+        test_score = score_pieces(model, test, representation.spec, device,
+                                  progress=lambda f: bar.update(share + (1 - share) * f, "test"))
+    declared = [(kind.name, figure) for figure in kind.figures()] + [("core", figure) for figure in CORE_FIGURES]
+    values: dict[str, Any] = {
+        **kind.held_out_figures(val_score, test_score),
+        **train_figures(train),
+        "generate_tokens_per_s": generate_tokens_per_s,
+    }
+    context = EvaluationContext(representation, samples, training, held_out, run_dir.root)
+    quality, plots, notes = {}, {}, []
+    with progress_bar("metrics", quiet=quiet) as bar:
+        for done, metric in enumerate(metrics, 1):
+            result = metric.per_set(context)
+            declared += [(metric.name, figure) for figure in metric.figures]
+            values.update({figure.key: result.figures.get(figure.key) for figure in metric.figures})
+            if result.details:
+                quality[metric.name] = result.details
+            plots.update(result.plots)
+            notes += result.notes
+            bar.update(done / len(metrics), metric.name)
+    _check_unique(declared)
 
-    metrics: dict[str, Any] = {
+    records = run_dir.read_metrics_log()
+    if records:
+        plots = {"Loss per epoch": plot_losses(records, run_dir.root / "loss.png", unit=kind.unit).name, **plots}
+    heatmap = _heatmap(model, representation, samples, run_dir.root / "heatmap.png", device)
+    if heatmap:
+        plots["Hidden units over a generated piece"] = heatmap.name
+    result = {
         "representation": config.run.repr,
         "model": config.run.model,
         "dataset": config.dataset_name,
         "seed": config.run.seed,
-        "val_loss": val_score["loss"],
-        "test_loss": test_score["loss"],
+        **values,
+        "val_steps": val_score["steps"],
+        "test_steps": test_score["steps"],
+        "figures": [{**figure.to_dict(), "source": source} for source, figure in declared],
+        "quality": quality,
+        "notes": notes,
+        "train": train,
+        "samples": [s.row() for s in samples],
+        "plots": plots,
     }
-    if spec.kind == "categorical":
-        metrics["val_accuracy"] = val_score.get("accuracy")
-        metrics["test_accuracy"] = test_score.get("accuracy")
-        metrics["bits_per_token"] = test_score["loss"] / math.log(2)
-    metrics["val_steps"] = val_score["steps"]
-    metrics["test_steps"] = test_score["steps"]
-    metrics["train_tokens_per_s"] = train.get("tokens_per_s")
-    metrics["generate_tokens_per_s"] = manifest.get("generate_tokens_per_s")
-    validity = [s["valid"] for s in samples if "valid" in s]
-    if validity:
-        metrics[f"{representation.name}_valid_rate"] = sum(validity) / len(validity)
-        by_temperature: dict[str, list[bool]] = {}
-        for s in samples:
-            if "valid" in s:
-                by_temperature.setdefault(f"{s['temperature']:g}", []).append(s["valid"])
-        metrics["valid_rate_by_temperature"] = {t: sum(v) / len(v) for t, v in by_temperature.items()}
-    if quality:
-        metrics["quality"] = quality
-    metrics["train"] = train
-    metrics["samples"] = samples
-
-    plots = {}
-    records = run_dir.read_metrics_log()
-    if records:
-        unit = "nats/token" if spec.kind == "categorical" else "MSE"
-        plots["loss"] = plot_losses(records, run_dir.root / "loss.png", unit=unit).name
-    heatmap = _heatmap(model, representation, run_dir, samples, device)
-    if heatmap:
-        plots["heatmap"] = heatmap.name
-    plots.update((quality or {}).pop("plots", {}))
-    metrics["plots"] = plots
-    atomic_write_json(run_dir.metrics, _finite(metrics))
-    write_report(run_dir, metrics, config)
-    return metrics
+    result = _finite(result)
+    atomic_write_json(run_dir.metrics, result)
+    write_report(run_dir, result, config)
+    return result
 
 
-def _read_manifest(run_dir: RunDir) -> dict[str, Any]:
-    try:
-        return json.loads(run_dir.samples_manifest.read_text())
-    except (OSError, ValueError):
-        return {}
+def _check_unique(declared: list[tuple[str, Figure]]) -> None:
+    seen: dict[str, str] = {}
+    for source, figure in declared:
+        if figure.key in seen:
+            raise PluginError(f"figure '{figure.key}' is declared by both '{seen[figure.key]}' and '{source}'")
+        seen[figure.key] = source
 
 
 @torch.inference_mode()
-def _heatmap(model: SequenceModel, representation: Representation, run_dir: RunDir, samples: list, device: torch.device) -> Path | None:
-    """Activations of the most active hidden units over the first valid sample."""
-    path = run_dir.samples / "sequences.pt"
-    if not samples or not path.exists():
+def _heatmap(
+    model: SequenceModel, representation: Representation, samples: Sequence[Sample], path: Path, device: torch.device
+) -> Path | None:
+    """Activations of the most active hidden units over the first generated piece
+    whose steps decode to text (each cell labelled with its step's text)."""
+    if not samples:
         return None
-    sequences = torch.load(path, weights_only=True)
-    pick = next((i for i, s in enumerate(samples) if s.get("valid")), 0)
-    sequence = sequences[pick][:HEATMAP_STEPS]
-    labels = representation.token_labels(sequence)
+    sequence = samples[0].encoded[:HEATMAP_STEPS]
+    labels = [representation.decode(sequence[t : t + 1]).data for t in range(len(sequence))]
+    if not all(isinstance(label, str) for label in labels):
+        return None
     try:
         hidden, _ = model.hidden(sequence[None].to(device))
     except NotImplementedError:
         return None
-    if labels is None:
-        return None
     activations = hidden[0].float().cpu().numpy()  # (T, H)
     units = sorted(np.argsort(activations.std(axis=0))[-HEATMAP_UNITS:].tolist())
-    return plot_activations(activations[:, units], labels, units, run_dir.root / "heatmap.png")
+    return plot_activations(activations[:, units], [repr(label)[1:-1] or "·" for label in labels], units, path)
 
 
 def _finite(value: Any) -> Any:

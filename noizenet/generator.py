@@ -1,7 +1,8 @@
 """The shared generation stage: stateful sampling with temperature, batched over
-every sample at once, one model step per new token or frame.
+every sample at once, one model step per new token or frame; the output kind
+draws each step.
 
-Categorical generation on CPU uses the model's compiled sampler when it has one
+Generation on CPU uses the model's compiled sampler when it has one
 (:meth:`SequenceModel.compiled_sampler`): the same distributions without a Python
 and PyTorch dispatch per step, which is what makes sample-level audio real time.
 """
@@ -27,27 +28,6 @@ class Generated:
     seconds: float
 
 
-def perturb(
-    nxt: torch.Tensor, spec: OutputSpec, level: float, forced: torch.Tensor, generator: torch.Generator
-) -> torch.Tensor:
-    """``nxt`` with injected noise: Gaussian of std ``level`` on frames, or for tokens
-    a uniformly random token with probability ``level``; rows still ``forced`` by
-    their prime are left alone."""
-    if spec.kind == "categorical":
-        swap = torch.rand(nxt.shape, generator=generator, device=nxt.device) < level
-        random = torch.randint(spec.size, nxt.shape, generator=generator, device=nxt.device)
-        return torch.where(swap & ~forced, random, nxt)
-    noise = torch.randn(nxt.shape, generator=generator, device=nxt.device, dtype=nxt.dtype) * level
-    return nxt + noise * (~forced).view(-1, *([1] * (nxt.dim() - 1)))
-
-
-def draw(logits: torch.Tensor, temperature: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """One token per row from ``logits`` (B, V) at per-row ``temperature`` (B,); 0 = argmax."""
-    scaled = logits.float() / temperature.clamp_min(1e-6)[:, None]
-    drawn = torch.multinomial(torch.softmax(scaled, dim=-1), 1, generator=generator).squeeze(1)
-    return torch.where(temperature > 0, drawn, logits.argmax(-1))
-
-
 def generate(
     model: SequenceModel,
     spec: OutputSpec,
@@ -59,20 +39,17 @@ def generate(
     device: torch.device,
     inject_noise: float = 0.0,
     compiled: bool = True,
-    scale: torch.Tensor | None = None,
+    calibration: torch.Tensor | None = None,
     progress: Callable[[float], None] | None = None,
 ) -> Generated:
     """Continue each prime (row ``i`` at ``temperatures[i]``) by up to ``max_length`` steps.
 
     Rows read their own prime until it ends (teacher forcing), then feed back what
-    they drew (with ``inject_noise``, see :func:`perturb`). A row stops at
-    ``spec.stop``. The state is carried step to step: the prefix is never re-read.
-    Deterministic for a given ``seed``. ``compiled=False`` forces the eager path.
-
-    Continuous outputs are drawn from a Gaussian around the prediction with
-    per-feature std ``temperature * scale`` (``scale`` (D,) from
-    :func:`noizenet.scoring.residual_scale`; None or temperature 0: the prediction).
-    ``progress`` is called now and then with the fraction of steps done (0..1).
+    they drew (with ``inject_noise``), as the output kind's sampler draws it
+    (``calibration``: what :meth:`~noizenet.kinds.OutputKind.calibrate` measured).
+    A row stops at ``spec.stop``. The state is carried step to step: the prefix is
+    never re-read. Deterministic for a given ``seed``. ``compiled=False`` forces the
+    eager path. ``progress`` is called now and then with the fraction of steps done (0..1).
     """
     progress = progress or (lambda fraction: None)
     sampler = model.compiled_sampler(len(primes)) if compiled and device.type == "cpu" else None
@@ -80,12 +57,13 @@ def generate(
         if sampler is not None:
             progress(0.0)  # the compiled loop runs to the end in one call
             result = _generate_compiled(
-                sampler, spec, primes, temperatures, max_length=max_length, seed=seed, noise=inject_noise, scale=scale
+                sampler, spec, primes, temperatures, max_length=max_length, seed=seed, noise=inject_noise,
+                calibration=calibration,
             )
         else:
             result = _generate(
                 model, spec, primes, temperatures, max_length=max_length, seed=seed, device=device,
-                noise=inject_noise, scale=scale, progress=progress,
+                noise=inject_noise, calibration=calibration, progress=progress,
             )
     progress(1.0)
     result.sequences = [s.clone() for s in result.sequences]  # ordinary tensors, not inference ones
@@ -102,7 +80,7 @@ def _generate(
     seed: int,
     device: torch.device,
     noise: float,
-    scale: torch.Tensor | None,
+    calibration: torch.Tensor | None,
     progress: Callable[[float], None],
 ) -> Generated:
     model.eval()
@@ -118,9 +96,7 @@ def _generate(
     temps = torch.tensor(list(temperatures), dtype=torch.float32, device=device)
     end = lengths + max_length  # exclusive end of each row
     finished = torch.zeros(rows, dtype=torch.bool, device=device)
-    spread = None  # per-row, per-feature std of the Gaussian that frames are drawn from
-    if scale is not None and spec.kind == "continuous":
-        spread = temps.view(-1, *([1] * len(frame))) * scale.to(device)
+    draw = spec.kind.sampler(temps, calibration, generator, noise)
 
     tick = time.perf_counter()
     state = None
@@ -128,16 +104,8 @@ def _generate(
         _, state = model(out[:, : shortest - 1], state)
     for t in range(shortest - 1, total - 1):
         y, state = model(out[:, t : t + 1], state)
-        y = y[:, -1]
-        if spec.kind == "categorical":
-            nxt = draw(y, temps, generator)
-        else:
-            nxt = y.to(out.dtype)
-            if spread is not None:
-                nxt = nxt + spread * torch.randn(nxt.shape, generator=generator, device=device)
         forced = t + 1 < lengths
-        if noise > 0:
-            nxt = perturb(nxt, spec, noise, forced, generator)
+        nxt = draw(y[:, -1], forced).to(out.dtype)
         keep = forced.view(-1, *([1] * len(frame)))
         out[:, t + 1] = torch.where(keep, out[:, t + 1], nxt)
         if spec.stop is not None:
@@ -160,7 +128,7 @@ def _generate_compiled(
     max_length: int,
     seed: int,
     noise: float,
-    scale: torch.Tensor | None,
+    calibration: torch.Tensor | None,
 ) -> Generated:
     lengths = torch.tensor([len(p) for p in primes])
     end = lengths + max_length
@@ -176,7 +144,7 @@ def _generate_compiled(
         stop=-1 if spec.stop is None else spec.stop,
         noise=noise,
         seed=seed,
-        scale=None if scale is None else scale.float().numpy(),
+        scale=None if calibration is None else calibration.float().numpy(),
     )
     return _collect(out, lengths, end, spec, time.perf_counter() - tick)
 

@@ -29,3 +29,8 @@ def noizenet_primes():
 @hookspec
 def noizenet_datasets():
     """Return a list of :class:`noizenet.interfaces.Dataset` subclasses."""
+
+
+@hookspec
+def noizenet_metrics():
+    """Return a list of :class:`noizenet.interfaces.Metric` subclasses."""

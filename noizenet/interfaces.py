@@ -1,10 +1,11 @@
-"""The four plugin interfaces. A plugin author reads this file, not the core.
+"""The plugin interfaces. A plugin author reads this file, not the core.
 
 Data flows ``Dataset -> Piece -> Representation.encode -> Tensor -> model -> Tensor
--> Representation.decode -> Piece -> Representation.write``. The core never looks
-inside a piece: it only asks the representation's :class:`OutputSpec` whether the
-model's outputs are categorical (tokens, cross-entropy, sampling) or continuous
-(frames, mean squared error).
+-> Representation.decode -> Piece -> Representation.write``, and generated pieces
+go to every :class:`Metric` that applies. The core never looks inside a piece: it
+asks the :class:`~noizenet.kinds.OutputKind` that the representation's
+:class:`OutputSpec` carries for the loss, accuracy and sampling, and each metric
+for its figures.
 """
 
 from __future__ import annotations
@@ -13,11 +14,14 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 from torch import nn
+
+from noizenet.figures import Figure
+from noizenet.kinds import OutputKind
 
 
 @dataclass(frozen=True)
@@ -38,37 +42,41 @@ class Piece:
 class OutputSpec:
     """What one step of the model predicts.
 
-    kind: ``"categorical"``: inputs are int64 token ids of shape ``(T,)``, the model
-        outputs ``size`` logits per step, the loss is cross-entropy (nats/token).
-        ``"continuous"``: inputs are float32 frames of shape ``(T, size)``, the model
-        outputs a frame per step, the loss is mean squared error.
-    size: vocabulary size, or frame width.
-    start: token that begins every encoded piece (categorical only), else None.
+    kind: an :class:`~noizenet.kinds.OutputKind` object: ``Categorical()`` (int64
+        token ids ``(T,)``, ``size`` logits per step, cross-entropy in nats/token),
+        ``Continuous()`` (float32 frames ``(T, size)``, mean squared error), or a
+        representation's own.
+    size: vocabulary size, or frame width: the model outputs ``size`` numbers a step.
+    start: token that begins every encoded piece (token kinds only), else None.
     stop: token that ends a piece; generation of a sample stops when it is drawn.
     """
 
-    kind: Literal["categorical", "continuous"]
+    kind: OutputKind
     size: int
     start: int | None = None
     stop: int | None = None
 
 
 class Representation(ABC):
-    """Turns pieces into tensors and back, and writes pieces as files.
+    """A codec: turns pieces into tensors and back, and writes pieces as files.
 
-    Subclasses set ``name`` and ``Config`` (a dataclass of options, every field with
-    a default; ``[repr]`` in a config file and ``--set repr.KEY=VALUE`` fill it).
-    ``default_dataset`` is used when the user gives no ``--data``;
-    ``path_dataset`` when they do. ``suggested`` holds defaults for the other config
-    sections that suit this representation (e.g. a smaller model for audio samples);
-    the user's own values override them, and model keys the chosen model lacks are
-    ignored.
+    The core constructs it as ``cls(config)``, ``config`` being its filled
+    ``Config``. Subclasses set ``name`` and ``Config`` (a dataclass of options, every
+    field with a default; ``[repr]`` in a config file and ``--set repr.KEY=VALUE``
+    fill it). ``default_dataset`` is used when the user gives no ``--data``;
+    ``path_dataset`` when they do. ``piece_type`` names what :meth:`decode` returns
+    (``"abc"``: ABC text; ``"audio"``: mono float32 samples with
+    ``meta["sample_rate"]``), so that metrics for that type apply. ``suggested``
+    holds defaults for the other config sections that suit this representation
+    (e.g. a smaller model for audio samples); the user's own values override them,
+    and model keys the chosen model lacks are ignored.
     """
 
     name: ClassVar[str]
     Config: ClassVar[type]
     default_dataset: ClassVar[str]
     path_dataset: ClassVar[str]
+    piece_type: ClassVar[str] = ""
     suggested: ClassVar[dict[str, dict[str, Any]]] = {}
 
     def __init__(self, config: Any) -> None:
@@ -108,8 +116,10 @@ class Representation(ABC):
     def write(self, piece: Piece, path_stem: Path) -> list[Path]:
         """Write ``piece`` as files named ``path_stem`` + suffixes; return those written.
 
-        A format that cannot be produced for this piece is left out, not raised;
-        :meth:`describe` says why.
+        A format that cannot be produced for this piece is left out, not raised
+        (a metric's per-sample facts can say why). Write atomically
+        (``noizenet.rundir.atomic_write_bytes``); ``noizenet.plugins.synthesis``
+        writes MIDI and renders it to WAV.
         """
 
     def steps_per_second(self) -> float | None:
@@ -136,36 +146,12 @@ class Representation(ABC):
         """
         return []
 
-    def describe(self, piece: Piece) -> dict[str, Any]:
-        """Per-piece quality facts for the report, JSON-serialisable.
-
-        A ``"valid"`` bool, when present, is averaged into ``<name>_valid_rate``.
-        """
-        return {}
-
-    def compare(
-        self, generated: Sequence[Piece], held_out: Sequence[Piece], *, training: Sequence[Piece], out_dir: Path
-    ) -> dict[str, Any]:
-        """Set-level quality of the decoded samples, for ``metrics.json["quality"]``:
-        against held-out pieces (audio: collapse, Fréchet distance) or the training
-        pieces (ABC: music statistics, novelty).
-
-        ``generated`` carry ``id`` = the sample's name and ``meta["prime"]`` = its prime.
-        Plots go into ``out_dir`` (the run directory); list their file names under
-        ``"plots"`` (name -> file) for the report.
-        """
-        return {}
-
     def state_dict(self) -> dict[str, Any]:
         """Everything :meth:`fit` learned, so that a checkpoint can decode alone."""
         return {}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore what :meth:`state_dict` returned."""
-
-    def token_labels(self, encoded: torch.Tensor) -> list[str] | None:
-        """One short printable label per step of ``encoded`` (for plots), or None."""
-        return None
 
 
 class SequenceModel(nn.Module):
@@ -226,11 +212,13 @@ class ModelPlugin:
 
 @dataclass
 class PrimeContext:
-    """What a prime may draw on: held-out pieces it may open, a seeded RNG, the
-    prime's length in seconds and the noise level (``generate.prime_seconds``,
+    """What a prime may draw on: ``openings``, the encoded openings of the held-out
+    (test) pieces (``Representation.opening(piece, seconds=...)``, kept in the run's
+    checkpoint so that generation needs no data), a seeded RNG, the prime's length
+    in seconds and the noise level (``generate.prime_seconds``,
     ``generate.noise_level``)."""
 
-    held_out: Sequence[Piece]
+    openings: Sequence[torch.Tensor]
     rng: np.random.Generator
     seconds: float = 1.0
     noise_level: float = 0.1
@@ -267,3 +255,83 @@ class Dataset(ABC):
     @abstractmethod
     def pieces(self) -> Iterator[Piece]:
         """Yield every piece, each with an id unique within the dataset."""
+
+
+@dataclass
+class Sample:
+    """One generated piece: its name (the files' stem in ``samples/``), the prime
+    and temperature it was made with, the generated tensor ``encoded`` (prime
+    included: its first ``prime_steps`` steps), the decoded ``piece`` and the names
+    of the files written."""
+
+    name: str
+    prime: str
+    temperature: float
+    encoded: torch.Tensor
+    prime_steps: int
+    piece: Piece
+    files: list[str] = field(default_factory=list)
+    facts: dict[str, Any] = field(default_factory=dict)  # every metric's per-sample facts
+
+    ROW_KEYS: ClassVar[tuple[str, ...]] = ("name", "prime", "temperature", "prime_steps", "steps", "files")
+
+    def row(self) -> dict[str, Any]:
+        """The sample as samples.json and metrics.json list it: ``ROW_KEYS``, then its facts."""
+        return {"name": self.name, "prime": self.prime, "temperature": self.temperature,
+                "prime_steps": self.prime_steps, "steps": len(self.encoded), "files": self.files, **self.facts}
+
+
+@dataclass
+class EvaluationContext:
+    """What a metric compares samples with: the run's ``training`` pieces (before
+    augmentation) and ``held_out`` pieces (test split), the representation, and the
+    run directory ``out_dir`` for plots. Metrics with ``references = False`` get
+    empty piece lists."""
+
+    representation: Representation
+    samples: Sequence[Sample]
+    training: Sequence[Piece]
+    held_out: Sequence[Piece]
+    out_dir: Path
+
+
+@dataclass
+class MetricResult:
+    """``figures``: a value for each declared figure (key -> number, bool or None);
+    ``details``: JSON-serialisable extras (per-sample verdicts, histograms), kept in
+    ``metrics.json["quality"][metric name]``; ``plots``: title -> PNG file name
+    written into ``out_dir``; ``notes``: sentences for the report."""
+
+    figures: dict[str, Any]
+    details: dict[str, Any] = field(default_factory=dict)
+    plots: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+class Metric(ABC):
+    """Figures about generated pieces, against real ones.
+
+    ``piece_types``: the representations' ``piece_type`` s it applies to (or
+    override :meth:`applies_to`). ``figures``: every figure it reports, declared
+    (:class:`~noizenet.figures.Figure`). ``references = False``: it needs no
+    training or held-out pieces (it then also runs right after ``generate``).
+    """
+
+    name: ClassVar[str]
+    description: ClassVar[str] = ""
+    piece_types: ClassVar[tuple[str, ...]] = ()
+    figures: ClassVar[tuple[Figure, ...]] = ()
+    references: ClassVar[bool] = True
+
+    def applies_to(self, representation: Representation) -> bool:
+        return representation.piece_type in self.piece_types
+
+    def per_sample(self, sample: Sample, representation: Representation) -> dict[str, Any]:
+        """JSON-serialisable facts about one sample, for ``samples.json`` and the
+        report's sample table (computed when the sample is written)."""
+        return {}
+
+    @abstractmethod
+    def per_set(self, context: EvaluationContext) -> MetricResult:
+        """The declared figures over all samples (``context.samples``, each with its
+        ``facts``), against ``context.training`` / ``context.held_out``."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +16,6 @@ from noizenet.rundir import atomic_write_bytes
 
 
 def save_figure(fig: Any, path: Path) -> Path:
-    import io
-
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
     plt.close(fig)

@@ -22,6 +22,7 @@ KINDS = {
     "model": "noizenet_models",
     "prime": "noizenet_primes",
     "dataset": "noizenet_datasets",
+    "metric": "noizenet_metrics",
 }
 
 
@@ -102,9 +103,14 @@ class Registry:
     def names(self, kind: str) -> list[str]:
         return sorted(self._entries[kind])
 
+    def metrics_for(self, representation: Any) -> list[Any]:
+        """An instance of every metric that applies to ``representation``, by name."""
+        metrics = (entry.plugin() for entry in self.entries("metric"))
+        return [metric for metric in metrics if metric.applies_to(representation)]
+
 
 # Keywords the core passes to representation methods (see noizenet/interfaces.py).
-KEYWORDS = {"decode": ("prime_steps",), "opening": ("seconds",), "compare": ("training", "out_dir")}
+KEYWORDS = {"decode": ("prime_steps",), "opening": ("seconds",)}
 
 
 def _check_keywords(entry: Entry) -> None:

@@ -23,17 +23,30 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import soundfile as sf
 import torch
 
 from noizenet.errors import RunDirError
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+FILE_MODE = 0o666 & ~_umask()  # what open() would give a new file: teammates can read shared runs
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temporary file, fsync and ``os.replace``."""
+    """Write ``data`` to ``path`` via a temporary file, fsync and ``os.replace``; the
+    file gets the permissions of any new file (the umask)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, FILE_MODE)  # mkstemp makes it 0600
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
@@ -56,6 +69,14 @@ def atomic_torch_save(path: Path, value: Any) -> None:
     buffer = io.BytesIO()
     torch.save(value, buffer)
     atomic_write_bytes(path, buffer.getvalue())
+
+
+def atomic_write_wav(path: Path, audio: np.ndarray, sample_rate: int) -> Path:
+    """A 16-bit PCM WAV of float ``audio`` in [-1, 1], ``(n,)`` mono or ``(n, channels)``."""
+    buffer = io.BytesIO()
+    sf.write(buffer, audio, sample_rate, subtype="PCM_16", format="WAV")
+    atomic_write_bytes(path, buffer.getvalue())
+    return Path(path)
 
 
 @dataclass(frozen=True)

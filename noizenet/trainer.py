@@ -11,7 +11,7 @@ import math
 import signal
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import torch
@@ -23,7 +23,7 @@ from noizenet.errors import NoizenetError
 from noizenet.interfaces import OutputSpec, SequenceModel
 from noizenet.progress import progress_bar
 from noizenet.rundir import RunDir, atomic_torch_save
-from noizenet.scoring import score_pieces, sequence_loss
+from noizenet.scoring import score_pieces
 from noizenet.windows import PieceWindows, StreamWindows, Window
 
 log = logging.getLogger("noizenet")
@@ -37,6 +37,37 @@ class TrainingInterrupted(NoizenetError):
 
 class TrainingDiverged(NoizenetError):
     """The loss became NaN/inf or far above its start; the last good checkpoint stays."""
+
+
+@dataclass
+class TrainerState:
+    """Everything a resumed run needs to go on exactly where it stopped: saved whole
+    in every checkpoint (``checkpoint["trainer"]``) and loaded whole by resume."""
+
+    step: int = 0
+    epoch: int = 0  # epochs finished
+    window: int = 0  # windows done in the current epoch
+    tokens: int = 0  # predictions trained on
+    seconds: float = 0.0  # wall time of training, validation included (the budget)
+    step_seconds: float = 0.0  # time inside training steps (the throughput)
+    state: Any = None  # the model's recurrent state, carried across windows
+    best_val: float = math.inf
+    bad_validations: int = 0
+    plateau_factor: float = 1.0
+    initial_loss: float | None = None  # mean of the first DIVERGENCE_STEPS losses
+    recent_losses: list[float] = field(default_factory=list)
+    loss_sum: float = 0.0  # train losses since the last validation
+    loss_count: int = 0
+    time_validations: int = 0  # tenths of the time budget validated at
+    next_val_epoch: float = 0.0
+    torch_rng: torch.Tensor = field(default_factory=torch.get_rng_state)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    @classmethod
+    def from_dict(cls, saved: dict[str, Any]) -> TrainerState:
+        return cls(**{f.name: saved[f.name] for f in fields(cls) if f.name in saved})
 
 
 @dataclass
@@ -159,51 +190,18 @@ class Trainer:
         # Steps between reads of the loss: each read waits for the GPU to finish.
         self.read_every = 1 if device.type == "cpu" else GPU_LOSS_READ_EVERY
         self.total_steps = cfg.epochs * windows.windows_per_epoch
-        # Everything below is saved in last.pt and restored by resume().
-        self.step = 0
-        self.epoch = 0  # epochs finished
-        self.window = 0  # windows done in the current epoch
-        self.tokens = 0  # predictions trained on
-        self.seconds = 0.0  # wall time of training, validation included (the budget)
-        self.step_seconds = 0.0  # time inside training steps (the throughput)
-        self.state: Any = None
-        self.best_val = math.inf
-        self.bad_validations = 0
-        self.plateau_factor = 1.0
-        self.initial_loss: float | None = None  # mean of the first DIVERGENCE_STEPS losses
-        self.recent_losses: list[float] = []
-        self.loss_sum = 0.0
-        self.loss_count = 0
-        self.time_validations = 0
+        self.run_state = TrainerState(next_val_epoch=cfg.val_every)  # saved in every checkpoint
         self.validated_step = -1
-        self.next_val_epoch = cfg.val_every
         self.epoch_windows = windows.count(0)
 
     # -- checkpoints -------------------------------------------------------------
     def _checkpoint(self) -> dict[str, Any]:
+        self.run_state.torch_rng = torch.get_rng_state()
         return {
             **self.checkpoint_extra,
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
-            "trainer": {
-                "step": self.step,
-                "epoch": self.epoch,
-                "window": self.window,
-                "tokens": self.tokens,
-                "seconds": self.seconds,
-                "step_seconds": self.step_seconds,
-                "state": self.state,
-                "best_val": self.best_val,
-                "bad_validations": self.bad_validations,
-                "plateau_factor": self.plateau_factor,
-                "initial_loss": self.initial_loss,
-                "recent_losses": self.recent_losses,
-                "loss_sum": self.loss_sum,
-                "loss_count": self.loss_count,
-                "time_validations": self.time_validations,
-                "next_val_epoch": self.next_val_epoch,
-                "torch_rng": torch.get_rng_state(),
-            },
+            "trainer": self.run_state.to_dict(),
         }
 
     def resume(self, checkpoint: dict[str, Any]) -> None:
@@ -212,93 +210,84 @@ class Trainer:
             self.optimizer.load_state_dict(checkpoint["optimizer"])
         else:
             log.warning("optimizer changed to %s: its state starts afresh", self.cfg.optimizer)
-        t = checkpoint["trainer"]
-        self.step, self.seconds, self.state = t["step"], t["seconds"], t["state"]
-        self.epoch, self.window, self.tokens = t["epoch"], t["window"], t["tokens"]
-        self.step_seconds = t["step_seconds"]
-        self.best_val, self.bad_validations = t["best_val"], t["bad_validations"]
-        self.plateau_factor, self.initial_loss = t["plateau_factor"], t["initial_loss"]
-        self.recent_losses = list(t.get("recent_losses", []))
-        self.loss_sum, self.loss_count = t["loss_sum"], t["loss_count"]
-        self.time_validations = t["time_validations"]
-        self.next_val_epoch = t["next_val_epoch"]
-        torch.set_rng_state(t["torch_rng"])
+        self.run_state = TrainerState.from_dict(checkpoint["trainer"])
+        torch.set_rng_state(self.run_state.torch_rng)
 
     # -- the loop ----------------------------------------------------------------
     def progress(self) -> float:
         """Share of the budget used: epochs (estimated in steps) or minutes, the larger."""
-        return min(1.0, max(self.step / self.total_steps, self.seconds / (60 * self.cfg.max_minutes)))
+        return min(1.0, max(self.run_state.step / self.total_steps, self.run_state.seconds / (60 * self.cfg.max_minutes)))
 
     def fit(self) -> TrainResult:
         self.model.train()
         stopped = ""
-        start_tokens, start_step_seconds = self.tokens, self.step_seconds
+        start_tokens, start_step_seconds = self.run_state.tokens, self.run_state.step_seconds
         with _StopSignal() as stop, progress_bar("train", quiet=self.quiet) as bar:
             unread: list[torch.Tensor] = []  # losses not yet copied to the host
             pending = 0.0  # step seconds not yet added to the agreed clock
             while not stopped:
-                self.epoch_windows = self.windows.count(self.epoch)
-                windows_left = self.epoch_windows - self.window
-                for window in self.windows.epoch(self.epoch, start=self.window):
+                self.epoch_windows = self.windows.count(self.run_state.epoch)
+                windows_left = self.epoch_windows - self.run_state.window
+                for window in self.windows.epoch(self.run_state.epoch, start=self.run_state.window):
                     tick = time.perf_counter()
                     unread.append(self._train_step(window))
                     elapsed = time.perf_counter() - tick
-                    self.step_seconds += elapsed
+                    self.run_state.step_seconds += elapsed
                     pending += elapsed
                     windows_left -= 1
                     if len(unread) < self.read_every and windows_left > 0:
                         continue  # on a GPU: read the loss (a host sync) and decide every read_every steps
                     loss = self._read_losses(unread)
-                    loss, self.seconds, stopping = distributed.agree(
-                        loss, self.seconds + pending, stop.received is not None, self.device
+                    loss, self.run_state.seconds, stopping = distributed.agree(
+                        loss, self.run_state.seconds + pending, stop.received is not None, self.device
                     )
                     unread, pending = [], 0.0
                     self._check_loss(loss)
-                    speed = (self.tokens - start_tokens) / max(1e-9, self.step_seconds - start_step_seconds)
+                    speed = (self.run_state.tokens - start_tokens) / max(1e-9, self.run_state.step_seconds - start_step_seconds)
                     bar.update(self.progress(), f"ep {self.epoch_position():5.2f} loss {loss:.3f} {speed:,.0f} tok/s")
                     if self._due_for_validation():
                         tick = time.perf_counter()
                         stopped = self._validate()
-                        self.seconds += time.perf_counter() - tick
+                        self.run_state.seconds += time.perf_counter() - tick
                     if stopping:
                         self._save_last()
-                        self.run_dir.set_status("interrupted", step=self.step)
+                        self.run_dir.set_status("interrupted", step=self.run_state.step)
                         raise TrainingInterrupted(
-                            f"interrupted at step {self.step}; resume with: noizenet run --resume {self.run_dir.root}"
+                            f"interrupted at step {self.run_state.step}; resume with: noizenet run --resume {self.run_dir.root}"
                         )
                     if stopped:
                         break
                 else:  # the epoch ran to its end
-                    self.epoch, self.window = self.epoch + 1, 0
-                    if self.epoch >= self.cfg.epochs:
-                        stopped = self._validate() if self.validated_step != self.step else "epochs"
-        seconds = self.step_seconds - start_step_seconds
+                    self.run_state.epoch, self.run_state.window = self.run_state.epoch + 1, 0
+                    if self.run_state.epoch >= self.cfg.epochs:
+                        stopped = self._validate() if self.validated_step != self.run_state.step else "epochs"
+        seconds = self.run_state.step_seconds - start_step_seconds
         return TrainResult(
             stopped=stopped,
             epochs=self.epoch_position(),
-            steps=self.step,
-            seconds=self.seconds,
-            tokens_per_s=(self.tokens - start_tokens) / seconds if seconds > 0 else 0.0,
-            best_val_loss=self.best_val,
+            steps=self.run_state.step,
+            seconds=self.run_state.seconds,
+            tokens_per_s=(self.run_state.tokens - start_tokens) / seconds if seconds > 0 else 0.0,
+            best_val_loss=self.run_state.best_val,
         )
 
     def epoch_position(self) -> float:
         """Epochs done, with the current one as a fraction."""
-        return self.epoch + self.window / self.epoch_windows
+        return self.run_state.epoch + self.run_state.window / self.epoch_windows
 
     def _train_step(self, window: Window) -> torch.Tensor:
-        factor = lr_factor(self.cfg, self.step, self.progress(), self.plateau_factor)
+        factor = lr_factor(self.cfg, self.run_state.step, self.progress(), self.run_state.plateau_factor)
         for group in self.optimizer.param_groups:
             group["lr"] = self.cfg.lr * factor
         if bool(window.fresh.all()):
-            self.state = None  # every row begins a new piece (or the corpus is laid out anew)
+            self.run_state.state = None  # every row begins a new piece (or the corpus is laid out anew)
         elif bool(window.fresh.any()):
-            self.state = self.model.reset_state(self.state, window.fresh.to(self.device))
+            self.run_state.state = self.model.reset_state(self.run_state.state, window.fresh.to(self.device))
         x, y, mask = (self._to_device(t) for t in (window.x, window.y, window.mask))
         with autocast(self.device, self.amp_dtype):
-            out, state = self.train_model(x, self.state)
-        self.state = detach(state)
-        loss = sequence_loss(out.float(), y, self.spec, mask)
+            out, state = self.train_model(x, self.run_state.state)
+        self.run_state.state = detach(state)
+        loss = self.spec.kind.loss(out.float(), y, mask)
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         if self.cfg.clip > 0:
@@ -306,9 +295,9 @@ class Trainer:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.clip)
         self.scaler.step(self.optimizer)
         self.scaler.update()
-        self.step += 1
-        self.window += 1
-        self.tokens += window.steps
+        self.run_state.step += 1
+        self.run_state.window += 1
+        self.run_state.tokens += window.steps
         return loss.detach()
 
     def _to_device(self, tensor: torch.Tensor | None) -> torch.Tensor | None:
@@ -321,24 +310,24 @@ class Trainer:
         """The losses of the steps since the last read, as floats (one host sync);
         adds them to the running train loss and returns their mean."""
         values = torch.stack(losses).float().tolist()
-        self.loss_sum += sum(values)
-        self.loss_count += len(values)
+        self.run_state.loss_sum += sum(values)
+        self.run_state.loss_count += len(values)
         return sum(values) / len(values)
 
     def _check_loss(self, loss: float) -> None:
         """Stop on a NaN or infinite loss, or when the mean of the last
         ``DIVERGENCE_STEPS`` losses passes 3x the mean of the first ones (char-rnn's
         rule, on means: single windows of audio differ in loudness by more than 3x)."""
-        self.recent_losses = [*self.recent_losses, loss][-DIVERGENCE_STEPS:]
-        level = sum(self.recent_losses) / len(self.recent_losses)
-        if self.initial_loss is None and len(self.recent_losses) == DIVERGENCE_STEPS:
-            self.initial_loss = level
-        if not math.isfinite(loss) or (self.initial_loss is not None and level > 3 * self.initial_loss):
+        self.run_state.recent_losses = [*self.run_state.recent_losses, loss][-DIVERGENCE_STEPS:]
+        level = sum(self.run_state.recent_losses) / len(self.run_state.recent_losses)
+        if self.run_state.initial_loss is None and len(self.run_state.recent_losses) == DIVERGENCE_STEPS:
+            self.run_state.initial_loss = level
+        if not math.isfinite(loss) or (self.run_state.initial_loss is not None and level > 3 * self.run_state.initial_loss):
             lr = self.optimizer.param_groups[0]["lr"]
-            self.run_dir.set_status("diverged", step=self.step, loss=loss, lr=lr)
-            start = f"{self.initial_loss:.4g}" if self.initial_loss is not None else "not yet measured"
+            self.run_dir.set_status("diverged", step=self.run_state.step, loss=loss, lr=lr)
+            start = f"{self.run_state.initial_loss:.4g}" if self.run_state.initial_loss is not None else "not yet measured"
             raise TrainingDiverged(
-                f"training diverged at step {self.step} (loss {loss:.4g}, recent mean {level:.4g}, start {start}, "
+                f"training diverged at step {self.run_state.step} (loss {loss:.4g}, recent mean {level:.4g}, start {start}, "
                 f"lr {lr:.3g}); try a lower --lr or a smaller --clip. The last good checkpoint is kept."
             )
 
@@ -346,27 +335,27 @@ class Trainer:
         """Every ``val_every`` epochs, at each tenth of the time budget (so that big
         corpora get a loss curve too), and when the time is up."""
         position = self.epoch_position()
-        scheduled = position + 1e-9 >= self.next_val_epoch
+        scheduled = position + 1e-9 >= self.run_state.next_val_epoch
         if scheduled:
-            self.next_val_epoch = (math.floor(position / self.cfg.val_every + 1e-9) + 1) * self.cfg.val_every
-        tenth = int(10 * self.seconds / (60 * self.cfg.max_minutes))
-        timed = tenth > self.time_validations
-        self.time_validations = max(tenth, self.time_validations)
+            self.run_state.next_val_epoch = (math.floor(position / self.cfg.val_every + 1e-9) + 1) * self.cfg.val_every
+        tenth = int(10 * self.run_state.seconds / (60 * self.cfg.max_minutes))
+        timed = tenth > self.run_state.time_validations
+        self.run_state.time_validations = max(tenth, self.run_state.time_validations)
         return scheduled or timed or self._out_of_budget()
 
     def _out_of_budget(self) -> bool:
-        return self.seconds >= 60 * self.cfg.max_minutes
+        return self.run_state.seconds >= 60 * self.cfg.max_minutes
 
     def _validate(self) -> str:
         """Score the validation pieces, log, checkpoint; return why to stop, or ""."""
-        self.validated_step = self.step
+        self.validated_step = self.run_state.step
         val = distributed.reduce_score(score_pieces(self.model, self.val_encoded, self.spec, self.device), self.device)
-        train_loss = self.loss_sum / max(1, self.loss_count)
-        self.loss_sum, self.loss_count = 0.0, 0
+        train_loss = self.run_state.loss_sum / max(1, self.run_state.loss_count)
+        self.run_state.loss_sum, self.run_state.loss_count = 0.0, 0
         record = {
             "epoch": round(self.epoch_position(), 4),
-            "step": self.step,
-            "seconds": round(self.seconds, 2),
+            "step": self.run_state.step,
+            "seconds": round(self.run_state.seconds, 2),
             "lr": self.optimizer.param_groups[0]["lr"],
             "train_loss": train_loss,
             "val_loss": val["loss"],
@@ -374,21 +363,21 @@ class Trainer:
         if "accuracy" in val:
             record["val_accuracy"] = val["accuracy"]
         self.run_dir.append_metrics(record)
-        improved = val["loss"] < self.best_val
+        improved = val["loss"] < self.run_state.best_val
         if improved:
-            self.best_val = val["loss"]
-            self.bad_validations = 0
+            self.run_state.best_val = val["loss"]
+            self.run_state.bad_validations = 0
         else:
-            self.bad_validations += 1
-            self.plateau_factor *= 0.5
+            self.run_state.bad_validations += 1
+            self.run_state.plateau_factor *= 0.5
         self._save_last()
         if improved:
             atomic_torch_save(self.run_dir.best, self._checkpoint())
-        if self.cfg.patience and self.bad_validations >= self.cfg.patience:
+        if self.cfg.patience and self.run_state.bad_validations >= self.cfg.patience:
             return "early-stop"
-        if self.seconds >= 60 * self.cfg.max_minutes:
+        if self.run_state.seconds >= 60 * self.cfg.max_minutes:
             return "time"
-        if self.epoch >= self.cfg.epochs:
+        if self.run_state.epoch >= self.cfg.epochs:
             return "epochs"
         return ""
 

@@ -32,10 +32,10 @@ class SongPrime(Prime):
     description = "the opening of a held-out piece (test split), a different one per sample"
 
     def make(self, representation: Representation, context: PrimeContext, count: int) -> list[torch.Tensor]:
-        if not context.held_out:
+        if not context.openings:
             raise DataError("prime 'song' needs held-out pieces, and the test split is empty")
-        picks = context.rng.choice(len(context.held_out), size=count, replace=count > len(context.held_out))
-        return [representation.opening(context.held_out[int(i)], seconds=context.seconds) for i in picks]
+        picks = context.rng.choice(len(context.openings), size=count, replace=count > len(context.openings))
+        return [context.openings[int(i)] for i in picks]
 
 
 class NoisePrime(Prime):

@@ -1,5 +1,6 @@
-"""MIDI to WAV: FluidSynth with a General MIDI SoundFont when installed, else a small
-built-in additive synthesizer (so a WAV is always written)."""
+"""MIDI files for every symbolic representation: written from music21 streams, and
+rendered to WAV with FluidSynth and a General MIDI SoundFont when installed, else
+with a small built-in additive synthesizer (so a WAV is always written)."""
 
 from __future__ import annotations
 
@@ -13,8 +14,11 @@ import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
+import music21
 import numpy as np
 import soundfile as sf
+
+from noizenet.rundir import atomic_write_bytes, atomic_write_wav
 
 SOUNDFONTS = (
     "/usr/share/sounds/sf2/FluidR3_GM.sf2",
@@ -48,21 +52,26 @@ def renderer() -> str:
 
 
 def render_midi(midi_path: Path, wav_path: Path, *, sample_rate: int = SAMPLE_RATE) -> Path:
-    """Render ``midi_path`` to a mono/stereo WAV at ``sample_rate`` Hz, atomically."""
-    wav_path = Path(wav_path)
-    fd, tmp = tempfile.mkstemp(dir=wav_path.parent, prefix=f".{wav_path.stem}.", suffix=".wav")
-    os.close(fd)
-    try:
-        soundfont = find_soundfont()
-        if shutil.which("fluidsynth") and soundfont and _fluidsynth(midi_path, Path(tmp), soundfont, sample_rate):
-            audio, _ = sf.read(tmp, dtype="float32")
-        else:
-            audio = synthesize_midi(midi_path, sample_rate)
-        sf.write(tmp, normalize_peak(audio), sample_rate, subtype="PCM_16")
-        os.replace(tmp, wav_path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
-    return wav_path
+    """Render ``midi_path`` to a mono/stereo WAV at ``sample_rate`` Hz, atomically:
+    FluidSynth with a General MIDI SoundFont where there is one, else
+    :func:`synthesize_midi`."""
+    soundfont = find_soundfont()
+    audio = None
+    if shutil.which("fluidsynth") and soundfont:
+        with tempfile.TemporaryDirectory() as folder:
+            rendered = Path(folder) / "fluidsynth.wav"
+            if _fluidsynth(midi_path, rendered, soundfont, sample_rate):
+                audio, _ = sf.read(rendered, dtype="float32")
+    if audio is None:
+        audio = synthesize_midi(midi_path, sample_rate)
+    return atomic_write_wav(wav_path, normalize_peak(audio), sample_rate)
+
+
+def write_midi(stream: music21.stream.Stream, path: Path) -> Path:
+    """Write a music21 stream (a score, a part, notes) as a MIDI file, atomically."""
+    with quiet_music21():
+        atomic_write_bytes(path, music21.midi.translate.streamToMidiFile(stream).writestr())
+    return Path(path)
 
 
 def _fluidsynth(midi_path: Path, wav_path: Path, soundfont: Path, sample_rate: int) -> bool:
@@ -83,8 +92,6 @@ def normalize_peak(audio: np.ndarray, peak: float = 0.9) -> np.ndarray:
 def synthesize_midi(midi_path: Path, sample_rate: int) -> np.ndarray:
     """Float32 mono audio ``(n_samples,)`` of every note in a MIDI file: a few decaying
     harmonics per note."""
-    import music21
-
     with quiet_music21():
         score = music21.converter.parse(str(midi_path))
     events = [

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from noizenet.cli import app
 from noizenet.datasets.abc_files import read_text
-from noizenet.plugins.abc_text import split_tunes
+from noizenet.plugins.abc.text import split_tunes
 
 # Small enough that a whole run takes a few seconds on 2 CPU cores. A time budget far
 # beyond that keeps the schedule bound to steps, so runs repeat exactly on a busy machine.

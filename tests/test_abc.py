@@ -1,13 +1,9 @@
 import torch
 
-from noizenet.interfaces import Piece
-from noizenet.plugins.abc_text import (
-    AbcConfig,
-    AbcRepresentation,
-    normalize_tune,
-    split_tunes,
-    with_unit_length,
-)
+from noizenet.interfaces import Piece, Sample
+from noizenet.plugins.abc.metrics import AbcValidity
+from noizenet.plugins.abc.representation import AbcConfig, AbcRepresentation
+from noizenet.plugins.abc.text import normalize_tune, split_tunes, with_unit_length
 
 TUNE = """X: 12
 T: The Test Jig
@@ -28,6 +24,12 @@ def fitted(*texts: str) -> AbcRepresentation:
     representation = AbcRepresentation(AbcConfig())
     representation.fit([Piece(str(i), t) for i, t in enumerate(texts)])
     return representation
+
+
+def validity(representation: AbcRepresentation, piece: Piece) -> dict:
+    """The abc-validity metric's facts about ``piece`` as a generated sample."""
+    sample = Sample("s", "start", 1.0, representation.encode(piece), 1, piece)
+    return AbcValidity().per_sample(sample, representation)
 
 
 BODY = "A|dfa afd|gbg faf|\nedc BAG|FAF E2:|\n"
@@ -103,15 +105,15 @@ def test_broken_tune_keeps_its_abc_and_says_why(tmp_path):
     representation = fitted(TUNE)
     short = Piece("g", "L:1/8\nK:D\nA|\n")
     assert ".abc" in [f.suffix for f in representation.write(short, tmp_path / "short")]
-    facts = representation.describe(short)
+    facts = validity(representation, short)
     assert facts["valid"] is False and "only 1 notes" in facts["error"]
     broken = Piece("h", "L:1/8\nK:D\nA|[ceg\n")  # an unclosed chord
     assert [f.suffix for f in representation.write(broken, tmp_path / "broken")] == [".abc"]
-    assert "music21 cannot parse it" in representation.describe(broken)["error"]
+    assert "music21 cannot parse it" in validity(representation, broken)["error"]
 
 
-def test_describe_accepts_a_real_tune():
-    facts = fitted(TUNE).describe(Piece("a", normalize_tune(TUNE)))
+def test_a_real_tune_is_valid():
+    facts = validity(fitted(TUNE), Piece("a", normalize_tune(TUNE)))
     assert facts["valid"] is True and facts["notes"] == 23 and facts["error"] is None
 
 
@@ -119,7 +121,7 @@ def test_a_tune_without_unit_length_gets_the_standard_default():
     assert with_unit_length("X:1\nM:6/8\nK:D\nA|\n") == "X:1\nM:6/8\nL:1/8\nK:D\nA|\n"
     assert with_unit_length("X:1\nM:2/4\nK:D\nA|\n") == "X:1\nM:2/4\nL:1/16\nK:D\nA|\n"
     assert with_unit_length(TUNE) == TUNE
-    facts = fitted(TUNE).describe(Piece("n", "X:1\nM:6/8\nK:D\ndfa afd|gbg faf|\n"))
+    facts = validity(fitted(TUNE), Piece("n", "X:1\nM:6/8\nK:D\ndfa afd|gbg faf|\n"))
     assert facts["valid"] is True and facts["notes"] == 12
 
 
@@ -131,7 +133,7 @@ def test_badly_formed_repeats_still_give_a_midi_file(tmp_path):
     files = representation.write(piece, tmp_path / "repeats")
     assert [f.suffix for f in files] == [".abc", ".mid", ".wav"]
     assert len(music21.converter.parse(tmp_path / "repeats.mid").flatten().notes) >= 16
-    facts = representation.describe(piece)
+    facts = validity(representation, piece)
     assert facts["valid"] is True and facts["midi_error"] is None
 
 

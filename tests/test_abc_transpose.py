@@ -2,8 +2,8 @@ import music21
 import pytest
 
 from noizenet.datasets.abc_files import read_text
-from noizenet.plugins.abc_text import normalize_tune, parse_abc, split_tunes
-from noizenet.plugins.abc_transpose import transpose_tune
+from noizenet.plugins.abc.text import normalize_tune, parse_abc, split_tunes
+from noizenet.plugins.abc.transpose import transpose_tune
 
 TUNE = """X:1
 T:Accidentals and chords

@@ -15,14 +15,17 @@ from conftest import TINY
 
 from noizenet.datasets.audio_files import AudioFiles, AudioFilesConfig, Music21Audio, Music21AudioConfig
 from noizenet.errors import ConfigError, DataError
-from noizenet.interfaces import OutputSpec, Piece, PrimeContext
-from noizenet.plugins import audio_quality
-from noizenet.plugins.abc_text import AbcConfig, AbcRepresentation, parse_abc
-from noizenet.plugins.chroma import ChromaConfig, ChromaRepresentation
-from noizenet.plugins.crnn import Crnn, CrnnConfig
-from noizenet.plugins.fft_frames import FftConfig, FftRepresentation
+from noizenet.interfaces import EvaluationContext, OutputSpec, Piece, PrimeContext, Sample
+from noizenet.kinds import Categorical, Continuous
+from noizenet.plugins.abc.representation import AbcConfig, AbcRepresentation
+from noizenet.plugins.abc.text import parse_abc
+from noizenet.plugins.audio import measures
+from noizenet.plugins.audio.chroma import ChromaConfig, ChromaRepresentation
+from noizenet.plugins.audio.fft import FftConfig, FftRepresentation
+from noizenet.plugins.audio.metrics import AudioQuality, Collapse
+from noizenet.plugins.audio.waveform import WaveformConfig, WaveformRepresentation
+from noizenet.plugins.models.crnn import Crnn, CrnnConfig
 from noizenet.plugins.primes import NoisePrime, PerlinPrime, perlin
-from noizenet.plugins.waveform import WaveformConfig, WaveformRepresentation
 
 RATE = 16000
 AUDIO_TINY = [
@@ -71,7 +74,7 @@ def test_scaled_waveform_round_trip_and_the_scaler_travels_in_the_state(encoding
     rep = WaveformRepresentation(WaveformConfig(encoding=encoding))
     rep.fit([piece()])
     encoded = rep.encode(piece())
-    assert encoded.shape == (len(piece().data), 1) and rep.spec.kind == "continuous"
+    assert encoded.shape == (len(piece().data), 1) and rep.spec.kind == Continuous()
     restored = WaveformRepresentation(WaveformConfig(encoding=encoding))
     restored.load_state_dict(rep.state_dict())
     np.testing.assert_allclose(restored.decode(encoded).data, piece().data, atol=1e-6)
@@ -95,7 +98,7 @@ def test_fft_magnitude_features_decode_to_audio_of_the_same_length_and_level():
     rep.fit([piece()])
     decoded = rep.decode(rep.encode(piece())).data
     assert rep.spec.size == 513 and len(decoded) >= len(piece().data)
-    assert 0.5 < audio_quality.rms(decoded) / audio_quality.rms(piece().data) < 2
+    assert 0.5 < measures.rms(decoded) / measures.rms(piece().data) < 2
 
 
 def test_audio_representations_refuse_text():
@@ -166,19 +169,19 @@ def test_perlin_is_smooth_noise_with_peak_one():
 @pytest.mark.parametrize("rep", [WaveformRepresentation(WaveformConfig()), FftRepresentation(FftConfig())])
 def test_noise_and_perlin_primes_are_audio_of_the_asked_length(rep):
     rep.fit([piece()])
-    context = PrimeContext(held_out=[piece()], rng=np.random.default_rng(0), seconds=0.5, noise_level=0.1)
+    context = PrimeContext(openings=[rep.opening(piece(), seconds=0.5)], rng=np.random.default_rng(0), seconds=0.5, noise_level=0.1)
     for prime in (NoisePrime(), PerlinPrime()):
         (made,) = prime.make(rep, context, 1)
         audio = rep.decode(made).data
         assert abs(len(audio) - RATE // 2) <= 1024
-        assert 0.01 < audio_quality.rms(audio) < 0.3
+        assert 0.01 < measures.rms(audio) < 0.3
 
 
 def test_abc_noise_is_random_characters_and_perlin_a_tune_in_the_key():
     tune = Piece("t", "X:1\nT:x\nM:6/8\nL:1/8\nK:G\nC,D,E,F,G,A,B,|CDEFGAB|cdefgab|c'd'e'f'g'a'b'|\n")
     rep = AbcRepresentation(AbcConfig(transpose=[]))
     rep.fit([tune])
-    context = PrimeContext(held_out=[tune], rng=np.random.default_rng(0), seconds=2.0)
+    context = PrimeContext(openings=[rep.opening(tune)], rng=np.random.default_rng(0), seconds=2.0)
     (noise,) = NoisePrime().make(rep, context, 1)
     assert noise[0] == rep.spec.start and len(set(noise.tolist()[1:])) > 3
     (contour,) = PerlinPrime().make(rep, context, 1)
@@ -190,23 +193,40 @@ def test_abc_noise_is_random_characters_and_perlin_a_tune_in_the_key():
 
 
 # -- collapse statistics ----------------------------------------------------------------
+def audio_sample(name: str, prime_name: str, prime: np.ndarray, continuation: np.ndarray) -> Sample:
+    """A generated sample of ``prime`` then ``continuation``, with the collapse metric's facts."""
+    audio = np.concatenate([prime, continuation])
+    piece = Piece(name, audio, {"sample_rate": RATE, "prime_samples": len(prime)})
+    sample = Sample(name, prime_name, 1.0, torch.from_numpy(audio), len(prime), piece)
+    sample.facts = Collapse().per_sample(sample, None)
+    return sample
+
+
+def audio_figures(samples: list[Sample], real: list[np.ndarray]) -> tuple[dict, list[dict]]:
+    """The figures of the collapse and audio-quality metrics, and the collapse verdicts."""
+    held_out = [Piece(f"real{i}", audio, {"sample_rate": RATE}) for i, audio in enumerate(real)]
+    context = EvaluationContext(None, samples, [], held_out, None)
+    collapse, quality = Collapse().per_set(context), AudioQuality().per_set(context)
+    return {**collapse.figures, **quality.figures}, collapse.details["per_sample"]
+
+
 def test_collapse_is_detected_as_a_constant_and_as_a_repeated_frame():
     real = [melody(s) for s in range(3)]
     prime = melody(9, 1.0)
     buzz = np.tile(np.sin(2 * np.pi * np.arange(256) / 64), 125).astype(np.float32) * 0.3  # one frame, repeated
     samples = [
-        ("alive", "song", np.concatenate([prime, melody(10)]), len(prime)),
-        ("constant", "song", np.concatenate([prime, np.full(32000, 0.01, np.float32)]), len(prime)),
-        ("buzz", "noise", np.concatenate([prime, buzz]), len(prime)),
+        audio_sample("alive", "song", prime, melody(10)),
+        audio_sample("constant", "song", prime, np.full(32000, 0.01, np.float32)),
+        audio_sample("buzz", "noise", prime, buzz),
     ]
-    result = audio_quality.compare(samples, real, RATE)
-    verdict = {v["name"]: v for v in result["per_sample"]}
+    result, verdicts = audio_figures(samples, real)
+    verdict = {v["name"]: v for v in verdicts}
     assert not verdict["alive"]["collapsed"]
     assert verdict["constant"]["collapsed"] and verdict["constant"]["rms_ratio"] < 0.1
     assert verdict["buzz"]["collapsed"] and verdict["buzz"]["rms_ratio"] > 0.5  # only the spectrum gives it away
     assert result["collapsed_samples"] == 2 and result["primes_differ"] is True
     assert result["flatness_real"] < 0.1
-    alive = audio_quality.compare(samples[:1], real, RATE)
+    alive, _ = audio_figures(samples[:1], real)
     assert alive["frechet_generated"] < alive["frechet_white_noise"] < result["frechet_generated"]
 
 
@@ -217,8 +237,8 @@ def test_frechet_distance_of_a_feature_that_never_moves_is_finite_and_quiet():
     stuck[:, 2] = 1.0  # e.g. a chroma band of a collapsed clip
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        assert audio_quality.frechet(moving, moving) == pytest.approx(0.0, abs=1e-6)
-        distance = audio_quality.frechet(stuck, moving)
+        assert measures.frechet(moving, moving) == pytest.approx(0.0, abs=1e-6)
+        distance = measures.frechet(stuck, moving)
     assert np.isfinite(distance) and distance > 1.0  # the stuck band's mean (1 vs ~0) and its lost variance
 
 
@@ -240,10 +260,10 @@ def test_waveform_run_writes_wavs_pngs_and_collapse_statistics(cli, tmp_path, au
         assert info.samplerate == RATE and info.frames == RATE * 3 // 4  # prime 0.25 s + 0.5 s
     assert all(s["continuation_seconds"] == 0.5 for s in metrics["samples"])
     assert {s["temperature"] for s in metrics["samples"]} == {0.5}  # waveform's suggested temperature
-    quality = metrics["quality"]
-    assert quality["samples_checked"] == 6 and {v["prime"] for v in quality["per_sample"]} == {"song", "noise", "perlin"}
-    assert quality["frechet_white_noise"] > 0 and "collapsed_samples" in quality
-    assert metrics["val_accuracy"] is not None and "collapsed_samples" in (out / "report.md").read_text()
+    verdicts = metrics["quality"]["collapse"]["per_sample"]
+    assert metrics["samples_checked"] == 6 and {v["prime"] for v in verdicts} == {"song", "noise", "perlin"}
+    assert metrics["frechet_white_noise"] > 0 and "collapsed_samples" in metrics
+    assert metrics["val_accuracy"] is not None and "collapsed continuations" in (out / "report.md").read_text()
     records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert records[-1]["val_loss"] < records[0]["val_loss"]
 
@@ -251,15 +271,14 @@ def test_waveform_run_writes_wavs_pngs_and_collapse_statistics(cli, tmp_path, au
 def test_zscore_runs_to_the_end_and_reports_its_collapse_at_temperature_zero(cli, tmp_path, audio_folder):
     out, metrics = run_audio(cli, tmp_path, audio_folder, "--repr", "waveform", "--model", "lstm",
                              "--set", "repr.encoding=zscore", "-t", "0")
-    quality = metrics["quality"]
-    assert quality["samples_checked"] == 6
-    assert all(isinstance(v["collapsed"], bool) for v in quality["per_sample"])
+    assert metrics["samples_checked"] == 6
+    assert all(isinstance(v["collapsed"], bool) for v in metrics["quality"]["collapse"]["per_sample"])
     assert all(soundfile.info(w).frames == RATE * 3 // 4 for w in (out / "samples").glob("*.wav"))
 
 
 def test_fft_run_generates_audio(cli, tmp_path, audio_folder):
     out, metrics = run_audio(cli, tmp_path, audio_folder, "--repr", "fft", "--model", "lstm")
-    assert metrics["quality"]["samples_checked"] == 6 and metrics["test_loss"] > 0
+    assert metrics["samples_checked"] == 6 and metrics["test_loss"] > 0
     assert len(list((out / "samples").glob("*.wav"))) == 6
     for sample in metrics["samples"]:  # 0.5 s is 15.6 hops of 512 samples: rounded up to whole frames
         assert 0.5 <= sample["continuation_seconds"] < 0.5 + 512 / RATE
@@ -297,14 +316,14 @@ def test_chroma_finds_the_chord_that_sounds_and_decodes_it_back():
 
 
 def test_crnn_predicts_frames_and_refuses_tokens():
-    spec = OutputSpec("continuous", 1026)
+    spec = OutputSpec(Continuous(), 1026)
     model = Crnn(spec, CrnnConfig())
     y, state = model(torch.randn(2, 7, 1026))
     assert y.shape == (2, 7, 1026)
     y2, _ = model(torch.randn(2, 3, 1026), state)
     assert y2.shape == (2, 3, 1026)
     with pytest.raises(ConfigError, match="frame representation"):
-        Crnn(OutputSpec("categorical", 50), CrnnConfig())
+        Crnn(OutputSpec(Categorical(), 50), CrnnConfig())
 
 
 def test_chroma_crnn_run_writes_chords_as_midi_and_wav(cli, tmp_path, audio_folder, tunes_file):

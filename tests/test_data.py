@@ -6,9 +6,10 @@ import torch
 from noizenet.datasets.abc_files import AbcFiles, AbcFilesConfig
 from noizenet.errors import DataError
 from noizenet.interfaces import OutputSpec, Piece
-from noizenet.plugins.abc_text import split_tunes
-from noizenet.plugins.recurrent import RecurrentConfig, RecurrentNet
-from noizenet.scoring import score_pieces, sequence_loss
+from noizenet.kinds import Categorical, Continuous
+from noizenet.plugins.abc.text import split_tunes
+from noizenet.plugins.models.recurrent import RecurrentConfig, RecurrentNet
+from noizenet.scoring import score_pieces
 from noizenet.splits import split_pieces
 from noizenet.windows import PieceWindows, StreamWindows
 
@@ -70,7 +71,7 @@ def test_piece_windows_start_every_piece_fresh_and_cover_each_step_once():
 
 
 def test_reset_state_zeroes_only_the_chosen_rows():
-    spec = OutputSpec("categorical", 9)
+    spec = OutputSpec(Categorical(), 9)
     model = RecurrentNet("lstm", spec, RecurrentConfig(hidden=4, layers=2, embedding=3))
     _, state = model(torch.randint(0, 9, (3, 5)))
     h, c = model.reset_state(state, torch.tensor([False, True, False]))
@@ -80,14 +81,14 @@ def test_reset_state_zeroes_only_the_chosen_rows():
 
 
 def test_masked_loss_ignores_padding():
-    spec = OutputSpec("categorical", 4)
+    spec = OutputSpec(Categorical(), 4)
     y = torch.randn(2, 3, 4)
     target = torch.tensor([[1, 2, 3], [0, 1, 1]])
     mask = torch.tensor([[True, True, True], [True, False, False]])
-    expected = sequence_loss(torch.cat([y[0], y[1, :1]])[None], torch.tensor([[1, 2, 3, 0]]), spec)
-    assert torch.allclose(sequence_loss(y, target, spec, mask), expected)
-    frames = OutputSpec("continuous", 4)
-    assert torch.allclose(sequence_loss(y, y + mask[..., None].logical_not() * 5.0, frames, mask), torch.tensor(0.0))
+    expected = spec.kind.loss(torch.cat([y[0], y[1, :1]])[None], torch.tensor([[1, 2, 3, 0]]))
+    assert torch.allclose(spec.kind.loss(y, target, mask), expected)
+    frames = OutputSpec(Continuous(), 4)
+    assert torch.allclose(frames.kind.loss(y, y + mask[..., None].logical_not() * 5.0, mask), torch.tensor(0.0))
 
 
 def test_seq_len_longer_than_the_data_is_a_clear_error():
@@ -96,7 +97,7 @@ def test_seq_len_longer_than_the_data_is_a_clear_error():
 
 
 def test_padded_batch_scoring_equals_scoring_each_piece_alone():
-    spec = OutputSpec("categorical", 9, start=0, stop=1)
+    spec = OutputSpec(Categorical(), 9, start=0, stop=1)
     torch.manual_seed(0)
     model = RecurrentNet("gru", spec, RecurrentConfig(hidden=8, layers=1, embedding=4))
     pieces = [torch.randint(0, 9, (n,)) for n in (5, 17, 9, 30)]

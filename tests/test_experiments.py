@@ -4,8 +4,8 @@ import json
 
 from conftest import TINY
 
-from noizenet.plugins import abc_quality
-from noizenet.plugins.abc_text import parse_abc, split_tunes
+from noizenet.plugins.abc import metrics as abc_metrics
+from noizenet.plugins.abc.text import body, parse_abc, split_tunes
 
 
 def real_tunes(tunes_file):
@@ -16,8 +16,8 @@ def test_music_statistics_tell_real_tunes_from_a_drone(tunes_file):
     tunes = real_tunes(tunes_file)
     scores = [parse_abc(t)[0] for t in tunes[:20]]
     drone = [parse_abc("X:1\nM:4/4\nL:1/8\nK:C\n" + "C8|" * 8 + "\n")[0]]
-    alike = abc_quality.music_statistics(scores[:10], scores[10:])
-    apart = abc_quality.music_statistics(drone, scores[10:])
+    alike = abc_metrics.music_statistics(scores[:10], scores[10:])
+    apart = abc_metrics.music_statistics(drone, scores[10:])
     for key in ("pitch_class", "interval", "note_length", "pitch_range"):
         assert alike[f"{key}_overlap"] > apart[f"{key}_overlap"], key
         assert alike[f"{key}_kl"] < apart[f"{key}_kl"], key
@@ -27,9 +27,9 @@ def test_music_statistics_tell_real_tunes_from_a_drone(tunes_file):
 def test_novelty_finds_a_copied_tune_and_a_new_one(tunes_file):
     tunes = real_tunes(tunes_file)
     copied, fresh = tunes[3], "X:1\nK:C\nzzzz qqqq xxxx zzzz qqqq|\n"
-    result = abc_quality.novelty([copied, fresh], tunes)
+    result = abc_metrics.novelty([copied, fresh], tunes)
     (copy_facts, fresh_facts) = result["per_tune"]
-    assert copy_facts["longest_copied"] == len(abc_quality.body(copied)) and copy_facts["share_8grams_in_training"] == 1.0
+    assert copy_facts["longest_copied"] == len(body(copied)) and copy_facts["share_8grams_in_training"] == 1.0
     assert fresh_facts["longest_copied"] < 5 and fresh_facts["share_8grams_in_training"] == 0.0
 
 
@@ -37,7 +37,7 @@ def test_abc_runs_report_novelty_and_compare_writes_a_table_and_a_plot(cli, tmp_
     metrics = json.loads((trained_run / "metrics.json").read_text())
     quality = metrics["quality"]
     assert len(quality["novelty"]["per_tune"]) == len(metrics["samples"])
-    assert "mean_longest_copied" in (trained_run / "report.md").read_text()
+    assert "longest stretch copied from a training tune, mean" in (trained_run / "report.md").read_text()
 
     other = tmp_path / "gru"
     assert cli("run", "--model", "gru", "--data", tunes_file, "--out", other, *TINY).exit_code == 0

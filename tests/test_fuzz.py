@@ -11,7 +11,7 @@ from noizenet.datasets.abc_files import AbcFiles, AbcFilesConfig
 from noizenet.datasets.audio_files import AudioFiles, AudioFilesConfig
 from noizenet.errors import DataError
 from noizenet.interfaces import Piece
-from noizenet.plugins.abc_text import AbcConfig, AbcRepresentation
+from noizenet.plugins.abc.representation import AbcConfig, AbcRepresentation
 
 ABC_ALPHABET = st.sampled_from(list("XKLMT:|ABCDEFGabcdefg,'^_=[]()/0123456789 \n%\"!{}"))
 texts = st.one_of(st.text(max_size=400), st.text(ABC_ALPHABET, max_size=400))

@@ -2,12 +2,14 @@ import numpy as np
 import pytest
 import torch
 
-from noizenet.generator import draw, generate
+from noizenet.generator import generate
 from noizenet.interfaces import OutputSpec
-from noizenet.plugins.recurrent import RecurrentConfig, RecurrentNet
-from noizenet.plugins.recurrent_sampler import RecurrentWeights
+from noizenet.kinds import Categorical, Continuous
+from noizenet.kinds.categorical import softmax_draw
+from noizenet.plugins.models.recurrent import RecurrentConfig, RecurrentNet
+from noizenet.plugins.models.sampler import RecurrentWeights
 
-SPEC = OutputSpec("categorical", 12, start=0, stop=1)
+SPEC = OutputSpec(Categorical(), 12, start=0, stop=1)
 
 
 def model() -> RecurrentNet:
@@ -61,15 +63,15 @@ def test_stops_at_the_stop_token_and_respects_max_length():
 def test_temperature_sharpens_and_flattens():
     logits = torch.tensor([[2.0, 1.0, 0.0]]).repeat(4000, 1)
     g = torch.Generator().manual_seed(0)
-    cold = draw(logits, torch.full((4000,), 0.2), g)
-    hot = draw(logits, torch.full((4000,), 5.0), g)
+    cold = softmax_draw(logits, torch.full((4000,), 0.2), g)
+    hot = softmax_draw(logits, torch.full((4000,), 5.0), g)
     assert (cold == 0).float().mean() > 0.95
     assert 0.25 < (hot == 2).float().mean() < 0.40
-    assert torch.equal(draw(logits[:2], torch.zeros(2), g), torch.tensor([0, 0]))
+    assert torch.equal(softmax_draw(logits[:2], torch.zeros(2), g), torch.tensor([0, 0]))
 
 
 # -- the compiled sampler (numba) -------------------------------------------------------
-AUDIO_SPEC = OutputSpec("categorical", 256)
+AUDIO_SPEC = OutputSpec(Categorical(), 256)
 CPU = torch.device("cpu")
 
 
@@ -132,20 +134,20 @@ def test_injected_noise_replaces_a_share_of_the_tokens(compiled):
 
 
 def test_continuous_generation_samples_around_the_prediction_at_the_given_spread():
-    spec = OutputSpec("continuous", 3)
+    spec = OutputSpec(Continuous(), 3)
     torch.manual_seed(0)
     net = RecurrentNet("gru", spec, RecurrentConfig(hidden=8, layers=1, embedding=4)).eval()
     prime = [torch.zeros(2, 3)]
     scale = torch.tensor([0.0, 1.0, 2.0])
-    still = generate(net, spec, prime, [0.0], max_length=50, seed=0, device=CPU, scale=scale).sequences[0]
-    loose = generate(net, spec, prime * 2, [1.0, 1.0], max_length=400, seed=0, device=CPU, scale=scale).sequences[0]
+    still = generate(net, spec, prime, [0.0], max_length=50, seed=0, device=CPU, calibration=scale).sequences[0]
+    loose = generate(net, spec, prime * 2, [1.0, 1.0], max_length=400, seed=0, device=CPU, calibration=scale).sequences[0]
     steps = np.diff(loose[2:].numpy(), axis=0).std(axis=0)
     assert torch.isfinite(still).all() and np.diff(still[-10:].numpy(), axis=0).std() < 0.05
     assert steps[0] < 0.5 < steps[1] < steps[2]
 
 
 def test_compiled_frames_follow_the_eager_model_and_its_spread():
-    spec = OutputSpec("continuous", 6)
+    spec = OutputSpec(Continuous(), 6)
     torch.manual_seed(2)
     net = RecurrentNet("lstm", spec, RecurrentConfig(hidden=12, layers=2, embedding=5)).eval()
     frames = torch.randn(2, 30, 6)
@@ -155,7 +157,7 @@ def test_compiled_frames_follow_the_eager_model_and_its_spread():
     runs = [generate(net, spec, prime, [0.0], max_length=40, seed=0, device=CPU, compiled=c).sequences[0] for c in (True, False)]
     torch.testing.assert_close(runs[0], runs[1], atol=1e-4, rtol=1e-4)
     scale = torch.tensor([0.0, 0.0, 0.0, 1.0, 1.0, 1.0])
-    loose = generate(net, spec, prime * 64, [1.0] * 64, max_length=1, seed=0, device=CPU, scale=scale).sequences
+    loose = generate(net, spec, prime * 64, [1.0] * 64, max_length=1, seed=0, device=CPU, calibration=scale).sequences
     last = torch.stack([s[-1] for s in loose])
     assert last[:, :3].std(0).max() < 1e-5 and 0.7 < float(last[:, 3:].std(0).mean()) < 1.3
 

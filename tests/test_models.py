@@ -3,7 +3,8 @@ import torch
 
 from noizenet.config import TrainConfig
 from noizenet.interfaces import OutputSpec
-from noizenet.plugins.recurrent import RecurrentConfig, RecurrentNet, recur
+from noizenet.kinds import Categorical, Continuous
+from noizenet.plugins.models.recurrent import RecurrentConfig, RecurrentNet, recur
 from noizenet.registry import load_registry
 from noizenet.rundir import RunDir
 from noizenet.trainer import Trainer
@@ -13,7 +14,7 @@ from noizenet.windows import make_windows
 @pytest.mark.parametrize("name", ["rnn", "lstm", "gru"])
 @pytest.mark.parametrize("init", ["default", "xavier", "kaiming"])
 def test_categorical_output_shapes_and_state(name, init):
-    spec = OutputSpec("categorical", 50, start=0, stop=1)
+    spec = OutputSpec(Categorical(), 50, start=0, stop=1)
     model = load_registry().get("model", name).build(spec, RecurrentConfig(hidden=24, layers=2, embedding=8, init=init))
     x = torch.randint(0, 50, (3, 7))
     y, state = model(x)
@@ -28,14 +29,14 @@ def test_categorical_output_shapes_and_state(name, init):
     assert hidden.shape == (3, 7, 24)
 
 
-@pytest.mark.parametrize("kind", ["categorical", "continuous"])
+@pytest.mark.parametrize("kind", [Categorical(), Continuous()])
 @pytest.mark.parametrize("name", ["rnn", "lstm", "gru"])
 def test_one_step_at_a_time_matches_the_fused_call(name, kind):
     """Generation steps one position at a time (through the cell kernels on CPU):
     outputs and final state must be those of one fused call over the sequence."""
     spec = OutputSpec(kind, 12)
     model = load_registry().get("model", name).build(spec, RecurrentConfig(hidden=32, layers=3, embedding=8)).eval()
-    x = torch.randint(0, 12, (4, 9)) if kind == "categorical" else torch.randn(4, 9, 12)
+    x = torch.randint(0, 12, (4, 9)) if kind.tokens else torch.randn(4, 9, 12)
     with torch.inference_mode():
         whole, whole_state = model(x)
         steps, state = [], None
@@ -64,14 +65,14 @@ def test_recur_steps_any_recurrent_layer_like_the_layer_itself(rnn):
 
 @pytest.mark.parametrize("name", ["rnn", "lstm", "gru"])
 def test_continuous_output_shapes(name):
-    spec = OutputSpec("continuous", 10)
+    spec = OutputSpec(Continuous(), 10)
     model = load_registry().get("model", name).build(spec, RecurrentConfig(hidden=16, layers=1, embedding=8))
     y, _ = model(torch.randn(2, 5, 10))
     assert y.shape == (2, 5, 10)
 
 
 def test_dropout_sits_between_layers():
-    spec = OutputSpec("categorical", 5)
+    spec = OutputSpec(Categorical(), 5)
     model = load_registry().get("model", "lstm").build(spec, RecurrentConfig(hidden=8, layers=3, dropout=0.3))
     assert model.rnn.num_layers == 3 and model.rnn.dropout == 0.3
 
@@ -79,7 +80,7 @@ def test_dropout_sits_between_layers():
 def test_reading_the_loss_every_few_steps_trains_the_same(tmp_path):
     """On a GPU the trainer reads the loss (a host sync) every 16 steps; forced on CPU,
     that must not change a step of training."""
-    spec = OutputSpec("categorical", 20, start=0, stop=1)
+    spec = OutputSpec(Categorical(), 20, start=0, stop=1)
     generator = torch.Generator().manual_seed(0)
     pieces = [torch.randint(2, 20, (int(n),), generator=generator) for n in torch.randint(30, 120, (40,), generator=generator)]
     runs = []

@@ -28,7 +28,7 @@ def _write_model_plugin(folder: Path, module: str, name: str) -> None:
     (folder / f"{module}.py").write_text(
         "import noizenet\n"
         "from noizenet.interfaces import ModelPlugin\n"
-        "from noizenet.plugins.recurrent import RecurrentConfig, RecurrentNet\n"
+        "from noizenet.plugins.models.recurrent import RecurrentConfig, RecurrentNet\n"
         "@noizenet.hookimpl\n"
         "def noizenet_models():\n"
         f"    return [ModelPlugin('{name}', RecurrentConfig, lambda spec, cfg: RecurrentNet('gru', spec, cfg))]\n"
@@ -68,7 +68,7 @@ def test_every_kind_has_a_hook():
 def test_a_representation_with_an_outdated_method_signature_is_one_clear_line(tmp_path, cli):
     plugin = tmp_path / "old_style.py"
     plugin.write_text(
-        "import noizenet\nfrom noizenet.plugins.abc_text import AbcRepresentation\n\n"
+        "import noizenet\nfrom noizenet.plugins.abc.representation import AbcRepresentation\n\n"
         "class Old(AbcRepresentation):\n    name = 'old'\n\n"
         "    def decode(self, encoded):\n        return super().decode(encoded)\n\n"
         "@noizenet.hookimpl\ndef noizenet_representations():\n    return [Old]\n"

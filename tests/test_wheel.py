@@ -27,7 +27,7 @@ def test_wheel_installs_with_its_plugins_in_a_clean_venv(tmp_path):
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     where = subprocess.check_output(
-        [python, "-c", "import noizenet.plugins.abc_text as m, noizenet.datasets.abc_files as d; print(m.__file__); print(d.__file__)"],
+        [python, "-c", "import noizenet.plugins.abc.representation as m, noizenet.datasets.abc_files as d; print(m.__file__); print(d.__file__)"],
         cwd=elsewhere, text=True,
     )
     assert all(line.startswith(str(site)) for line in where.split()), where

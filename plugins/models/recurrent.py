@@ -17,6 +17,8 @@ from torch import nn
 from noizenet import hookimpl
 from noizenet.errors import ConfigError
 from noizenet.interfaces import ModelPlugin, OutputSpec, SequenceModel
+from noizenet.kinds import Categorical, Continuous
+from noizenet.plugins.models.sampler import RecurrentWeights
 
 CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 CELL_STEPS = {  # nn.RNNBase.mode -> the kernel of one step of one layer
@@ -49,7 +51,8 @@ class RecurrentNet(SequenceModel):
     def __init__(self, cell: str, spec: OutputSpec, cfg: RecurrentConfig) -> None:
         super().__init__()
         self.cell = cell
-        if spec.kind == "categorical":
+        self.kind = spec.kind
+        if spec.kind.tokens:
             self.input = nn.Embedding(spec.size, cfg.embedding)
         else:
             self.input = nn.Linear(spec.size, cfg.embedding)
@@ -71,12 +74,13 @@ class RecurrentNet(SequenceModel):
         """The numba sampling loop on CPU where it beats batched PyTorch steps: while
         a step's multiply-adds (rows x weights) stay under ~3M, a loop without
         PyTorch's per-op dispatch wins (2x384 LSTM: 1 row, 3x faster; 1x128 GRU: up
-        to 28 rows, 2-18x); beyond, batched matrix products do. The weights are copied now."""
+        to 28 rows, 2-18x); beyond, batched matrix products do. It samples the two
+        built-in output kinds only. The weights are copied now."""
         weights = sum(w.numel() for w in self.rnn.parameters() if w.dim() == 2) + self.head.weight.numel()
         if self.head.weight.device.type != "cpu" or rows * weights > COMPILED_MACS:
             return None
-        from noizenet.plugins.recurrent_sampler import RecurrentWeights
-
+        if type(self.kind) not in (Categorical, Continuous):
+            return None
         return RecurrentWeights.from_modules(self.cell, self.input, self.rnn, self.head).sample
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 
-from noizenet.plugins.abc_text import FIELD, FIELD_LETTERS
+from noizenet.plugins.abc.text import FIELD, FIELD_LETTERS
 
 LETTERS = "CDEFGAB"
 NATURAL = (0, 2, 4, 5, 7, 9, 11)  # semitones of C D E F G A B above C

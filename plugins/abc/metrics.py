@@ -1,4 +1,6 @@
-"""Generated ABC tunes against the training tunes: music statistics and novelty.
+"""Metrics of generated ABC tunes: validity, music statistics and novelty.
+
+Validity: a tune counts when music21 parses it into at least ``MIN_NOTES`` notes.
 
 Music statistics follow Yang and Lerch, "On the evaluation of generative models in
 music" (MGEval): the distributions of pitch class, pitch range, melodic interval
@@ -17,13 +19,21 @@ from typing import Any
 
 import numpy as np
 
+from noizenet import hookimpl
+from noizenet.figures import Figure
+from noizenet.interfaces import EvaluationContext, Metric, MetricResult, Representation, Sample
 from noizenet.plots import plt, save_figure
+from noizenet.plugins.abc.text import body, midi_bytes, parse_abc
+from noizenet.plugins.synthesis import renderer
 
 INTERVALS = np.arange(-12, 13)  # semitones; larger leaps are clipped to an octave
 LENGTHS = np.array([0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0])  # quarter notes; others go to the nearest
 RANGES = np.arange(0, 38, 3)  # bins of a tune's pitch range in semitones
 NGRAM = 8
 EPSILON = 1e-6
+MIN_NOTES = 8  # a generated tune is valid when music21 finds at least this many notes
+STATISTICS_TUNES = 100  # training tunes parsed for the music statistics
+FEATURES = ("pitch_class", "interval", "note_length", "pitch_range")
 
 
 def tune_statistics(score: Any) -> dict[str, np.ndarray] | None:
@@ -91,12 +101,6 @@ def plot_statistics(histograms: dict[str, dict[str, list[float]]], path: Path) -
     return save_figure(fig, path)
 
 
-def body(text: str) -> str:
-    """The notes of a tune: what follows its K: line, without comments."""
-    key = re.search(r"(?m)^K:.*$", text)
-    return re.sub(r"%[^\n]*", "", text[key.end() + 1 :] if key else text)
-
-
 def novelty(generated: Sequence[str], training: Sequence[str]) -> dict[str, Any]:
     """Per generated tune body: the longest substring that is also in a training
     tune body, and the share of its 8-grams found in the training bodies."""
@@ -119,3 +123,94 @@ def novelty(generated: Sequence[str], training: Sequence[str]) -> dict[str, Any]
         "share_8grams_in_training": round(float(np.mean([t["share_8grams_in_training"] for t in measured])), 4) if measured else None,
         "per_tune": per_tune,
     }
+
+
+def training_texts(context: EvaluationContext) -> list[str]:
+    """The training tunes as the representation sees them (encoded and decoded)."""
+    representation = context.representation
+    return [representation.decode(representation.encode(piece)).data for piece in context.training]
+
+
+class AbcValidity(Metric):
+    name = "abc-validity"
+    description = "share of generated tunes that music21 parses into 8 or more notes"
+    piece_types = ("abc",)
+    references = False
+    figures = (Figure("abc_valid_rate", "tunes that parse (8+ notes)", "", "higher", headline=True, format="{:.3f}"),)
+
+    def per_sample(self, sample: Sample, representation: Representation) -> dict[str, Any]:
+        text = sample.piece.data
+        score, error = parse_abc(text)
+        notes = len(score.flatten().notes) if score is not None else 0
+        if score is not None and notes < MIN_NOTES:
+            error = f"only {notes} notes (a tune needs {MIN_NOTES})"
+        facts = {"valid": error is None, "notes": notes, "chars": len(text), "error": error}
+        if score is not None and notes:
+            facts["midi_error"] = midi_bytes(text)[1]
+        return facts
+
+    def per_set(self, context: EvaluationContext) -> MetricResult:
+        valid = [s.facts["valid"] for s in context.samples if "valid" in s.facts]
+        if not valid:
+            return MetricResult({"abc_valid_rate": None})
+        by_temperature: dict[str, list[bool]] = {}
+        for sample in context.samples:
+            by_temperature.setdefault(f"{sample.temperature:g}", []).append(sample.facts["valid"])
+        notes = []
+        if not all(valid):
+            notes.append("Tunes that failed a check keep their .abc file; the reasons are in the sample table.")
+        if any(s.facts.get("midi_error", "") is None for s in context.samples):
+            notes.append(f"WAV files rendered from the MIDI with: {renderer()}.")
+        return MetricResult(
+            {"abc_valid_rate": sum(valid) / len(valid)},
+            details={"valid_rate_by_temperature": {t: sum(v) / len(v) for t, v in by_temperature.items()}},
+            notes=notes,
+        )
+
+
+class MusicStatistics(Metric):
+    name = "music-statistics"
+    description = "pitch-class, interval, note-length and range distributions vs 100 training tunes (MGEval)"
+    piece_types = ("abc",)
+    figures = tuple(
+        Figure(f"{feature}_{measure}", f"{feature.replace('_', ' ')} {label} vs training", "", better, format="{:.4f}")
+        for feature in FEATURES
+        for measure, label, better in (("overlap", "overlap", "higher"), ("kl", "KL divergence", "lower"))
+    )
+
+    def per_set(self, context: EvaluationContext) -> MetricResult:
+        texts = training_texts(context)
+        sample = np.random.default_rng(0).permutation(len(texts))[:STATISTICS_TUNES]
+        scores = [score for score, _ in (parse_abc(s.piece.data) for s in context.samples) if score is not None]
+        reference = [score for score, _ in (parse_abc(texts[int(i)]) for i in sample) if score is not None]
+        statistics = music_statistics(scores, reference)
+        if not statistics:
+            return MetricResult({})
+        histograms = statistics.pop("histograms")
+        path = plot_statistics(histograms, Path(context.out_dir) / "music_statistics.png")
+        figures = {f.key: statistics.pop(f.key) for f in self.figures}
+        return MetricResult(figures, details={**statistics, "histograms": histograms},
+                            plots={"Music statistics": path.name})
+
+
+class Novelty(Metric):
+    name = "novelty"
+    description = "longest stretch copied from a training tune, and the share of 8-grams found in them"
+    piece_types = ("abc",)
+    figures = (
+        Figure("mean_longest_copied", "longest stretch copied from a training tune, mean", "chars", "lower", format="{:.1f}"),
+        Figure("max_longest_copied", "longest stretch copied from a training tune, max", "chars", "lower", format="{}"),
+        Figure("share_8grams_in_training", "share of 8-grams found in training tunes", "", "lower", format="{:.4f}"),
+    )
+
+    def per_set(self, context: EvaluationContext) -> MetricResult:
+        if not context.samples:
+            return MetricResult({})
+        result = novelty([s.piece.data for s in context.samples], training_texts(context))
+        per_tune = result.pop("per_tune")
+        return MetricResult(result, details={"per_tune": per_tune})
+
+
+@hookimpl
+def noizenet_metrics():
+    return [AbcValidity, MusicStatistics, Novelty]

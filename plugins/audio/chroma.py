@@ -17,15 +17,17 @@ from pathlib import Path
 from typing import Any
 
 import librosa
+import music21
 import numpy as np
 import torch
 
 from noizenet import hookimpl
 from noizenet.errors import ConfigError
 from noizenet.interfaces import OutputSpec, Piece
+from noizenet.kinds import Continuous
 from noizenet.plots import plt, save_figure
-from noizenet.plugins.audio import AudioRepresentation
-from noizenet.rundir import atomic_write_bytes
+from noizenet.plugins.audio.base import AudioRepresentation
+from noizenet.plugins.synthesis import write_midi
 
 PITCH_CLASSES = ["C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B"]
 
@@ -58,7 +60,7 @@ class ChromaRepresentation(AudioRepresentation):
 
     @property
     def spec(self) -> OutputSpec:
-        return OutputSpec("continuous", 12)
+        return OutputSpec(Continuous(), 12)
 
     def fit_audio(self, audio: Sequence[np.ndarray]) -> None:
         pass  # chroma frames are already normalised (strongest pitch class = 1)
@@ -113,10 +115,6 @@ class ChromaRepresentation(AudioRepresentation):
         return written
 
     def _write_midi(self, chords: list, path: Path) -> Path:
-        import music21
-
-        from noizenet.plugins.synthesis import quiet_music21
-
         quarter_seconds = 0.5  # at 120 beats per minute
         stream = music21.stream.Stream([music21.tempo.MetronomeMark(number=120)])
         for pitch_classes, frames in chords:
@@ -125,9 +123,7 @@ class ChromaRepresentation(AudioRepresentation):
                 stream.append(music21.chord.Chord([48 + pc for pc in pitch_classes], quarterLength=length))
             else:
                 stream.append(music21.note.Rest(quarterLength=length))
-        with quiet_music21():
-            atomic_write_bytes(path, music21.midi.translate.streamToMidiFile(stream).writestr())
-        return path
+        return write_midi(stream, path)
 
     def _plot_chroma(self, chroma: np.ndarray, path: Path) -> Path:
         fig, ax = plt.subplots(figsize=(9, 3))
@@ -138,13 +134,6 @@ class ChromaRepresentation(AudioRepresentation):
         ax.set_xlabel("seconds")
         ax.set_title("chroma")
         return save_figure(fig, path)
-
-    def describe(self, piece: Piece) -> dict[str, Any]:
-        facts = super().describe(piece)
-        chords = [tuple(c) for c, _ in piece.meta.get("chords", []) if c]
-        facts["chords"] = len(chords)
-        facts["distinct_chords"] = len(set(chords))
-        return facts
 
 
 @hookimpl

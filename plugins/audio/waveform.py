@@ -23,7 +23,8 @@ from sklearn.preprocessing import MinMaxScaler, StandardScaler
 from noizenet import hookimpl
 from noizenet.errors import ConfigError
 from noizenet.interfaces import OutputSpec
-from noizenet.plugins.audio import AudioRepresentation
+from noizenet.kinds import Categorical, Continuous
+from noizenet.plugins.audio.base import AudioRepresentation
 
 ENCODINGS = ("mulaw", "zscore", "minmax")
 SCALER_FIT_SAMPLES = 2_000_000  # the scaler sees at most this many training samples
@@ -63,8 +64,8 @@ class WaveformRepresentation(AudioRepresentation):
     @property
     def spec(self) -> OutputSpec:
         if self.config.encoding == "mulaw":
-            return OutputSpec("categorical", self.config.mu + 1)
-        return OutputSpec("continuous", 1)
+            return OutputSpec(Categorical(), self.config.mu + 1)
+        return OutputSpec(Continuous(), 1)
 
     def fit_audio(self, audio: Sequence[np.ndarray]) -> None:
         if self.config.encoding == "mulaw":

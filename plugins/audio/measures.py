@@ -1,10 +1,6 @@
-"""Measures of generated audio: did it collapse, and how far is it from real audio?
-
-A waveform model that collapses settles on a constant (RMS and spread fall to zero)
-or on a short loop (a periodic buzz: the waveform statistics look alive, but the
-spectrum stops changing from frame to frame). Both are caught here, the second by
-comparing frame-to-frame spectral change with the same measure on real audio.
-"""
+"""Measures of audio clips (float32 mono arrays): level, spectral change and
+flatness, MFCC + chroma features and the Fréchet distance between feature sets.
+The audio metrics (``metrics.py``) and the benchmarks build on them."""
 
 from __future__ import annotations
 
@@ -79,57 +75,11 @@ def frechet(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.sum((mu_a - mu_b) ** 2) + np.trace(cov_a + cov_b - 2 * root))
 
 
-def compare(
-    generated: Sequence[tuple[str, str, np.ndarray, int]],
-    reference: Sequence[np.ndarray],
-    sample_rate: int,
-) -> dict[str, Any]:
-    """Collapse verdicts per sample and distances to real audio.
-
-    generated: ``(name, prime, audio, prime_samples)`` per sample.
-    reference: held-out audio, the yardstick for level, spectral change and features.
-    """
-    real = [r for r in reference if len(r) >= N_FFT + HOP]
-    real_level = float(np.mean([rms(r) for r in real])) if real else 0.0
-    real_change = float(np.mean([spectral_change(r) for r in real])) if real else 0.0
-    verdicts = []
-    for name, prime, audio, prime_samples in generated:
-        continuation = audio[prime_samples:]
-        prime_level = rms(audio[:prime_samples])
-        base = prime_level if prime_level > SILENT else real_level
-        rms_ratio = rms(continuation[-sample_rate:]) / base if base > 0 else 0.0
-        change_ratio = spectral_change(continuation) / real_change if real_change > 0 else 0.0
-        verdicts.append({
-            "name": name,
-            "prime": prime,
-            "rms_ratio": round(rms_ratio, 4),
-            "spectral_change_ratio": round(change_ratio, 4),
-            "collapsed": bool(rms_ratio < RMS_RATIO_MIN or change_ratio < CHANGE_RATIO_MIN),
-        })
-    continuations = [audio[p:] for _, _, audio, p in generated]
-    everything = np.concatenate(continuations) if continuations else np.zeros(0, np.float32)
-    result: dict[str, Any] = {
-        "collapsed_samples": sum(v["collapsed"] for v in verdicts),
-        "samples_checked": len(verdicts),
-        "primes_differ": _primes_differ(generated),
-        "flatness_generated": _mean(flatness(c) for c in continuations),
-        "flatness_real": _mean(flatness(r) for r in real),
-        "real_spectral_change": round(real_change, 5),
-    }
-    if real and len(everything) >= N_FFT * 4:
-        real_features = np.concatenate([features(r, sample_rate) for r in real])
-        noise = np.random.default_rng(0).normal(0, real_level or 0.1, len(everything)).astype(np.float32)
-        result["frechet_generated"] = frechet(np.concatenate([features(c, sample_rate) for c in continuations if len(c) >= N_FFT]), real_features)
-        result["frechet_white_noise"] = frechet(features(noise, sample_rate), real_features)
-    result["per_sample"] = verdicts
-    return result
-
-
-def _primes_differ(generated: Sequence[tuple[str, str, np.ndarray, int]]) -> bool | None:
+def primes_differ(generated: Sequence[tuple[str, np.ndarray]]) -> bool | None:
     """Whether continuations from different primes differ (None: only one prime)."""
     by_prime: dict[str, np.ndarray] = {}
-    for _, prime, audio, prime_samples in generated:
-        by_prime.setdefault(prime, audio[prime_samples:])
+    for prime, continuation in generated:
+        by_prime.setdefault(prime, continuation)
     if len(by_prime) < 2:
         return None
     firsts = list(by_prime.values())
@@ -137,6 +87,6 @@ def _primes_differ(generated: Sequence[tuple[str, str, np.ndarray, int]]) -> boo
     return all(not np.allclose(a[:n], b[:n], atol=1e-3) for i, a in enumerate(firsts) for b in firsts[i + 1 :])
 
 
-def _mean(values: Any) -> float | None:
+def finite_mean(values: Any) -> float | None:
     finite = [v for v in values if np.isfinite(v)]
     return round(float(np.mean(finite)), 5) if finite else None

@@ -1,5 +1,5 @@
 """What every audio representation shares: mono float32 pieces at one sample rate,
-primes cut or made in seconds, WAV + PNG outputs and collapse/quality measures.
+primes cut or made in seconds, WAV + PNG outputs (the audio metrics apply to all).
 
 Subclasses (``waveform``, ``fft``) only say how samples become steps and back:
 :meth:`AudioRepresentation.to_steps` and :meth:`AudioRepresentation.from_steps`.
@@ -7,20 +7,18 @@ Subclasses (``waveform``, ``fft``) only say how samples become steps and back:
 
 from __future__ import annotations
 
-import io
 from abc import abstractmethod
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import soundfile as sf
 import torch
 
 from noizenet.errors import DataError
 from noizenet.interfaces import Piece, PrimeContext, Representation
-from noizenet.plugins import audio_quality
-from noizenet.rundir import atomic_write_bytes
+from noizenet.plugins.audio.plots import plot_sample
+from noizenet.rundir import atomic_write_wav
 
 DEFAULT_SAMPLE_RATE = 16000
 
@@ -31,6 +29,7 @@ class AudioRepresentation(Representation):
 
     default_dataset = "music21-audio"
     path_dataset = "audio-files"
+    piece_type = "audio"
     hop: int = 1  # samples per step of the encoding
 
     def __init__(self, config: Any) -> None:
@@ -100,39 +99,12 @@ class AudioRepresentation(Representation):
 
     def write(self, piece: Piece, path_stem: Path) -> list[Path]:
         """``.wav`` (16-bit PCM at the run's rate) and ``.png`` (waveform, RMS, spectrogram)."""
-        from noizenet.plugins.audio_plots import plot_sample
-
-        wav = Path(f"{path_stem}.wav")
-        atomic_write_bytes(wav, wav_bytes(piece.data, self.sample_rate))
+        wav = atomic_write_wav(Path(f"{path_stem}.wav"), piece.data, self.sample_rate)
         png = plot_sample(piece.data, piece.meta.get("prime_samples", 0), self.sample_rate, Path(f"{path_stem}.png"))
         return [wav, png]
-
-    def describe(self, piece: Piece) -> dict[str, Any]:
-        facts = audio_quality.sample_facts(piece.data, piece.meta.get("prime_samples", 0), self.sample_rate)
-        facts["seconds"] = round(len(piece.data) / self.sample_rate, 4)
-        facts["continuation_seconds"] = round((len(piece.data) - piece.meta.get("prime_samples", 0)) / self.sample_rate, 4)
-        return facts
-
-    def compare(
-        self, generated: Sequence[Piece], held_out: Sequence[Piece], *, training: Sequence[Piece], out_dir: Path
-    ) -> dict[str, Any]:
-        if not generated:
-            return {}
-        return audio_quality.compare(
-            [(p.id, p.meta.get("prime", ""), p.data, p.meta.get("prime_samples", 0)) for p in generated],
-            [self.audio_of(p) for p in held_out],
-            self.sample_rate,
-        )
 
     def state_dict(self) -> dict[str, Any]:
         return {"sample_rate": self.sample_rate}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.sample_rate = int(state["sample_rate"])
-
-
-def wav_bytes(audio: np.ndarray, sample_rate: int) -> bytes:
-    """A 16-bit PCM WAV file of float ``audio`` ``(n,)`` in [-1, 1]."""
-    buffer = io.BytesIO()
-    sf.write(buffer, audio, sample_rate, subtype="PCM_16", format="WAV")
-    return buffer.getvalue()

@@ -18,7 +18,7 @@ from torch import nn
 from noizenet import hookimpl
 from noizenet.errors import ConfigError
 from noizenet.interfaces import ModelPlugin, OutputSpec, SequenceModel
-from noizenet.plugins.recurrent import recur
+from noizenet.plugins.models.recurrent import recur
 
 CELLS = {"gru": nn.GRU, "lstm": nn.LSTM}
 
@@ -47,7 +47,7 @@ class Crnn(SequenceModel):
 
     def __init__(self, spec: OutputSpec, cfg: CrnnConfig) -> None:
         super().__init__()
-        if spec.kind != "continuous":
+        if spec.kind.tokens:
             raise ConfigError("model 'crnn' convolves frames: use it with a frame representation (fft, chroma)")
         stride = 2 if spec.size >= 64 else 1  # long frames (FFT bins) are halved twice
         padding = cfg.kernel // 2

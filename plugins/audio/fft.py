@@ -26,7 +26,8 @@ import torch
 from noizenet import hookimpl
 from noizenet.errors import ConfigError
 from noizenet.interfaces import OutputSpec, Piece
-from noizenet.plugins.audio import AudioRepresentation
+from noizenet.kinds import Continuous
+from noizenet.plugins.audio.base import AudioRepresentation
 
 FEATURES = ("complex", "magnitude")
 GRIFFINLIM_ITERATIONS = 32
@@ -69,7 +70,7 @@ class FftRepresentation(AudioRepresentation):
 
     @property
     def spec(self) -> OutputSpec:
-        return OutputSpec("continuous", self._width)
+        return OutputSpec(Continuous(), self._width)
 
     # -- frames ------------------------------------------------------------------------
     def spectra(self, audio: np.ndarray) -> np.ndarray:

@@ -1,0 +1,13 @@
+"""Output kinds: what one model step predicts, and everything that follows from it.
+
+A representation's :class:`~noizenet.interfaces.OutputSpec` carries one of these
+objects; the trainer, the generator and held-out scoring ask it for the loss,
+accuracy, sampling and units, and never compare names. A representation may bring
+its own kind (a subclass of :class:`OutputKind`).
+"""
+
+from noizenet.kinds.base import Draw, OutputKind
+from noizenet.kinds.categorical import Categorical
+from noizenet.kinds.continuous import Continuous
+
+__all__ = ["Categorical", "Continuous", "Draw", "OutputKind"]

@@ -1,0 +1,454 @@
+"""A run, stage by stage: data -> train -> generate -> evaluate, each stage
+returning what the next one needs.
+
+Files are written for what outlives the process: checkpoints (``--resume``, and
+``generate`` / ``evaluate`` on a finished run: ``best.pt`` holds the weights, what
+the representation learned, the openings of the held-out pieces for song primes
+and the output kind's calibration, so that generating needs no data), samples/ and
+status.json (``evaluate`` on a finished run).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import random
+import shutil
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from noizenet import config as configuration
+from noizenet import distributed
+from noizenet.config import Config
+from noizenet.device import autocast_dtype, pick_device, set_threads
+from noizenet.errors import DataError, RunDirError
+from noizenet.evaluator import evaluate_run
+from noizenet.generator import generate as sample_sequences
+from noizenet.interfaces import EvaluationContext, Piece, PrimeContext, Representation, Sample, SequenceModel
+from noizenet.progress import progress_bar
+from noizenet.registry import Registry, load_registry
+from noizenet.rundir import RunDir, atomic_torch_save, atomic_write_json, atomic_write_text
+from noizenet.splits import split_pieces
+from noizenet.trainer import Trainer
+from noizenet.windows import make_windows
+
+log = logging.getLogger("noizenet")
+CALIBRATION_PIECES = 8  # validation pieces the output kind calibrates sampling on
+
+
+@dataclass
+class Splits:
+    train: list[Piece]
+    val: list[Piece]
+    test: list[Piece]
+
+
+@dataclass
+class Session:
+    """A run's config with its plugins built: what every stage works on. The data
+    is read on first use of :attr:`splits` only."""
+
+    config: Config
+    registry: Registry
+    run_dir: RunDir
+    representation: Representation
+    device: torch.device
+    quiet: bool = False
+    _splits: Splits | None = None
+
+    @property
+    def splits(self) -> Splits:
+        if self._splits is None:
+            self._splits = load_splits(self)
+        return self._splits
+
+    def build_model(self) -> SequenceModel:
+        plugin = self.registry.get("model", self.config.run.model)
+        return plugin.build(self.representation.spec, self.config.model).to(self.device)
+
+
+@dataclass
+class Trained:
+    """What generation needs of a trained run, all from its best checkpoint."""
+
+    model: SequenceModel
+    calibration: torch.Tensor | None  # the output kind's, for sampling
+    openings: dict[str, Any] | None  # {"seconds": prime seconds, "pieces": encoded openings of the test pieces}
+
+
+@dataclass
+class Generation:
+    samples: list[Sample]
+    tokens_per_s: float
+
+
+# -- set-up ---------------------------------------------------------------------------
+def setup_runtime(config: Config) -> torch.device:
+    """Seed every RNG, set CPU threads, pick the device."""
+    seed = config.run.seed
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    cores = len(os.sched_getaffinity(0))
+    set_threads(config.run.threads or max(1, cores // distributed.local_processes()))
+    return distributed.setup(pick_device(config.run.device))
+
+
+def open_session(config: Config, registry: Registry, run_dir: RunDir, *, quiet: bool = False) -> Session:
+    device = setup_runtime(config)
+    representation = registry.get("representation", config.run.repr)(config.repr)
+    return Session(config, registry, run_dir, representation, device, quiet)
+
+
+def session_from_run(
+    run_dir: RunDir, overrides: dict[str, dict] | None = None, *, plugins_dirs: Sequence[Path] = (), quiet: bool = False
+) -> Session:
+    """Rebuild a session from a run directory's config.toml (plus ``overrides``),
+    with the plugin folders the run was made with and ``plugins_dirs``."""
+    run_dir.require_run()
+    raw = configuration.read_toml(run_dir.config)
+    if overrides:
+        raw = configuration.merge(raw, overrides, "options")
+    registry = load_registry(recorded_plugins_dirs(raw, run_dir) + list(plugins_dirs))
+    return open_session(configuration.resolve(raw, registry), registry, run_dir, quiet=quiet)
+
+
+def recorded_plugins_dirs(raw: dict[str, Any], run_dir: RunDir) -> list[Path]:
+    """The ``--plugins-dir`` folders a run was made with, each still there."""
+    folders = [Path(p) for p in raw.get("run", {}).get("plugins_dirs", [])]
+    for folder in folders:
+        if not folder.is_dir():
+            raise RunDirError(f"{run_dir.root} was made with --plugins-dir {folder}, which is gone")
+    return folders
+
+
+def prepare_run_dir(out: Path, *, overwrite: bool) -> RunDir:
+    """A fresh run directory at ``out``; an existing non-empty one only with ``overwrite``."""
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        if not overwrite:
+            raise RunDirError(f"--out {out} already exists; pick another folder, --resume it, or pass --overwrite")
+        if not RunDir(out).config.exists():
+            raise RunDirError(f"--overwrite refuses to delete {out}: it is not a noizenet run")
+        shutil.rmtree(out)
+    out.mkdir(parents=True, exist_ok=True)
+    return RunDir(out)
+
+
+# -- data -----------------------------------------------------------------------------
+def read_pieces(session: Session) -> list[Piece]:
+    config = session.config
+    dataset_cls = session.registry.get("dataset", config.dataset_name)
+    path = Path(config.run.data).expanduser() if config.run.data else None
+    pieces = list(dataset_cls(config.data, path).pieces())
+    if not pieces:
+        raise DataError(f"dataset '{config.dataset_name}' yielded no pieces")
+    return pieces
+
+
+def load_splits(session: Session) -> Splits:
+    """The run's train/val/test pieces: recorded in splits.json, or made and recorded."""
+    pieces = read_pieces(session)
+    path = session.run_dir.splits
+    if path.exists():
+        ids = json.loads(path.read_text())
+        by_id = {piece.id: piece for piece in pieces}
+        missing = [i for part in ids.values() for i in part if i not in by_id]
+        if missing:
+            raise DataError(f"the data has changed since this run: {len(missing)} piece(s) of splits.json are gone, e.g. {missing[0]}")
+        return Splits(*([by_id[i] for i in ids[name]] for name in ("train", "val", "test")))
+    splits = Splits(*split_pieces(pieces, session.config.train.split, session.config.run.seed))
+    atomic_write_json(path, {name: [p.id for p in getattr(splits, name)] for name in ("train", "val", "test")})
+    return splits
+
+
+def encode_all(representation: Representation, pieces: Sequence[Piece]) -> list[torch.Tensor]:
+    return [representation.encode(piece) for piece in pieces]
+
+
+def openings(session: Session) -> dict[str, Any]:
+    """The encoded openings of the test pieces, at ``generate.prime_seconds``."""
+    seconds = session.config.generate.prime_seconds
+    return {"seconds": seconds, "pieces": [session.representation.opening(p, seconds=seconds) for p in session.splits.test]}
+
+
+# -- stages ---------------------------------------------------------------------------
+def train(session: Session, *, resume: bool = False) -> dict[str, Any]:
+    """Fit the representation (or restore it), train, leave best.pt and last.pt;
+    return the training summary (also kept in status.json)."""
+    run_dir, cfg, representation = session.run_dir, session.config, session.representation
+    splits = session.splits
+    checkpoint = run_dir.load_checkpoint("last") if resume else None
+    train_pieces = splits.train + representation.augment(splits.train)
+    if checkpoint is not None:
+        representation.load_state_dict(checkpoint["representation"])
+    else:
+        representation.fit(train_pieces)
+    windows = make_windows(
+        cfg.train.layout,
+        encode_all(representation, train_pieces),
+        batch_size=cfg.train.batch_size,
+        seq_len=cfg.train.seq_len,
+        seed=cfg.run.seed,
+        rank=distributed.rank(),
+        world_size=distributed.world_size(),
+    )
+    if windows.batch_size < cfg.train.batch_size:
+        log.warning("training data is small: batch size lowered to %d", windows.batch_size)
+    model = session.build_model()
+    val_encoded = encode_all(representation, splits.val)
+    trainer = Trainer(
+        model=model,
+        spec=representation.spec,
+        windows=windows,
+        val_encoded=val_encoded,
+        cfg=cfg.train,
+        run_dir=run_dir,
+        device=session.device,
+        checkpoint_extra={
+            "config": cfg.to_dict(),
+            "representation": representation.state_dict(),
+            "openings": openings(session),
+        },
+        quiet=session.quiet,
+        amp_dtype=autocast_dtype(cfg.run.precision, session.device),
+    )
+    if checkpoint is not None:
+        trainer.resume(checkpoint)
+    run_dir.set_status("training")
+    result = trainer.fit()
+    if distributed.is_main():
+        calibrate(session, val_encoded[:CALIBRATION_PIECES])
+    summary = {
+        "stopped": result.stopped,
+        "epochs": round(result.epochs, 3),
+        "steps": result.steps,
+        "seconds": round(result.seconds, 1),
+        "tokens_per_s": round(result.tokens_per_s, 1),
+        "best_val_loss": result.best_val_loss,
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "precision": str(trainer.amp_dtype or torch.float32).removeprefix("torch."),
+        "train_pieces": len(splits.train),
+        "augmented_pieces": len(train_pieces) - len(splits.train),
+        "val_pieces": len(splits.val),
+        "test_pieces": len(splits.test),
+    }
+    run_dir.set_status("trained", train=summary)
+    return summary
+
+
+def calibrate(session: Session, val_encoded: Sequence[torch.Tensor]) -> None:
+    """Add the output kind's calibration of the best model to best.pt."""
+    checkpoint = session.run_dir.load_checkpoint("best")
+    model = session.build_model()
+    model.load_state_dict(checkpoint["model"])
+    checkpoint["calibration"] = session.representation.spec.kind.calibrate(model, val_encoded, session.device)
+    atomic_torch_save(session.run_dir.best, checkpoint)
+
+
+def load_trained(session: Session) -> Trained:
+    """The best checkpoint's model (representation state restored too), calibration
+    and openings; what older checkpoints lack is made again from the data."""
+    checkpoint = session.run_dir.load_checkpoint("best")
+    session.representation.load_state_dict(checkpoint["representation"])
+    model = session.build_model()
+    model.load_state_dict(checkpoint["model"])
+    model.eval()
+    if "calibration" in checkpoint:
+        calibration = checkpoint["calibration"]
+    else:
+        val = encode_all(session.representation, session.splits.val[:CALIBRATION_PIECES])
+        calibration = session.representation.spec.kind.calibrate(model, val, session.device)
+    return Trained(model, calibration, checkpoint.get("openings"))
+
+
+def prime_openings(session: Session, trained: Trained) -> list[torch.Tensor]:
+    """The held-out openings for song primes: from the checkpoint when they were made
+    at this ``generate.prime_seconds``, else from the data."""
+    kept = trained.openings
+    if kept is not None and kept["seconds"] == session.config.generate.prime_seconds:
+        return list(kept["pieces"])
+    try:
+        return openings(session)["pieces"]
+    except DataError as error:
+        raise DataError(f"primes of {session.config.generate.prime_seconds:g} s need the run's data "
+                        f"(its checkpoint keeps openings of {kept['seconds']:g} s): {error}") from None
+
+
+def generate(session: Session, trained: Trained) -> Generation:
+    """Write every (prime, temperature, index) sample into samples/ with samples.json;
+    return the samples with every applicable metric's per-sample facts."""
+    cfg = session.config
+    gen = cfg.generate
+    representation = session.representation
+    context = PrimeContext(
+        openings=prime_openings(session, trained),
+        rng=np.random.default_rng(cfg.run.seed),
+        seconds=gen.prime_seconds,
+        noise_level=gen.noise_level,
+    )
+    made: list[tuple[str, str, float, torch.Tensor]] = []  # name, prime, temperature, encoded prime
+    for prime_name in gen.prime:
+        primes = session.registry.get("prime", prime_name)().make(representation, context, gen.num_samples)
+        for temperature in gen.temperature:
+            for index, tensor in enumerate(primes):
+                made.append((f"{prime_name}-t{temperature:g}-{index:02d}", prime_name, temperature, tensor))
+    with progress_bar(f"generate {len(made)} samples", quiet=session.quiet) as bar:
+        result = sample_sequences(
+            trained.model,
+            representation.spec,
+            [tensor for *_, tensor in made],
+            [temperature for _, _, temperature, _ in made],
+            max_length=generation_length(representation, gen),
+            seed=cfg.run.seed,
+            device=session.device,
+            inject_noise=gen.inject_noise,
+            calibration=trained.calibration,
+            progress=bar.update,
+        )
+    samples_dir = session.run_dir.samples
+    if samples_dir.exists():
+        shutil.rmtree(samples_dir)
+    samples_dir.mkdir(parents=True)
+    metrics = session.registry.metrics_for(representation)
+    samples = []
+    with progress_bar("write samples", quiet=session.quiet) as bar:
+        for done, ((name, prime, temperature, tensor), sequence) in enumerate(zip(made, result.sequences), 1):
+            sample = Sample(name, prime, temperature, sequence, len(tensor),
+                            representation.decode(sequence, prime_steps=len(tensor)))
+            sample.files = [f.name for f in representation.write(sample.piece, samples_dir / name)]
+            for metric in metrics:
+                sample.facts.update(metric.per_sample(sample, representation))
+            samples.append(sample)
+            bar.update(done / len(made), name)
+    atomic_torch_save(samples_dir / "sequences.pt", result.sequences)
+    speed = result.new_steps / result.seconds if result.seconds > 0 else 0.0
+    atomic_write_json(session.run_dir.samples_manifest, {
+        "generate_tokens_per_s": round(speed, 1),
+        "seconds": round(result.seconds, 3),
+        "samples": [s.row() for s in samples],
+    })
+    return Generation(samples, speed)
+
+
+def generation_length(representation: Representation, gen: configuration.GenerateConfig) -> int:
+    """Steps to generate after the prime: ``gen.seconds`` for representations that
+    count time, else ``gen.max_length``."""
+    rate = representation.steps_per_second()
+    return max(1, math.ceil(gen.seconds * rate)) if rate else gen.max_length
+
+
+def sample_figures(session: Session, samples: Sequence[Sample]) -> dict[str, Any]:
+    """The figures of the metrics that need no reference pieces (shown after ``generate``)."""
+    representation = session.representation
+    context = EvaluationContext(representation, samples, [], [], session.run_dir.root)
+    figures: dict[str, Any] = {}
+    for metric in session.registry.metrics_for(representation):
+        if not metric.references:
+            result = metric.per_set(context)
+            figures.update({f.key: (f, result.figures.get(f.key)) for f in metric.figures if f.headline})
+    return figures
+
+
+def saved_generation(session: Session) -> Generation:
+    """The samples of the last ``generate``, decoded again from samples/."""
+    manifest, sequences = session.run_dir.samples_manifest, session.run_dir.samples / "sequences.pt"
+    if not manifest.exists() or not sequences.exists():
+        return Generation([], 0.0)
+    saved = json.loads(manifest.read_text())
+    samples = []
+    for row, sequence in zip(saved["samples"], torch.load(sequences, weights_only=True)):
+        piece = session.representation.decode(sequence, prime_steps=row["prime_steps"])
+        facts = {k: v for k, v in row.items() if k not in Sample.ROW_KEYS}
+        samples.append(Sample(row["name"], row["prime"], row["temperature"], sequence, row["prime_steps"], piece,
+                              row["files"], facts))
+    return Generation(samples, saved.get("generate_tokens_per_s", 0.0))
+
+
+def evaluate(session: Session, trained: Trained, generation: Generation, train_summary: dict[str, Any]) -> dict[str, Any]:
+    """Score the held-out pieces, run the metrics, write metrics.json and the report."""
+    splits, representation = session.splits, session.representation
+    return evaluate_run(
+        run_dir=session.run_dir,
+        model=trained.model,
+        representation=representation,
+        val=encode_all(representation, splits.val),
+        test=encode_all(representation, splits.test),
+        device=session.device,
+        config=session.config,
+        metrics=session.registry.metrics_for(representation),
+        samples=generation.samples,
+        training=splits.train,
+        held_out=splits.test,
+        train=train_summary,
+        generate_tokens_per_s=generation.tokens_per_s,
+        quiet=session.quiet,
+    )
+
+
+# -- a whole run ----------------------------------------------------------------------
+def execute(
+    config: Config,
+    registry: Registry,
+    *,
+    out: Path | None,
+    resume: Path | None,
+    overwrite: bool,
+    train_only: bool,
+    quiet: bool,
+    say: Callable[[str], None],
+) -> tuple[RunDir | None, dict[str, Any] | None]:
+    """``noizenet run`` / ``train``: the stages in order into one run directory;
+    return it and the metrics (None when only training). Under torchrun, ranks
+    other than 0 train their share in a scratch folder and return (None, None)."""
+    if not distributed.is_main():
+        _train_other_rank(config, registry, resume)
+        return None, None
+    if resume is not None:
+        run_dir = RunDir(resume).require_run()
+    else:
+        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+        run_dir = prepare_run_dir(out or Path("runs") / f"{stamp}-{config.run.repr}-{config.run.model}", overwrite=overwrite)
+    atomic_write_text(run_dir.config, config.to_toml())
+    try:
+        session = open_session(config, registry, run_dir, quiet=quiet)
+        splits = session.splits  # reads the data: bad data fails here, before any training
+        say(f"noizenet {'train' if train_only else 'run'}: {config.run.repr} + {config.run.model} on "
+            f"{config.dataset_name} ({len(splits.train)}/{len(splits.val)}/{len(splits.test)} pieces) -> {run_dir.root}")
+        summary = train(session, resume=resume is not None)
+        say(f"trained {summary['epochs']} epochs in {summary['seconds']} s ({summary['stopped']}), "
+            f"{summary['tokens_per_s']:,.0f} tokens/s")
+        metrics = None
+        if not train_only:
+            trained = load_trained(session)
+            metrics = evaluate(session, trained, generate(session, trained), summary)
+        run_dir.set_status("finished", train=summary)
+        return run_dir, metrics
+    except BaseException:
+        if resume is None and not run_dir.last.exists():
+            shutil.rmtree(run_dir.root, ignore_errors=True)  # nothing to resume: leave no debris
+        raise
+    finally:
+        distributed.shutdown()
+
+
+def _train_other_rank(config: Config, registry: Registry, resume: Path | None) -> None:
+    """A rank other than 0 under torchrun: it trains its share in a scratch copy of
+    the run directory (removed afterwards), so that rank 0 alone writes the real one."""
+    with tempfile.TemporaryDirectory(prefix=f"noizenet-rank{distributed.rank()}-") as scratch:
+        if resume is not None:
+            shutil.copytree(resume, scratch, dirs_exist_ok=True)
+        run_dir = RunDir(Path(scratch))
+        atomic_write_text(run_dir.config, config.to_toml())
+        try:
+            train(open_session(config, registry, run_dir, quiet=True), resume=resume is not None)
+        finally:
+            distributed.shutdown()

@@ -1,0 +1,1 @@
+"""Model plugins: ``rnn``, ``lstm``, ``gru`` (with a compiled CPU sampler) and ``crnn``."""
