@@ -3,6 +3,7 @@ statistics, and whole runs through the CLI."""
 
 import json
 import logging
+import shutil
 import warnings
 
 import librosa
@@ -276,13 +277,20 @@ def test_zscore_runs_to_the_end_and_reports_its_collapse_at_temperature_zero(cli
     assert all(soundfile.info(w).frames == RATE * 3 // 4 for w in (out / "samples").glob("*.wav"))
 
 
-def test_fft_run_generates_audio(cli, tmp_path, audio_folder):
-    out, metrics = run_audio(cli, tmp_path, audio_folder, "--repr", "fft", "--model", "lstm")
+def test_fft_run_generates_audio_and_again_once_its_data_is_gone(cli, tmp_path, audio_folder):
+    data = tmp_path / "data"
+    shutil.copytree(audio_folder, data)
+    out, metrics = run_audio(cli, tmp_path, data, "--repr", "fft", "--model", "lstm")
     assert metrics["samples_checked"] == 6 and metrics["test_loss"] > 0
     assert len(list((out / "samples").glob("*.wav"))) == 6
     for sample in metrics["samples"]:  # 0.5 s is 15.6 hops of 512 samples: rounded up to whole frames
         assert 0.5 <= sample["continuation_seconds"] < 0.5 + 512 / RATE
         assert soundfile.info(out / "samples" / f"{sample['name']}.wav").duration == sample["seconds"]
+    first = torch.load(out / "samples" / "sequences.pt", weights_only=True)
+    shutil.rmtree(data)  # song openings and the sampling spread are in best.pt
+    assert cli("generate", out, "-q").exit_code == 0
+    again = torch.load(out / "samples" / "sequences.pt", weights_only=True)
+    assert all(torch.equal(a, b) for a, b in zip(first, again, strict=True))
 
 
 def test_abc_given_audio_and_waveform_given_abc_each_get_one_line(cli, tmp_path, audio_folder, tunes_file):

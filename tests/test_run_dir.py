@@ -1,0 +1,52 @@
+"""What a run directory promises: generating needs nothing else (no data, no
+--plugins-dir), evaluating says what it needs, and teammates can read its files."""
+
+import json
+import os
+import shutil
+import stat
+
+import torch
+from conftest import TINY
+from test_docs import README, example
+
+
+def test_generate_needs_no_data_and_evaluate_says_why_it_does(cli, tunes_file, tmp_path):
+    data = tmp_path / "tunes.abc"
+    shutil.copy(tunes_file, data)
+    out = tmp_path / "run"
+    assert cli("run", "--data", data, "--out", out, *TINY, "--prime", "start,song,perlin").exit_code == 0
+    first = torch.load(out / "samples" / "sequences.pt", weights_only=True)
+    data.unlink()
+    result = cli("generate", out, "--prime", "start,song,perlin", "--seed", "0")
+    assert result.exit_code == 0, result.output
+    again = torch.load(out / "samples" / "sequences.pt", weights_only=True)
+    assert all(torch.equal(a, b) for a, b in zip(first, again, strict=True))  # the same song openings, from best.pt
+    assert "tunes that parse" in result.output
+    evaluate = cli("evaluate", out)
+    assert evaluate.exit_code == 2 and "needs the run's data" in evaluate.output and "no such file" in evaluate.output
+
+
+def test_a_run_made_with_plugins_dir_generates_without_naming_it_again(cli, tunes_file, tmp_path):
+    module = example(README, tmp_path / "my_plugins")
+    out = tmp_path / "run"
+    assert cli("run", "--plugins-dir", module.parent, "--model", "wide-gru", "--data", tunes_file, "--out", out,
+               *TINY).exit_code == 0
+    assert cli("generate", out, "-n", "1", "-q").exit_code == 0
+    assert cli("evaluate", out, "-q").exit_code == 0
+    shutil.rmtree(module.parent)
+    gone = cli("generate", out)
+    assert gone.exit_code == 2 and f"was made with --plugins-dir {module.parent}, which is gone" in gone.output
+
+
+def test_run_files_get_the_permissions_of_any_new_file(trained_run, tmp_path):
+    mask = os.umask(0)
+    os.umask(mask)
+    usual = 0o666 & ~mask  # 0644 under the default umask 022: readable by group and others
+    plain = tmp_path / "plain"
+    plain.write_text("x")
+    assert stat.S_IMODE(plain.stat().st_mode) == usual
+    files = [p for p in trained_run.rglob("*") if p.is_file()]
+    assert {"config.toml", "splits.json", "status.json", "best.pt", "metrics.json", "samples.json"} <= {p.name for p in files}
+    for path in files:
+        assert stat.S_IMODE(path.stat().st_mode) == usual, path
