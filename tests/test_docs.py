@@ -2,6 +2,7 @@
 every hook is documented and exercised, and a third-party plugin package installed
 through its entry point works through the CLI."""
 
+import dataclasses
 import json
 import os
 import re
@@ -11,7 +12,11 @@ from pathlib import Path
 
 from conftest import TINY, TINY_ANY_REPR
 
+from noizenet import config as configuration
 from noizenet import hookspecs
+from noizenet.evaluator import CORE_FIGURES
+from noizenet.kinds import Categorical, Continuous
+from noizenet.registry import load_registry
 
 REPO = Path(__file__).resolve().parents[1]
 README = REPO / "README.md"
@@ -20,14 +25,19 @@ THIRD_PARTY = Path(__file__).parent / "third_party_plugin"
 HOOKS = sorted(name for name in vars(hookspecs) if name.startswith("noizenet_"))
 
 
-def example(doc: Path, folder: Path) -> Path:
-    """Write the doc's ``# my_plugins/NAME.py`` example into ``folder``; return its path."""
-    match = re.search(r"```python\n# my_plugins/(\w+\.py)\n(.*?)```", doc.read_text(), re.DOTALL)
-    assert match, f"{doc.name} lost its plugin example"
+def examples(doc: Path, folder: Path) -> list[Path]:
+    """Write each of the doc's ``# my_plugins/NAME.py`` examples into ``folder``; return their paths."""
+    found = re.findall(r"```python\n# my_plugins/(\w+\.py)\n(.*?)```", doc.read_text(), re.DOTALL)
+    assert found, f"{doc.name} lost its plugin examples"
     folder.mkdir(exist_ok=True)
-    path = folder / match.group(1)
-    path.write_text(match.group(2))
-    return path
+    for name, code in found:
+        (folder / name).write_text(code)
+    return [folder / name for name, _ in found]
+
+
+def example(doc: Path, folder: Path) -> Path:
+    """The doc's first plugin example, written into ``folder``."""
+    return examples(doc, folder)[0]
 
 
 def test_readme_plugin_example_runs_end_to_end(cli, tunes_file, tmp_path):
@@ -40,24 +50,46 @@ def test_readme_plugin_example_runs_end_to_end(cli, tunes_file, tmp_path):
     assert "wide-gru" in listing.output and module.name in listing.output
 
 
-def test_guide_example_representation_runs_end_to_end(cli, tunes_file, tmp_path):
-    module = example(GUIDE, tmp_path / "my_plugins")
+def test_guide_examples_a_representation_and_its_metric_run_end_to_end(cli, tunes_file, tmp_path):
+    folder = examples(GUIDE, tmp_path / "my_plugins")[0].parent
+    runs = []
+    for seed in ("0", "1"):
+        out = tmp_path / f"run{seed}"
+        result = cli("run", "--plugins-dir", folder, "--repr", "pitches", "--data", tunes_file, "--out", out,
+                     *TINY_ANY_REPR, "--prime", "start,song", "--seed", seed)
+        assert result.exit_code == 0, result.output
+        runs.append(out)
+    metrics = json.loads((runs[0] / "metrics.json").read_text())
+    assert metrics["representation"] == "pitches" and metrics["leap_share_training"] < 0.2
+    assert {"notes", "leap_share"} <= set(metrics["samples"][0])
+    assert "melodic steps wider than a fifth" in (runs[0] / "report.md").read_text()
+    samples = sorted((runs[0] / "samples").glob("*.abc"))
+    assert len(samples) == 4 and all(s.read_text().startswith("X:1") for s in samples)
+    again = cli("generate", runs[0], "-n", "1", "-q")  # from the run directory alone
+    assert again.exit_code == 0, again.output
+    compared = cli("compare", *runs, "--out", tmp_path / "compared")
+    assert compared.exit_code == 0 and "**leap_share_training**" in compared.output
+
+
+def test_guide_example_output_kind_trains_and_generates(cli, tunes_file, tmp_path):
+    folder = examples(GUIDE, tmp_path / "my_plugins")[0].parent
     out = tmp_path / "run"
-    result = cli("run", "--plugins-dir", module.parent, "--repr", "pitches", "--data", tunes_file, "--out", out,
-                 *TINY_ANY_REPR, "--prime", "start,song")
+    result = cli("run", "--plugins-dir", folder, "--repr", "pitch-classes", "--data", tunes_file, "--out", out,
+                 *TINY_ANY_REPR, "--prime", "start,song", "-t", "0,1")
     assert result.exit_code == 0, result.output
     metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["representation"] == "pitches" and "pitches_valid_rate" in metrics
-    samples = sorted((out / "samples").glob("*.abc"))
-    assert len(samples) == 4 and all(s.read_text().startswith("X:1") for s in samples)
-    again = cli("generate", out, "--plugins-dir", module.parent, "-n", "1", "-q")  # from the checkpoint alone
-    assert again.exit_code == 0, again.output
+    losses = [json.loads(line)["val_loss"] for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert losses[-1] < losses[0] and metrics["test_loss"] > 0
+    assert {f["unit"] for f in metrics["figures"] if f["key"] == "val_loss"} == {"nats/frame"}
+    written = sorted((out / "samples").glob("*.abc"))
+    assert len(written) == 8 and all(p.read_text().startswith("X:1") for p in written)
+    assert cli("generate", out, "-q").exit_code == 0
 
 
 def test_every_hook_is_documented_and_implemented_by_a_tested_example(tmp_path):
     for hook in HOOKS:
         assert f"`{hook}()`" in GUIDE.read_text(), f"{hook} missing from docs/writing-plugins.md"
-    sources = [example(README, tmp_path / "a"), example(GUIDE, tmp_path / "b"), THIRD_PARTY / "noizenet_scales" / "__init__.py"]
+    sources = [example(README, tmp_path / "a"), *examples(GUIDE, tmp_path / "b"), THIRD_PARTY / "noizenet_scales" / "__init__.py"]
     implemented = {hook for source in sources for hook in HOOKS if f"def {hook}(" in source.read_text()}
     assert implemented == set(HOOKS)
 
@@ -81,3 +113,18 @@ def test_third_party_package_installs_through_its_entry_point_and_runs(tmp_path)
     assert run.returncode == 0, run.stderr[-2000:]
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["dataset"] == "scales" and {s["prime"] for s in metrics["samples"]} == {"scale"}
+
+
+def test_reference_lists_every_config_key_and_every_built_in_figure():
+    text = (REPO / "docs" / "reference.md").read_text()
+    registry = load_registry()
+    sections = [(name, cls) for name, cls in configuration.CORE_SECTIONS.items()]
+    for kind, section in (("representation", "repr"), ("model", "model"), ("dataset", "data")):
+        sections += [(section, entry.plugin.Config) for entry in registry.entries(kind)]
+    for section, cls in sections:
+        for field in dataclasses.fields(cls):
+            assert f"`{section}.{field.name}`" in text, f"{section}.{field.name} missing from docs/reference.md"
+    figures = [f for kind in (Categorical(), Continuous()) for f in kind.figures()] + list(CORE_FIGURES)
+    figures += [f for entry in registry.entries("metric") for f in entry.plugin.figures]
+    for figure in figures:
+        assert f"`{figure.key}`" in text, f"figure {figure.key} missing from docs/reference.md"
