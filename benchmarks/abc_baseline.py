@@ -21,6 +21,7 @@ from torch import nn
 
 from noizenet.datasets.abc_files import AbcFiles, AbcFilesConfig
 from noizenet.interfaces import OutputSpec
+from noizenet.kinds import Categorical
 from noizenet.plugins.abc.representation import AbcConfig, AbcRepresentation
 from noizenet.scoring import score_pieces
 from noizenet.splits import split_pieces
@@ -69,7 +70,7 @@ def main() -> None:
         optimizer.step()
         steps += 1
     seconds = time.perf_counter() - tick
-    spec = OutputSpec("categorical", vocab, start=0, stop=1)
+    spec = OutputSpec(Categorical(), vocab, start=0, stop=1)
     score = score_pieces(model, [representation.encode(p) for p in val], spec, torch.device("cpu"))
     result = {
         "baseline": "bare fused 2x256 LSTM, random windows",

@@ -63,9 +63,9 @@ def fft_rtf(seconds: float) -> float:
     prime = representation.opening(Piece("noise", noise, {"sample_rate": RATE}), seconds=0.5)
     steps = int(np.ceil(seconds * representation.steps_per_second()))
     scale = torch.ones(representation.spec.size)
-    generate(model, representation.spec, [prime], [1.0], max_length=5, seed=0, device=CPU, scale=scale)  # warm-up
+    generate(model, representation.spec, [prime], [1.0], max_length=5, seed=0, device=CPU, calibration=scale)  # warm-up
     tick = time.perf_counter()
-    result = generate(model, representation.spec, [prime], [1.0], max_length=steps, seed=0, device=CPU, scale=scale)
+    result = generate(model, representation.spec, [prime], [1.0], max_length=steps, seed=0, device=CPU, calibration=scale)
     audio = representation.decode(result.sequences[0], prime_steps=len(prime)).data
     elapsed = time.perf_counter() - tick
     return (len(audio) / RATE - 0.5) / elapsed

@@ -2,7 +2,7 @@
 
 Generates the run's primes again at each temperature (into a copy of the run, the
 run itself is left alone) and prints, per temperature, the measures that
-`metrics.json["quality"]` uses, over the continuations only: Fréchet distance of
+the audio metrics use, over the continuations only: Fréchet distance of
 MFCC + chroma statistics to the held-out audio (white noise's beside it), median
 spectral flatness (real audio's beside it), the smallest and median RMS of the last
 second over the prime's (below 0.1 = collapsed), and median frame-to-frame

@@ -26,6 +26,7 @@ from machine import matmul_flops, model_macs_per_token, report  # noqa: E402
 
 from noizenet.generator import generate  # noqa: E402
 from noizenet.interfaces import OutputSpec  # noqa: E402
+from noizenet.kinds import Categorical  # noqa: E402
 from noizenet.plugins.models.recurrent import RecurrentConfig, RecurrentNet  # noqa: E402
 
 CPU = torch.device("cpu")
@@ -69,7 +70,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=400, help="new tokens per tune")
     parser.add_argument("--repeats", type=int, default=3, help="runs per figure; the best is kept")
     args = parser.parse_args()
-    spec = dataclasses.replace(OutputSpec("categorical", VOCABULARY, start=0, stop=1), stop=None)
+    spec = dataclasses.replace(OutputSpec(Categorical(), VOCABULARY, start=0, stop=1), stop=None)
     torch.manual_seed(0)
     model = RecurrentNet("lstm", spec, RecurrentConfig()).eval()
     result = {"steps": args.steps}

@@ -30,7 +30,6 @@ from noizenet.device import autocast, autocast_dtype  # noqa: E402
 from noizenet.plugins.abc.representation import AbcConfig, AbcRepresentation  # noqa: E402
 from noizenet.plugins.models.recurrent import RecurrentConfig, RecurrentNet  # noqa: E402
 from noizenet.rundir import RunDir  # noqa: E402
-from noizenet.scoring import sequence_loss  # noqa: E402
 from noizenet.trainer import Trainer  # noqa: E402
 from noizenet.windows import make_windows  # noqa: E402
 
@@ -47,7 +46,7 @@ def bare_loop(model: RecurrentNet, windows: list, spec, dtype) -> float:
         with autocast(CPU, dtype):
             out, state = model(window.x, state)
         state = tuple(s.detach() for s in state)
-        loss = sequence_loss(out.float(), window.y, spec, window.mask)
+        loss = spec.kind.loss(out.float(), window.y, window.mask)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

@@ -21,7 +21,7 @@ from noizenet.plots import plt, save_figure
 from noizenet.report import declared_figures
 from noizenet.rundir import RunDir, atomic_write_json, atomic_write_text
 
-# A run that was trained but not evaluated has only its training summary.
+# What a run that was trained but not evaluated has: its training summary.
 TRAINED_FIGURES = (Figure("val_loss", "validation loss (best)", better="lower", headline=True, format="{:.4f}"), *CORE_FIGURES)
 
 
@@ -34,12 +34,11 @@ def summarize(run_dir: RunDir) -> dict[str, Any]:
         for section, values in configuration.read_toml(run_dir.config).items()
         for key, value in values.items()
     }
-    if run_dir.metrics.exists():
-        metrics = json.loads(run_dir.metrics.read_text())
-        declared = [figure for _, figure in declared_figures(metrics)]
-    else:
-        train = run_dir.read_status().get("train", {})
-        metrics = {"val_loss": train.get("best_val_loss"), **train_figures(train)}
+    metrics = json.loads(run_dir.metrics.read_text()) if run_dir.metrics.exists() else {}
+    declared = [figure for _, figure in declared_figures(metrics)]
+    if not declared:  # trained but not evaluated (or evaluated by a noizenet that declared no figures)
+        train = metrics.get("train") or run_dir.read_status().get("train", {})
+        metrics = {"val_loss": train.get("best_val_loss"), **train_figures(train), **metrics}
         declared = list(TRAINED_FIGURES)
     records = run_dir.read_metrics_log()
     return {"name": run_dir.root.name, "path": str(run_dir.root), "settings": settings,
