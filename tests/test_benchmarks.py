@@ -1,0 +1,32 @@
+"""The benchmark scripts still run against today's code. Their figures are measured
+by hand (benchmarks/README.md); here they only run on tiny settings, or import."""
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+TINY = {
+    "generate_speed": ["--steps", "3", "--repeats", "1"],
+    "audio_speed": ["--seconds", "0.02", "--fft-seconds", "0.1", "--repeats", "1"],
+}
+
+
+@pytest.mark.parametrize("name", sorted(TINY))
+def test_speed_benchmark_runs_and_reports(name, tmp_path):
+    done = subprocess.run([sys.executable, str(BENCHMARKS / f"{name}.py"), *TINY[name]], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads((tmp_path / "benchmarks" / "results" / f"{name}.json").read_text())
+    assert result["benchmark"] == name and result["torch"]
+
+
+@pytest.mark.parametrize("path", sorted(BENCHMARKS.glob("*.py")), ids=lambda p: p.name)
+def test_every_benchmark_imports(path, monkeypatch):
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    spec = importlib.util.spec_from_file_location(f"benchmark_{path.stem}", path)
+    spec.loader.exec_module(importlib.util.module_from_spec(spec))  # main() runs only as a script
