@@ -3,6 +3,7 @@ plugins. It parses options and prints; :mod:`noizenet.run` does the work."""
 
 from __future__ import annotations
 
+import functools
 import logging
 import sys
 from collections.abc import Iterator
@@ -175,7 +176,7 @@ def run_command(
             raw = configuration.merge(raw, {section: {key: value}}, f"--set {text}")
         config = configuration.resolve(raw, registry)
         _warn_ignored_length(registry.get("representation", config.run.repr)(config.repr), seconds=seconds)
-        say = (lambda text: None) if quiet else typer.echo
+        say = functools.partial(_say, quiet)
         run_dir, metrics = runs.execute(config, registry, out=out, resume=resume, overwrite=overwrite,
                                         train_only=ctx.info_name == "train", quiet=quiet, say=say)
         if run_dir is not None:

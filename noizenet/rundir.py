@@ -19,7 +19,6 @@ import io
 import json
 import os
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -79,53 +78,22 @@ def atomic_write_wav(path: Path, audio: np.ndarray, sample_rate: int) -> Path:
     return Path(path)
 
 
-@dataclass(frozen=True)
 class RunDir:
-    root: Path
+    """The paths of one run directory (see the module docstring) and its small files."""
 
-    @property
-    def config(self) -> Path:
-        return self.root / "config.toml"
-
-    @property
-    def status(self) -> Path:
-        return self.root / "status.json"
-
-    @property
-    def splits(self) -> Path:
-        return self.root / "splits.json"
-
-    @property
-    def checkpoints(self) -> Path:
-        return self.root / "checkpoints"
-
-    @property
-    def best(self) -> Path:
-        return self.checkpoints / "best.pt"
-
-    @property
-    def last(self) -> Path:
-        return self.checkpoints / "last.pt"
-
-    @property
-    def metrics_log(self) -> Path:
-        return self.root / "metrics.jsonl"
-
-    @property
-    def metrics(self) -> Path:
-        return self.root / "metrics.json"
-
-    @property
-    def samples(self) -> Path:
-        return self.root / "samples"
-
-    @property
-    def samples_manifest(self) -> Path:
-        return self.samples / "samples.json"
-
-    @property
-    def report(self) -> Path:
-        return self.root / "report.md"
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self.config = self.root / "config.toml"
+        self.status = self.root / "status.json"
+        self.splits = self.root / "splits.json"
+        self.checkpoints = self.root / "checkpoints"
+        self.best = self.checkpoints / "best.pt"
+        self.last = self.checkpoints / "last.pt"
+        self.metrics_log = self.root / "metrics.jsonl"
+        self.metrics = self.root / "metrics.json"
+        self.samples = self.root / "samples"
+        self.samples_manifest = self.samples / "samples.json"
+        self.report = self.root / "report.md"
 
     def set_status(self, state: str, **details: Any) -> None:
         atomic_write_json(self.status, {"state": state, **details})
