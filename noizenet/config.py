@@ -62,6 +62,7 @@ class TrainConfig:
     warmup_steps: int = 30
     min_lr_ratio: float = 0.02  # cosine ends at lr * this
     patience: int = 5  # validations without improvement before stopping; 0 = never
+    early_stop_after: float = 0.25  # share of the budget (epochs or minutes) before patience may stop training
     val_every: float = 1.0  # epochs between validations (fractions allowed); also at every 10% of max_minutes
     val_max_tokens: int = 50_000  # validation pieces scored during training (all of them at the end); 0 = all
     split: list[float] = field(default_factory=lambda: [0.8, 0.1, 0.1])  # train/val/test by piece
@@ -83,6 +84,8 @@ class TrainConfig:
         if not 0 <= self.min_lr_ratio <= 1:
             raise ConfigError(f"train.min_lr_ratio must be in [0, 1], got {self.min_lr_ratio}")
         _at_least("train.patience", self.patience, 0)
+        if not 0 <= self.early_stop_after <= 1:
+            raise ConfigError(f"train.early_stop_after must be in [0, 1], got {self.early_stop_after}")
         if not self.val_every > 0:
             raise ConfigError(f"train.val_every must be > 0, got {self.val_every}")
         _at_least("train.val_max_tokens", self.val_max_tokens, 0)

@@ -23,6 +23,7 @@ from noizenet.scoring import score_pieces
 
 HEATMAP_UNITS = 8
 HEATMAP_STEPS = 240
+SMALL_HELD_OUT = 3  # held-out pieces below which the report warns
 CORE_FIGURES = (  # figures of training and generation; every output kind adds its held-out ones
     Figure("train_tokens_per_s", "training speed", "tokens/s", "higher", headline=True, format="{:,.0f}"),
     Figure("generate_tokens_per_s", "generation speed, all samples together", "tokens/s", "higher",
@@ -76,7 +77,7 @@ def evaluate_run(
         "generate_tokens_per_s": generate_tokens_per_s,
     }
     context = EvaluationContext(representation, samples, training, held_out, run_dir.root)
-    quality, plots, notes = {}, {}, []
+    quality, plots, notes = {}, {}, _held_out_notes(train)
     with progress_bar("metrics", quiet=quiet) as bar:
         for done, metric in enumerate(metrics, 1):
             result = metric.per_set(context)
@@ -114,6 +115,17 @@ def evaluate_run(
     atomic_write_json(run_dir.metrics, result)
     write_report(run_dir, result, config)
     return result
+
+
+def _held_out_notes(train: dict[str, Any]) -> list[str]:
+    """A warning when the held-out splits are too small to judge the model by."""
+    small = {name: train[f"{name}_pieces"] for name in ("val", "test") if train.get(f"{name}_pieces", SMALL_HELD_OUT) < SMALL_HELD_OUT}
+    if not small:
+        return []
+    counts = " and ".join(f"{count} {'validation' if name == 'val' else 'test'} piece{'s' * (count != 1)}"
+                          for name, count in small.items())
+    return [f"Only {counts}: too few to judge the model by (its held-out loss, and early stopping, rest on them). "
+            f"Give it more pieces: more data, or audio cut into shorter ones (data.segment_seconds)."]
 
 
 def _check_unique(declared: list[tuple[str, Figure]]) -> None:

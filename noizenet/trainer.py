@@ -373,7 +373,8 @@ class Trainer:
         self._save_last()
         if improved:
             atomic_torch_save(self.run_dir.best, self._checkpoint())
-        if self.cfg.patience and self.run_state.bad_validations >= self.cfg.patience:
+        patient = self.progress() < self.cfg.early_stop_after  # a small held-out set is too noisy to stop on early
+        if self.cfg.patience and self.run_state.bad_validations >= self.cfg.patience and not patient:
             return "early-stop"
         if self.run_state.seconds >= 60 * self.cfg.max_minutes:
             return "time"

@@ -22,8 +22,9 @@ from noizenet.plugins.abc.representation import AbcConfig, AbcRepresentation
 from noizenet.plugins.abc.text import parse_abc
 from noizenet.plugins.audio import measures
 from noizenet.plugins.audio.chroma import ChromaConfig, ChromaRepresentation
+from noizenet.plugins.audio.codebook import CodebookConfig, CodebookRepresentation
 from noizenet.plugins.audio.fft import FftConfig, FftRepresentation
-from noizenet.plugins.audio.metrics import AudioQuality, Collapse
+from noizenet.plugins.audio.metrics import AudioQuality, Collapse, TonalityMetric
 from noizenet.plugins.audio.waveform import WaveformConfig, WaveformRepresentation
 from noizenet.plugins.models.crnn import Crnn, CrnnConfig
 from noizenet.plugins.primes import NoisePrime, PerlinPrime, perlin
@@ -100,6 +101,34 @@ def test_fft_magnitude_features_decode_to_audio_of_the_same_length_and_level():
     decoded = rep.decode(rep.encode(piece())).data
     assert rep.spec.size == 513 and len(decoded) >= len(piece().data)
     assert 0.5 < measures.rms(decoded) / measures.rms(piece().data) < 2
+
+
+def notes(audio: np.ndarray) -> list[int]:
+    """The MIDI note pyin hears at the loud start of each 0.25 s note of :func:`melody`."""
+    track = measures.tonality(audio, RATE)
+    per_note = 0.25 * RATE / measures.PITCH_HOP  # pitch frames per note
+    return [int(np.round(np.nanmedian(track.midi[round(i * per_note) + 1 : round(i * per_note) + 4])))
+            for i in range(int(len(audio) / RATE / 0.25))]
+
+
+def test_codebook_round_trip_keeps_the_notes_and_the_codebook_travels_in_the_state():
+    train = [piece(seed) for seed in range(6)]
+    rep = CodebookRepresentation(CodebookConfig(codes=64, fit_frames=3000))
+    rep.fit(train)
+    encoded = rep.encode(piece(7))
+    assert encoded.dtype == torch.int64 and len(encoded) == pytest.approx(2 * RATE / 256, abs=5)
+    assert len(set(encoded.tolist())) > 16  # many codes in use, not one average spectrum
+    restored = CodebookRepresentation(CodebookConfig(codes=64, fit_frames=3000))
+    restored.load_state_dict(rep.state_dict())
+    decoded = restored.decode(encoded).data
+    heard, played = notes(decoded), notes(piece(7).data)
+    assert sum(a == b for a, b in zip(heard, played, strict=True)) >= 7  # pyin hears the same notes (7 of 8 at least)
+    assert measures.flatness(decoded) < 0.05
+
+
+def test_codebook_needs_enough_frames_for_its_codes():
+    with pytest.raises(DataError, match="lower repr.codes"):
+        CodebookRepresentation(CodebookConfig(codes=512, fit_frames=1000)).fit([piece()])
 
 
 def test_audio_representations_refuse_text():
@@ -207,8 +236,8 @@ def audio_figures(samples: list[Sample], real: list[np.ndarray]) -> tuple[dict, 
     """The figures of the collapse and audio-quality metrics, and the collapse verdicts."""
     held_out = [Piece(f"real{i}", audio, {"sample_rate": RATE}) for i, audio in enumerate(real)]
     context = EvaluationContext(None, samples, [], held_out, None)
-    collapse, quality = Collapse().per_set(context), AudioQuality().per_set(context)
-    return {**collapse.figures, **quality.figures}, collapse.details["per_sample"]
+    results = [metric.per_set(context) for metric in (Collapse(), AudioQuality(), TonalityMetric())]
+    return {k: v for result in results for k, v in result.figures.items()}, results[0].details["per_sample"]
 
 
 def test_collapse_is_detected_as_a_constant_and_as_a_repeated_frame():
@@ -229,6 +258,22 @@ def test_collapse_is_detected_as_a_constant_and_as_a_repeated_frame():
     assert result["flatness_real"] < 0.1
     alive, _ = audio_figures(samples[:1], real)
     assert alive["frechet_generated"] < alive["frechet_white_noise"] < result["frechet_generated"]
+
+
+def test_tonality_hears_notes_in_a_melody_and_none_in_noise():
+    real = [melody(s) for s in range(3)]
+    prime = melody(9, 1.0)
+    rng = np.random.default_rng(0)
+    samples = [audio_sample("tune", "song", prime, melody(10)),
+               audio_sample("hiss", "song", prime, rng.normal(0, 0.1, 2 * RATE).astype(np.float32))]
+    tune, _ = audio_figures(samples[:1], real)
+    hiss, _ = audio_figures(samples[1:], real)
+    assert tune["voiced_share_generated"] > 0.8 and hiss["voiced_share_generated"] < 0.05
+    assert tune["voiced_share_white_noise"] < 0.05 and tune["voiced_share_real"] > 0.8
+    assert tune["chroma_entropy_generated"] < 3.0 < 3.4 < hiss["chroma_entropy_generated"]
+    assert 1.5 < tune["pitch_changes_per_s_generated"] <= 4.5 and hiss["pitch_changes_per_s_generated"] < 0.5
+    assert tune["flatness_generated"] < 0.05 < 0.3 < tune["flatness_white_noise"]
+    assert -1 <= tune["key_correlation"] <= 1 and tune["key_correlation_real"] is not None
 
 
 def test_frechet_distance_of_a_feature_that_never_moves_is_finite_and_quiet():

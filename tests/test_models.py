@@ -98,3 +98,23 @@ def test_reading_the_loss_every_few_steps_trains_the_same(tmp_path):
         runs.append((result.steps, result.best_val_loss, [p.detach().clone() for p in model.parameters()]))
     assert runs[0][:2] == runs[1][:2]
     assert all(torch.equal(a, b) for a, b in zip(runs[0][2], runs[1][2]))
+
+
+def test_patience_cannot_stop_training_in_the_first_quarter_of_its_budget(tmp_path, monkeypatch):
+    """A tiny held-out set can look worse at once; early stopping waits for
+    train.early_stop_after of the budget (here 5 of 20 epochs), then stops."""
+    spec = OutputSpec(Categorical(), 20, start=0, stop=1)
+    pieces = [torch.randint(2, 20, (40,), generator=torch.Generator().manual_seed(i)) for i in range(8)]
+    worse = iter(range(1, 100))  # every validation after the first is worse
+    monkeypatch.setattr("noizenet.trainer.score_pieces", lambda *args, **kwargs: {"loss": float(next(worse)), "steps": 1})
+    for early_stop_after, stopped_at in ((0.25, 5), (0.0, 2)):
+        folder = tmp_path / str(early_stop_after)
+        folder.mkdir()
+        trainer = Trainer(
+            model=RecurrentNet("gru", spec, RecurrentConfig(hidden=8, layers=1, embedding=4)), spec=spec,
+            windows=make_windows("pieces", pieces, batch_size=4, seq_len=16, seed=0), val_encoded=pieces[:2],
+            cfg=TrainConfig(epochs=20, max_minutes=60, patience=1, early_stop_after=early_stop_after),
+            run_dir=RunDir(folder), device=torch.device("cpu"), checkpoint_extra={}, quiet=True,
+        )
+        result = trainer.fit()
+        assert (result.stopped, result.epochs) == ("early-stop", stopped_at)

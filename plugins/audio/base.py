@@ -18,6 +18,7 @@ import torch
 from noizenet.errors import DataError
 from noizenet.interfaces import Piece, PrimeContext, Representation
 from noizenet.plugins.audio.plots import plot_sample
+from noizenet.plugins.audio.stft import Framing
 from noizenet.rundir import atomic_write_wav
 
 DEFAULT_SAMPLE_RATE = 16000
@@ -108,3 +109,20 @@ class AudioRepresentation(Representation):
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.sample_rate = int(state["sample_rate"])
+
+
+class FramedRepresentation(AudioRepresentation):
+    """An audio representation with one step per STFT frame of ``self.framing``
+    (set by the subclass): primes are cut at whole hops, and the prime's share of
+    the decoded audio ends where its last frame starts to overlap the next."""
+
+    framing: Framing
+
+    def prime_samples(self, prime_steps: int) -> int:
+        return self.framing.prime_samples(prime_steps)
+
+    def opening(self, piece: Piece | None, *, seconds: float = 1.0) -> torch.Tensor:
+        """The first ``seconds`` of ``piece``, rounded to whole hops (``None``: silence)."""
+        if piece is None:
+            return self.to_steps(np.zeros(self.hop, np.float32))
+        return self.to_steps(self.audio_of(piece)[: self.framing.opening_samples(seconds, self.sample_rate)])

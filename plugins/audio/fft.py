@@ -19,18 +19,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import librosa
 import numpy as np
 import torch
 
 from noizenet import hookimpl
 from noizenet.errors import ConfigError
-from noizenet.interfaces import OutputSpec, Piece
+from noizenet.interfaces import OutputSpec
 from noizenet.kinds import Continuous
-from noizenet.plugins.audio.base import AudioRepresentation
+from noizenet.plugins.audio.base import FramedRepresentation
+from noizenet.plugins.audio.stft import Framing
 
 FEATURES = ("complex", "magnitude")
-GRIFFINLIM_ITERATIONS = 32
 
 
 @dataclass
@@ -48,7 +47,7 @@ class FftConfig:
             raise ConfigError(f"repr.features must be one of {', '.join(FEATURES)}; got '{self.features}'")
 
 
-class FftRepresentation(AudioRepresentation):
+class FftRepresentation(FramedRepresentation):
     name = "fft"
     Config = FftConfig
     suggested = {
@@ -59,7 +58,7 @@ class FftRepresentation(AudioRepresentation):
     def __init__(self, config: FftConfig) -> None:
         super().__init__(config)
         self.hop = config.hop
-        self.window = np.sqrt(librosa.filters.get_window("hann", config.frame_size, fftbins=True)).astype(np.float32)
+        self.framing = Framing(config.frame_size, config.hop)
         self.mean = np.zeros(self._width, np.float32)
         self.std = np.ones(self._width, np.float32)
 
@@ -73,19 +72,8 @@ class FftRepresentation(AudioRepresentation):
         return OutputSpec(Continuous(), self._width)
 
     # -- frames ------------------------------------------------------------------------
-    def spectra(self, audio: np.ndarray) -> np.ndarray:
-        """Complex rFFT frames ``(T, frame_size / 2 + 1)``; the audio is padded by
-        ``frame_size - hop`` zeros on both sides so that every sample is fully covered."""
-        size, hop = self.config.frame_size, self.hop
-        edge = np.zeros(size - hop, np.float32)
-        padded = np.concatenate([edge, audio.astype(np.float32), edge])
-        count = max(1, -(-(len(padded) - size) // hop) + 1)
-        padded = np.pad(padded, (0, max(0, (count - 1) * hop + size - len(padded))))
-        frames = np.lib.stride_tricks.sliding_window_view(padded, size)[::hop][:count]
-        return np.fft.rfft(frames * self.window, axis=1)
-
     def raw_features(self, audio: np.ndarray) -> np.ndarray:
-        spectra = self.spectra(audio)
+        spectra = self.framing.spectra(audio)
         if self.config.features == "complex":
             return np.concatenate([spectra.real, spectra.imag], axis=1).astype(np.float32)
         return np.log1p(np.abs(spectra)).astype(np.float32)
@@ -100,30 +88,10 @@ class FftRepresentation(AudioRepresentation):
 
     def from_steps(self, steps: torch.Tensor) -> np.ndarray:
         values = steps.float().numpy() * self.std + self.mean
-        size, hop = self.config.frame_size, self.hop
-        bins = size // 2 + 1
+        bins = self.framing.bins
         if self.config.features == "complex":
-            frames = np.fft.irfft(values[:, :bins] + 1j * values[:, bins:], n=size, axis=1) * self.window
-            audio = np.zeros((len(frames) - 1) * hop + size, np.float64)
-            for k, frame in enumerate(frames):
-                audio[k * hop : k * hop + size] += frame
-        else:
-            magnitude = np.expm1(np.maximum(values, 0)).T
-            audio = librosa.griffinlim(
-                magnitude, n_iter=GRIFFINLIM_ITERATIONS, hop_length=hop, win_length=size, n_fft=size,
-                window=self.window, center=False, random_state=0,
-            )
-        return audio[size - hop : len(audio) - (size - hop)].astype(np.float32)
-
-    def prime_samples(self, prime_steps: int) -> int:
-        return max(0, prime_steps - 1) * self.hop  # the last prime frame's second half overlaps what follows
-
-    def opening(self, piece: Piece | None, *, seconds: float = 1.0) -> torch.Tensor:
-        """The first ``seconds`` of ``piece``, rounded to whole hops (``None``: silence)."""
-        if piece is None:
-            return self.to_steps(np.zeros(self.hop, np.float32))
-        hops = max(1, round(seconds * self.sample_rate / self.hop))
-        return self.to_steps(self.audio_of(piece)[: hops * self.hop])
+            return self.framing.overlap_add(values[:, :bins] + 1j * values[:, bins:])
+        return self.framing.griffin_lim(np.expm1(np.maximum(values, 0)))
 
     def state_dict(self) -> dict[str, Any]:
         return {**super().state_dict(), "mean": self.mean.tolist(), "std": self.std.tolist()}

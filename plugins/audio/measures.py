@@ -1,10 +1,14 @@
 """Measures of audio clips (float32 mono arrays): level, spectral change and
-flatness, MFCC + chroma features and the Fréchet distance between feature sets.
-The audio metrics (``metrics.py``) and the benchmarks build on them."""
+flatness, MFCC + chroma features and the Fréchet distance between feature sets,
+and tonality: the pitch track (pyin), voiced share, pitch changes, chroma entropy
+and pitch-class histograms. The audio metrics (``metrics.py``) and the benchmarks
+build on them."""
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import librosa
@@ -13,10 +17,12 @@ from scipy import linalg
 
 N_FFT = 1024
 HOP = 256
-RMS_RATIO_MIN = 0.1  # last second vs prime (or vs real audio when the prime is silent)
-CHANGE_RATIO_MIN = 0.1  # frame-to-frame spectral change vs real audio
 SILENT = 1e-4  # RMS below this is silence
 N_MFCC = 20
+PITCH_HOP = 512  # samples between pyin frames (32 ms at 16 kHz)
+PITCH_FRAME = 2048  # long enough for a period of the lowest pitch
+LOWEST_HZ, HIGHEST_HZ = 65.0, 2100.0  # C2 to C7
+VOICED_PROBABILITY = 0.1  # pyin's voiced flag alone calls most frames of white noise voiced
 FRECHET_RIDGE = 1e-6  # added to the feature covariances (features are O(1) to O(100))
 
 
@@ -32,20 +38,6 @@ def spectral_change(audio: np.ndarray) -> float:
     spectra = np.abs(librosa.stft(audio.astype(np.float32), n_fft=N_FFT, hop_length=HOP, center=False))
     size = spectra.sum(axis=0).mean()
     return float(np.abs(np.diff(spectra, axis=1)).sum(axis=0).mean() / size) if size > 1e-9 else 0.0
-
-
-def sample_facts(audio: np.ndarray, prime_samples: int, sample_rate: int) -> dict[str, Any]:
-    """Collapse statistics of one sample's continuation (after ``prime_samples``)."""
-    continuation = audio[prime_samples:]
-    last_second = continuation[-sample_rate:]
-    tail = continuation[-1000:]
-    return {
-        "rms_prime": round(rms(audio[:prime_samples]), 6),
-        "rms_last_second": round(rms(last_second), 6),
-        "std_last_1000": round(float(tail.std()) if tail.size else 0.0, 6),
-        "distinct_values_last_1000": int(np.unique(tail).size),
-        "spectral_change": round(spectral_change(continuation), 5),
-    }
 
 
 def flatness(audio: np.ndarray) -> float:
@@ -73,6 +65,67 @@ def frechet(a: np.ndarray, b: np.ndarray) -> float:
     root = linalg.sqrtm(cov_a @ cov_b)
     root = root.real if np.iscomplexobj(root) else root
     return float(np.sum((mu_a - mu_b) ** 2) + np.trace(cov_a + cov_b - 2 * root))
+
+
+@dataclass
+class Tonality:
+    """Tonal facts of one clip: ``voiced`` (bool per pyin frame), ``midi`` (float
+    pitch per frame, NaN where unvoiced), ``chroma`` ``(12, frames)`` and its
+    duration in ``seconds``."""
+
+    voiced: np.ndarray
+    midi: np.ndarray
+    chroma: np.ndarray
+    seconds: float
+
+    @property
+    def voiced_share(self) -> float:
+        return float(self.voiced.mean()) if self.voiced.size else 0.0
+
+    @property
+    def pitch_changes(self) -> int:
+        """Steps of one semitone or more between consecutive voiced frames (the
+        rounded pitch, median-filtered over 3 frames so that jitter is not a change)."""
+        notes = np.round(self.midi[self.voiced])
+        if len(notes) < 3:
+            return 0
+        smooth = np.median(np.lib.stride_tricks.sliding_window_view(np.pad(notes, 1, mode="edge"), 3), axis=1)
+        return int((np.abs(np.diff(smooth)) >= 1).sum())
+
+    @property
+    def chroma_entropy(self) -> float | None:
+        """Mean entropy in bits of the frames' pitch-class distributions (frames with
+        sound only); 0 = one pitch class, log2(12) = 3.58 = all alike."""
+        energy = self.chroma.sum(axis=0)
+        frames = self.chroma[:, energy > 1e-6] / np.maximum(energy[energy > 1e-6], 1e-12)
+        if not frames.size:
+            return None
+        return float(-(frames * np.log2(np.maximum(frames, 1e-12))).sum(axis=0).mean())
+
+
+def tonality(audio: np.ndarray, sample_rate: int) -> Tonality:
+    """Pitch track (pyin, 65-2100 Hz) and chroma of ``audio``."""
+    audio = np.pad(audio.astype(np.float32), (0, max(0, PITCH_FRAME - len(audio))))
+    with warnings.catch_warnings():  # silence has no pitch to tune by
+        warnings.simplefilter("ignore")
+        f0, flag, probability = librosa.pyin(audio, fmin=LOWEST_HZ, fmax=HIGHEST_HZ, sr=sample_rate,
+                                             frame_length=PITCH_FRAME, hop_length=PITCH_HOP)
+    voiced = flag & (probability >= VOICED_PROBABILITY)
+    return Tonality(voiced, librosa.hz_to_midi(np.where(voiced, f0, np.nan)), chroma(audio, sample_rate),
+                    len(audio) / sample_rate)
+
+
+def chroma(audio: np.ndarray, sample_rate: int) -> np.ndarray:
+    """``(12, frames)`` chroma at the pitch track's frames (A440 tuning for every clip)."""
+    return librosa.feature.chroma_stft(y=audio.astype(np.float32), sr=sample_rate, n_fft=PITCH_FRAME,
+                                       hop_length=PITCH_HOP, tuning=0.0)
+
+
+def correlation(a: np.ndarray, b: np.ndarray) -> float | None:
+    """Pearson correlation of two histograms (None when either is flat)."""
+    if a.std() < 1e-12 or b.std() < 1e-12:
+        return None
+    return float(np.corrcoef(a, b)[0, 1])
 
 
 def primes_differ(generated: Sequence[tuple[str, np.ndarray]]) -> bool | None:

@@ -87,13 +87,17 @@ class Collapse(Metric):
         return MetricResult(figures, details={"per_sample": verdicts})
 
 
+def white_noise(real: list[np.ndarray], samples: int) -> np.ndarray:
+    """``samples`` of white noise at the mean level of the real clips, seeded."""
+    level = float(np.mean([rms(r) for r in real])) if real else 0.1
+    return np.random.default_rng(0).normal(0, level or 0.1, samples).astype(np.float32)
+
+
 class AudioQuality(Metric):
     name = "audio-quality"
-    description = "spectral flatness and a Fréchet distance of MFCC + chroma statistics to held-out audio"
+    description = "a Fréchet distance of MFCC + chroma statistics to held-out audio, beside white noise's"
     piece_types = ("audio",)
     figures = (
-        Figure("flatness_generated", "spectral flatness of the continuations", "", format="{:.4g}"),
-        Figure("flatness_real", "spectral flatness of real audio", "", format="{:.4g}"),
         Figure("frechet_generated", "Fréchet distance to held-out audio", "", "lower", headline=True, format="{:,.0f}"),
         Figure("frechet_white_noise", "Fréchet distance of white noise", "", format="{:,.0f}"),
     )
@@ -101,20 +105,98 @@ class AudioQuality(Metric):
     def per_set(self, context: EvaluationContext) -> MetricResult:
         real = real_audio(context)
         continuations = [continuation(s) for s in context.samples]
-        figures: dict[str, Any] = {
-            "flatness_generated": finite_mean(flatness(c) for c in continuations),
-            "flatness_real": finite_mean(flatness(r) for r in real),
+        everything = sum(len(c) for c in continuations)
+        if not real or everything < N_FFT * 4:
+            return MetricResult({})
+        rate = context.samples[0].piece.meta["sample_rate"]
+        real_features = np.concatenate([features(r, rate) for r in real])
+        generated = np.concatenate([features(c, rate) for c in continuations if len(c) >= N_FFT])
+        return MetricResult({
+            "frechet_generated": frechet(generated, real_features),
+            "frechet_white_noise": frechet(features(white_noise(real, everything), rate), real_features),
+        })
+
+
+TONAL_REAL_SECONDS = 10.0  # of each held-out clip, at most TONAL_REAL_CLIPS of them (pyin is slow)
+TONAL_REAL_CLIPS = 8
+TONAL_MEASURES = (  # (figure key, label, unit, format)
+    ("voiced_share", "frames with a pitch (pyin, 65-2100 Hz)", "", "{:.3f}"),
+    ("chroma_entropy", "chroma entropy per frame", "bits", "{:.3f}"),
+    ("pitch_changes_per_s", "pitch changes of a semitone or more", "per s", "{:.2f}"),
+    ("flatness", "spectral flatness", "", "{:.4g}"),
+)
+
+
+def _tonal_figures() -> tuple[Figure, ...]:
+    figures = []
+    for key, label, unit, fmt in TONAL_MEASURES:
+        figures += [
+            Figure(f"{key}_generated", f"{label}: continuations", unit, headline=key != "flatness", format=fmt),
+            Figure(f"{key}_real", f"{label}: held-out audio", unit, format=fmt),
+            Figure(f"{key}_white_noise", f"{label}: white noise", unit, format=fmt),
+        ]
+    return (
+        *figures,
+        Figure("key_correlation", "song-primed continuations keep the prime's pitch classes (correlation of "
+                                  "histograms)", "", "higher", headline=True, format="{:.3f}"),
+        Figure("key_correlation_real", "the same between the opening of held-out audio and what follows it",
+               "", format="{:.3f}"),
+    )
+
+
+class TonalityMetric(Metric):
+    name = "tonality"
+    description = "voiced share, chroma entropy, pitch changes and flatness: continuations, real audio, white noise"
+    piece_types = ("audio",)
+    figures = _tonal_figures()
+
+    def per_set(self, context: EvaluationContext) -> MetricResult:
+        if not context.samples:
+            return MetricResult({})
+        rate = context.samples[0].piece.meta["sample_rate"]
+        real = [r[: int(TONAL_REAL_SECONDS * rate)] for r in real_audio(context)[:TONAL_REAL_CLIPS]]
+        continuations = [continuation(s) for s in context.samples]
+        clips = {
+            "generated": continuations,
+            "real": real,
+            "white_noise": [white_noise(real, sum(len(c) for c in continuations))],
         }
-        everything = np.concatenate(continuations) if continuations else np.zeros(0, np.float32)
-        if real and len(everything) >= N_FFT * 4:
-            rate = context.samples[0].piece.meta["sample_rate"]
-            real_level = float(np.mean([rms(r) for r in real]))
-            real_features = np.concatenate([features(r, rate) for r in real])
-            noise = np.random.default_rng(0).normal(0, real_level or 0.1, len(everything)).astype(np.float32)
-            generated = np.concatenate([features(c, rate) for c in continuations if len(c) >= N_FFT])
-            figures["frechet_generated"] = frechet(generated, real_features)
-            figures["frechet_white_noise"] = frechet(features(noise, rate), real_features)
-        return MetricResult(figures)
+        figures: dict[str, Any] = {}
+        per_sample = []
+        for group, audio in clips.items():
+            tonal = [measures.tonality(clip, rate) for clip in audio if len(clip)]
+            seconds = sum(t.seconds for t in tonal)
+            figures[f"voiced_share_{group}"] = _weighted(tonal, lambda t: t.voiced_share)
+            figures[f"chroma_entropy_{group}"] = finite_mean(t.chroma_entropy for t in tonal if t.chroma_entropy is not None)
+            figures[f"pitch_changes_per_s_{group}"] = sum(t.pitch_changes for t in tonal) / seconds if seconds else None
+            figures[f"flatness_{group}"] = finite_mean(flatness(clip) for clip in audio)
+            if group == "generated":
+                per_sample = [{"name": s.name, "voiced_share": round(t.voiced_share, 3),
+                               "pitch_changes_per_s": round(t.pitch_changes / t.seconds, 2),
+                               "chroma_entropy": t.chroma_entropy} for s, t in zip(context.samples, tonal)]
+        song = [s for s in context.samples if s.prime == "song"]
+        figures["key_correlation"] = finite_mean(
+            _keeps_key(s.piece.data[: s.piece.meta.get("prime_samples", 0)], continuation(s), rate) for s in song
+        )
+        if song:  # real audio cut like the song primes and their continuations
+            cut, length = song[0].piece.meta.get("prime_samples", 0), len(continuation(song[0]))
+            figures["key_correlation_real"] = finite_mean(_keeps_key(r[:cut], r[cut : cut + length], rate) for r in real)
+        return MetricResult(figures, details={"per_sample": per_sample})
+
+
+def _keeps_key(prime: np.ndarray, after: np.ndarray, rate: int) -> float:
+    """Correlation of the pitch-class histograms of a prime and what follows it (NaN
+    when either is too short or has no pitch)."""
+    if min(len(prime), len(after)) < measures.PITCH_FRAME:
+        return float("nan")
+    value = measures.correlation(measures.chroma(prime, rate).sum(axis=1), measures.chroma(after, rate).sum(axis=1))
+    return float("nan") if value is None else value
+
+
+def _weighted(tonal: list[measures.Tonality], value: Any) -> float | None:
+    """The mean of ``value`` over clips, weighted by their duration."""
+    seconds = sum(t.seconds for t in tonal)
+    return sum(value(t) * t.seconds for t in tonal) / seconds if seconds else None
 
 
 class Chords(Metric):
@@ -136,4 +218,4 @@ class Chords(Metric):
 
 @hookimpl
 def noizenet_metrics():
-    return [Collapse, AudioQuality, Chords]
+    return [Collapse, AudioQuality, TonalityMetric, Chords]

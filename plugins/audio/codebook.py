@@ -1,0 +1,112 @@
+"""Representation ``codebook``: audio as spectral tokens, one per 16 ms frame.
+
+Each STFT frame (1024 samples every 256: 64 ms windows, 16 ms hops at 16 kHz) is
+described by its log-magnitude spectrum. k-means (scikit-learn) over the training
+frames learns a codebook of ``codes`` spectra, and a frame becomes the token of the
+nearest one. The model learns the tokens on the categorical path (cross-entropy,
+sampling at a temperature), so each step draws one whole, sharp spectrum, never a
+blurred average of several: what a continuous model's mean-squared error gives.
+Decoding plays the codes' magnitudes with phase found by Griffin-Lim, so the
+output keeps the harmonics of the notes the codes were learned from. The codebook
+travels in the checkpoint.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from sklearn.cluster import MiniBatchKMeans
+
+from noizenet import hookimpl
+from noizenet.errors import ConfigError, DataError
+from noizenet.interfaces import OutputSpec
+from noizenet.kinds import Categorical
+from noizenet.plugins.audio.base import FramedRepresentation
+from noizenet.plugins.audio.stft import Framing
+
+PEAK_PERCENTILE = 99.9  # of the training magnitudes: "the loudest", robust to a stray click
+
+
+@dataclass
+class CodebookConfig:
+    frame_size: int = 1024  # samples per STFT frame (64 ms at 16 kHz)
+    hop: int = 256  # samples between frames: one token per 16 ms
+    codes: int = 256  # spectra in the codebook: the vocabulary
+    fit_frames: int = 30_000  # training frames k-means learns from at most (evenly spread)
+    range_db: float = 60.0  # dynamics kept below the loudest training magnitude; quieter detail is one floor
+
+    def __post_init__(self) -> None:
+        if self.frame_size < 4 or self.frame_size % 2:
+            raise ConfigError(f"repr.frame_size must be an even number >= 4, got {self.frame_size}")
+        if not 1 <= self.hop <= self.frame_size // 2:
+            raise ConfigError(f"repr.hop must be in [1, frame_size / 2], got {self.hop}")
+        if not 2 <= self.codes <= 65536 or self.fit_frames < self.codes:
+            raise ConfigError("repr.codes must be in [2, 65536] and repr.fit_frames >= repr.codes")
+        if not 10 <= self.range_db <= 160:
+            raise ConfigError(f"repr.range_db must be in [10, 160], got {self.range_db}")
+
+
+class CodebookRepresentation(FramedRepresentation):
+    name = "codebook"
+    Config = CodebookConfig
+    # 62.5 tokens per second: a 2x256 LSTM trains on a few hundred thousand tokens and
+    # samples far faster than real time.
+    suggested = {
+        "model": {"hidden": 256, "layers": 2, "dropout": 0.1},
+        "train": {"seq_len": 64, "batch_size": 32, "lr": 3e-3, "max_minutes": 3.0},
+        "generate": {"prime": ["song", "noise", "perlin"], "num_samples": 2, "seconds": 3.0},
+    }
+
+    def __init__(self, config: CodebookConfig) -> None:
+        super().__init__(config)
+        self.hop = config.hop
+        self.framing = Framing(config.frame_size, config.hop)
+        self.centroids = np.zeros((config.codes, self.framing.bins), np.float32)  # log-magnitude spectra
+        self.floor = 1e-3  # magnitude added before the log, set by fit from range_db
+
+    @property
+    def spec(self) -> OutputSpec:
+        return OutputSpec(Categorical(), self.config.codes)
+
+    def log_spectra(self, audio: np.ndarray) -> np.ndarray:
+        """``(T, bins)`` log-magnitude frames (a noise floor far below the music adds
+        a constant, not random detail that would outweigh the harmonics)."""
+        return np.log(np.abs(self.framing.spectra(audio)) + self.floor).astype(np.float32)
+
+    def fit_audio(self, audio: Sequence[np.ndarray]) -> None:
+        frames = sum(len(a) // self.hop + 1 for a in audio)
+        stride = max(1, frames // self.config.fit_frames)  # every stride-th frame of every piece
+        magnitudes = np.concatenate([np.abs(self.framing.spectra(a))[::stride].astype(np.float32) for a in audio])
+        if len(magnitudes) < self.config.codes:
+            raise DataError(f"representation 'codebook' needs at least {self.config.codes} training frames "
+                            f"(repr.codes), the training audio has {len(magnitudes)}; lower repr.codes")
+        self.floor = float(np.percentile(magnitudes, PEAK_PERCENTILE)) * 10 ** (-self.config.range_db / 20) or 1e-3
+        kmeans = MiniBatchKMeans(n_clusters=self.config.codes, random_state=0, n_init=3, batch_size=4096)
+        self.centroids = kmeans.fit(np.log(magnitudes + self.floor)).cluster_centers_.astype(np.float32)
+
+    def to_steps(self, audio: np.ndarray) -> torch.Tensor:
+        """Int64 tokens ``(T,)``: each frame's nearest code (Euclidean, in log magnitude)."""
+        frames = self.log_spectra(audio)
+        closeness = frames @ self.centroids.T - 0.5 * np.square(self.centroids).sum(axis=1)
+        return torch.from_numpy(closeness.argmax(axis=1).astype(np.int64))
+
+    def from_steps(self, steps: torch.Tensor) -> np.ndarray:
+        magnitude = np.maximum(np.exp(self.centroids[steps.numpy()]) - self.floor, 0.0)
+        return self.framing.griffin_lim(magnitude)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {**super().state_dict(), "centroids": torch.from_numpy(self.centroids), "floor": self.floor}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
+        self.centroids = state["centroids"].numpy().astype(np.float32)
+        self.floor = float(state["floor"])
+
+
+@hookimpl
+def noizenet_representations():
+    return [CodebookRepresentation]
