@@ -70,7 +70,7 @@ class AbcFiles(Dataset):
     def pieces(self) -> Iterator[Piece]:
         files, root = data_files(self.path, self.name, lambda p: fnmatch(p.name, self.config.pattern), "an .abc file")
         path = Path(self.path)
-        audio_hint = "; for audio use --repr waveform, fft or chroma"
+        audio_hint = "; for audio use --repr codebook (or waveform, fft, chroma)"
         if files == [path] and path.suffix.lower() in AUDIO_SUFFIXES:
             raise DataError(f"--data {path} is audio, and representation 'abc' reads ABC text{audio_hint}")
         if not files:

@@ -115,10 +115,10 @@ def _summary(run_dir: RunDir, metrics: dict[str, Any]) -> str:
 @app.command("run", help="Train, generate and evaluate into one run directory.")
 def run_command(
     ctx: typer.Context,
-    repr: Annotated[str | None, typer.Option("--repr", help="Representation plugin: abc, waveform, fft, chroma, ...")] = None,
+    repr: Annotated[str | None, typer.Option("--repr", help="Representation plugin: abc, codebook (audio), waveform, fft, chroma, ...")] = None,
     model: Annotated[str | None, typer.Option("--model", help="Model plugin: lstm, gru, rnn, crnn, ...")] = None,
     data: Annotated[
-        str | None, typer.Option("--data", help="A file or folder: .abc for abc, audio for waveform/fft/chroma (default: the music21 corpus).")
+        str | None, typer.Option("--data", help="A file or folder: .abc for abc, audio for codebook/waveform/fft/chroma (default: the music21 corpus).")
     ] = None,
     config_file: Annotated[Path | None, typer.Option("--config", help="A TOML config (e.g. configs/abc-lstm.toml).")] = None,
     set_values: Annotated[list[str], typer.Option("--set", help="Override any key: SECTION.KEY=VALUE (repeatable).")] = [],

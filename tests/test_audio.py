@@ -338,12 +338,24 @@ def test_fft_run_generates_audio_and_again_once_its_data_is_gone(cli, tmp_path, 
     assert all(torch.equal(a, b) for a, b in zip(first, again, strict=True))
 
 
+def test_codebook_run_writes_audio_and_measures_its_tonality(cli, tmp_path, audio_folder):
+    out, metrics = run_audio(cli, tmp_path, audio_folder, "--repr", "codebook", "--model", "lstm",
+                             "--set", "repr.codes=32", "--set", "repr.fit_frames=2000")
+    assert len(list((out / "samples").glob("*.wav"))) == 6 and len(list((out / "samples").glob("*.png"))) == 6
+    assert {f["source"] for f in metrics["figures"]} >= {"categorical", "tonality", "collapse", "audio-quality"}
+    assert metrics["voiced_share_real"] > 0.8 and metrics["voiced_share_white_noise"] < 0.05
+    assert metrics["voiced_share_generated"] is not None and metrics["val_accuracy"] is not None
+    assert len(metrics["quality"]["tonality"]["per_sample"]) == 6
+    assert "too few to judge the model by" in (out / "report.md").read_text()  # 8 files: 1 validation piece
+    assert cli("generate", out, "-q").exit_code == 0
+
+
 def test_abc_given_audio_and_waveform_given_abc_each_get_one_line(cli, tmp_path, audio_folder, tunes_file):
     result = cli("run", "--repr", "waveform", "--data", tunes_file, "--out", tmp_path / "a", *AUDIO_TINY)
     assert result.exit_code == 2 and "not readable audio" not in result.output
     assert "none of its 1 file(s) is readable audio" in result.output and "Traceback" not in result.output
     result = cli("run", "--repr", "abc", "--data", audio_folder, "--out", tmp_path / "b", *TINY)
-    assert result.exit_code == 2 and "no *.abc files" in result.output and "--repr waveform" in result.output
+    assert result.exit_code == 2 and "no *.abc files" in result.output and "--repr codebook" in result.output
     result = cli("run", "--repr", "abc", "--data", audio_folder / "tune0.wav", "--out", tmp_path / "b", *TINY)
     assert result.exit_code == 2 and "is audio, and representation 'abc' reads ABC text" in result.output
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()

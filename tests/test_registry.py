@@ -8,10 +8,12 @@ from noizenet.registry import KINDS, load_registry
 
 def test_builtins_come_through_entry_points():
     registry = load_registry()
-    assert registry.names("representation") == ["abc", "chroma", "fft", "waveform"]
+    assert registry.names("representation") == ["abc", "chroma", "codebook", "fft", "waveform"]
     assert registry.names("model") == ["crnn", "gru", "lstm", "rnn"]
     assert registry.names("prime") == ["noise", "perlin", "song", "start"]
     assert registry.names("dataset") == ["abc-files", "audio-files", "music21-abc", "music21-audio"]
+    assert registry.names("metric") == ["abc-validity", "audio-quality", "chords", "collapse", "music-statistics",
+                                        "novelty", "tonality"]
     for entry in registry.entries():
         assert "entry point" in entry.origin
 

@@ -1,0 +1,103 @@
+"""Does generated audio sound like music? Every audio representation in one run.
+
+For each representation, trains `noizenet run --repr R --model M --max-minutes MIN
+--seed S --prime song noise perlin --seconds 3` (on `--data DIR`, or the default
+rendered corpus) into a scratch folder, and prints the tonality measures of its 3 s
+continuations beside held-out audio and white noise (the run's own `tonality`,
+`audio-quality` and `collapse` metrics), then the acceptance checks: voiced share
+>= 0.8 x real's, chroma entropy <= real's + 0.4 bits, pitch changes per second
+between 0.5x and 2x real's, no collapsed clip, different primes differ; and the
+aims: key correlation >= 0.7, Fréchet distance below a third of the waveform
+figure published before the codebook (13,800 on the default data).
+
+    .venv/bin/python benchmarks/audio_tonality.py [--data DIR] [--minutes 3] [--reprs codebook:lstm waveform:gru]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from machine import report  # noqa: E402
+
+WAVEFORM_FRECHET_BEFORE = 13_800  # benchmarks/README.md, "Audio acceptance runs", default data
+ROWS = [  # (label, key of the continuations' figure, key of real audio's, key of white noise's)
+    ("frames pyin calls voiced (65-2100 Hz)", "voiced_share_generated", "voiced_share_real", "voiced_share_white_noise"),
+    ("chroma entropy per frame, bits (max 3.58)", "chroma_entropy_generated", "chroma_entropy_real",
+     "chroma_entropy_white_noise"),
+    ("pitch changes of >= 1 semitone per second", "pitch_changes_per_s_generated", "pitch_changes_per_s_real",
+     "pitch_changes_per_s_white_noise"),
+    ("spectral flatness (1024-point frames)", "flatness_generated", "flatness_real", "flatness_white_noise"),
+    ("key kept after a song prime (correlation)", "key_correlation", "key_correlation_real", None),
+    ("Fréchet distance to held-out audio", "frechet_generated", None, "frechet_white_noise"),
+    ("collapsed continuations", "collapsed_samples", None, None),
+]
+
+
+def run(representation: str, model: str, args: argparse.Namespace, folder: Path) -> dict:
+    out = folder / representation
+    command = [sys.executable, "-m", "noizenet", "run", "--repr", representation, "--model", model,
+               "--max-minutes", str(args.minutes), "--seed", str(args.seed), "--prime", "song,noise,perlin",
+               "--seconds", "3", "--out", str(out), "-q"]
+    if args.data:
+        command += ["--data", str(args.data)]
+    subprocess.run(command, check=True)
+    return json.loads((out / "metrics.json").read_text())
+
+
+def checks(m: dict) -> dict[str, bool]:
+    real_voiced, real_changes = m["voiced_share_real"], m["pitch_changes_per_s_real"]
+    return {
+        "voiced >= 0.8 x real": m["voiced_share_generated"] >= 0.8 * real_voiced,
+        "chroma entropy <= real + 0.4": m["chroma_entropy_generated"] <= m["chroma_entropy_real"] + 0.4,
+        "pitch changes 0.5x-2x real": 0.5 * real_changes <= m["pitch_changes_per_s_generated"] <= 2 * real_changes,
+        "no collapsed clip": m["collapsed_samples"] == 0,
+        "primes differ": bool(m["primes_differ"]),
+        "aim: key correlation >= 0.7": (m["key_correlation"] or 0) >= 0.7,
+        "aim: Fréchet < 1/3 of the waveform's before": (m["frechet_generated"] or 1e12) < WAVEFORM_FRECHET_BEFORE / 3,
+    }
+
+
+def table(results: dict[str, dict]) -> str:
+    first = next(iter(results.values()))
+    names = list(results)
+    lines = ["| | real audio | " + " | ".join(names) + " | white noise |", "|" + " --- |" * (len(names) + 3)]
+    for label, key, real, noise in ROWS:
+        cells = [f"{results[n].get(key):.4g}" if results[n].get(key) is not None else "-" for n in names]
+        real_cell = f"{first[real]:.4g}" if real and first.get(real) is not None else "-"
+        noise_cell = f"{first[noise]:.4g}" if noise and first.get(noise) is not None else "-"
+        lines.append(f"| {label} | {real_cell} | " + " | ".join(cells) + f" | {noise_cell} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, help="a folder of audio (default: the rendered corpus)")
+    parser.add_argument("--minutes", type=float, default=3.0, help="training minutes per representation")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--reprs", nargs="+", default=["codebook:lstm", "waveform:gru", "fft:lstm"],
+                        help="REPRESENTATION:MODEL pairs")
+    args = parser.parse_args()
+    results = {}
+    with tempfile.TemporaryDirectory() as scratch:
+        for pair in args.reprs:
+            representation, model = pair.split(":")
+            results[f"{representation} ({model})"] = run(representation, model, args, Path(scratch))
+    keys = {key for _, *row in ROWS for key in row if key}
+    report("audio_tonality", {
+        "minutes": args.minutes, "data": str(args.data or "rendered corpus"),
+        "runs": {name: {**{k: m.get(k) for k in sorted(keys)}, "checks": checks(m), "train": m["train"]}
+                 for name, m in results.items()},
+    })
+    print(table(results))
+    for name, m in results.items():
+        print(f"{name}: " + ", ".join(f"{check} {'yes' if ok else 'NO'}" for check, ok in checks(m).items()))
+
+
+if __name__ == "__main__":
+    main()
