@@ -145,9 +145,9 @@ def _heatmap(
     if not samples:
         return None
     sequence = samples[0].encoded[:HEATMAP_STEPS]
+    if not isinstance(representation.decode(sequence[:1]).data, str):
+        return None  # steps that do not decode to text (audio) have no labels
     labels = [representation.decode(sequence[t : t + 1]).data for t in range(len(sequence))]
-    if not all(isinstance(label, str) for label in labels):
-        return None
     try:
         hidden, _ = model.hidden(sequence[None].to(device))
     except NotImplementedError:

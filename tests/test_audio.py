@@ -71,6 +71,18 @@ def test_mulaw_round_trip_is_within_quantization_error():
     assert np.abs(decoded - piece().data).mean() < 0.005
 
 
+def test_pre_emphasis_round_trip_keeps_the_audio_and_shapes_the_quantization_noise():
+    plain, emphasised = (WaveformRepresentation(WaveformConfig(pre_emphasis=a)) for a in (0.0, 0.85))
+    audio = 0.5 * piece().data
+    errors = []
+    for rep in (plain, emphasised):
+        rep.fit([Piece("a", audio, {"sample_rate": RATE})])
+        errors.append(rep.decode(rep.encode(Piece("a", audio, {"sample_rate": RATE}))).data - audio)
+    assert np.abs(errors[1]).mean() < 0.01
+    high = [np.abs(np.fft.rfft(e))[len(e) // 4 :].mean() for e in errors]  # above 4 kHz
+    assert high[1] < 0.7 * high[0]  # de-emphasis low-passes the quantization noise
+
+
 @pytest.mark.parametrize("encoding", ["zscore", "minmax"])
 def test_scaled_waveform_round_trip_and_the_scaler_travels_in_the_state(encoding):
     rep = WaveformRepresentation(WaveformConfig(encoding=encoding))

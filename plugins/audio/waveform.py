@@ -18,6 +18,7 @@ from typing import Any
 import librosa
 import numpy as np
 import torch
+from scipy import signal
 from sklearn.preprocessing import MinMaxScaler, StandardScaler
 
 from noizenet import hookimpl
@@ -35,12 +36,18 @@ SCALERS = {"zscore": (StandardScaler, ("mean_", "scale_", "var_")), "minmax": (M
 class WaveformConfig:
     encoding: str = "mulaw"  # mulaw | zscore | minmax
     mu: int = 255  # mu-law: mu + 1 quantization levels
+    # Pre-emphasis y[n] = x[n] - a x[n-1] before encoding, undone after decoding (LPCNet
+    # uses 0.85): the quantization and sampling noise then comes out shaped like music
+    # (low-passed) instead of white. 0 = off.
+    pre_emphasis: float = 0.0
 
     def __post_init__(self) -> None:
         if self.encoding not in ENCODINGS:
             raise ConfigError(f"repr.encoding must be one of {', '.join(ENCODINGS)}; got '{self.encoding}'")
         if not 1 <= self.mu <= 65535 or (self.mu + 1) % 2:
             raise ConfigError(f"repr.mu must be odd, from 1 to 65535 (mu + 1 levels), got {self.mu}")
+        if not 0 <= self.pre_emphasis < 1:
+            raise ConfigError(f"repr.pre_emphasis must be in [0, 1), got {self.pre_emphasis}")
 
 
 class WaveformRepresentation(AudioRepresentation):
@@ -76,6 +83,8 @@ class WaveformRepresentation(AudioRepresentation):
         self.scaler = scaler_cls().fit(samples[::stride, None].astype(np.float64))
 
     def to_steps(self, audio: np.ndarray) -> torch.Tensor:
+        if self.config.pre_emphasis:
+            audio = signal.lfilter([1.0, -self.config.pre_emphasis], [1.0], audio).astype(np.float32)
         if self.config.encoding == "mulaw":
             levels = librosa.mu_compress(np.clip(audio, -1, 1), mu=self.config.mu, quantize=True)
             return torch.from_numpy(levels.astype(np.int64) + (self.config.mu + 1) // 2)
@@ -84,8 +93,12 @@ class WaveformRepresentation(AudioRepresentation):
     def from_steps(self, steps: torch.Tensor) -> np.ndarray:
         if self.config.encoding == "mulaw":
             levels = steps.numpy().astype(np.int64) - (self.config.mu + 1) // 2
-            return librosa.mu_expand(levels, mu=self.config.mu, quantize=True).astype(np.float32)
-        return self.scaler.inverse_transform(steps.float().numpy().reshape(-1, 1).astype(np.float64))[:, 0].astype(np.float32)
+            audio = librosa.mu_expand(levels, mu=self.config.mu, quantize=True)
+        else:
+            audio = self.scaler.inverse_transform(steps.float().numpy().reshape(-1, 1).astype(np.float64))[:, 0]
+        if self.config.pre_emphasis:
+            audio = signal.lfilter([1.0], [1.0, -self.config.pre_emphasis], audio)
+        return audio.astype(np.float32)
 
     def state_dict(self) -> dict[str, Any]:
         state = super().state_dict()
