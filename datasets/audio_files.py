@@ -105,6 +105,13 @@ class AudioFiles(Dataset):
             raise DataError(f"--data {path}: none of its {len(files)} file(s) is readable audio")
 
 
+    def read_file(self, path: Path) -> Piece:
+        """The whole file, resampled and mixed to mono (never cut into segments)."""
+        if not Path(path).is_file():
+            raise DataError(f"{path}: no such file")
+        return Piece(Path(path).name, load_audio(path, self.config.sample_rate), {"sample_rate": self.config.sample_rate})
+
+
 @dataclass
 class Music21AudioConfig:
     collections: list[str] = field(default_factory=lambda: ["oneills1850", "ryansMammoth", "airdsAirs"])

@@ -43,6 +43,11 @@ PrimeOpt = Annotated[
     list[str], typer.Option("--prime", help="Prime(s) that start generation: start, song, noise, perlin (e.g. --prime song noise).")
 ]
 Seconds = Annotated[float | None, typer.Option("--seconds", help="Audio: seconds generated after the prime.")]
+PrimeFile = Annotated[
+    list[Path],
+    typer.Option("--prime-file", help="Continue this file (repeatable): an .abc tune for abc, audio for audio "
+                                      "representations; only these primes unless --prime names others too."),
+]
 InjectNoise = Annotated[
     float | None,
     typer.Option("--inject-noise", help="Noise fed back while generating: std on frames, or share of random tokens."),
@@ -86,13 +91,17 @@ def user_errors(debug: bool, quiet: bool = False) -> Iterator[None]:
 
 
 def _generate_overrides(
-    temperature: list[str], num_samples: int | None, prime: list[str], seconds: float | None, inject_noise: float | None
+    temperature: list[str], num_samples: int | None, prime: list[str], seconds: float | None, inject_noise: float | None,
+    prime_files: list[Path],
 ) -> dict[str, Any]:
     values: dict[str, Any] = {k: v for k, v in {"seconds": seconds, "inject_noise": inject_noise}.items() if v is not None}
     if temperature:
         values["temperature"] = _floats(temperature, "--temperature")
     if num_samples is not None:
         values["num_samples"] = num_samples
+    if prime_files:  # your own files: only them, unless --prime names others too
+        values["prime_files"] = [str(p.expanduser().absolute()) for p in prime_files]
+        values["prime"] = []
     if prime:
         values["prime"] = _split_values(prime)
     return values
@@ -139,6 +148,7 @@ def run_command(
     temperature: Temperature = [],
     num_samples: NumSamples = None,
     prime: PrimeOpt = [],
+    prime_file: PrimeFile = [],
     seconds: Seconds = None,
     inject_noise: InjectNoise = None,
     device: Device = None,
@@ -161,7 +171,7 @@ def run_command(
                 "batch_size": batch_size, "seq_len": seq_len, "clip": clip,
             },
             "model": {"hidden": hidden, "layers": layers, "dropout": dropout},
-            "generate": _generate_overrides(temperature, num_samples, prime, seconds, inject_noise),
+            "generate": _generate_overrides(temperature, num_samples, prime, seconds, inject_noise, prime_file),
         }
         named = {section: {k: v for k, v in values.items() if v is not None} for section, values in named.items()}
         if resume is not None:
@@ -199,6 +209,7 @@ def generate_command(
     temperature: Temperature = [],
     num_samples: NumSamples = None,
     prime: PrimeOpt = [],
+    prime_file: PrimeFile = [],
     seconds: Seconds = None,
     inject_noise: InjectNoise = None,
     seed: Seed = None,
@@ -209,7 +220,7 @@ def generate_command(
     debug: Debug = False,
 ) -> None:
     with user_errors(debug, quiet):
-        generate = _generate_overrides(temperature, num_samples, prime, seconds, inject_noise)
+        generate = _generate_overrides(temperature, num_samples, prime, seconds, inject_noise, prime_file)
         if max_length is not None:
             generate["max_length"] = max_length
         run = {k: v for k, v in {"seed": seed, "device": device}.items() if v is not None}

@@ -98,6 +98,7 @@ class TrainConfig:
 @dataclass
 class GenerateConfig:
     prime: list[str] = field(default_factory=lambda: ["start"])
+    prime_files: list[str] = field(default_factory=list)  # files whose openings prime samples too (a tune, a song)
     temperature: list[float] = field(default_factory=lambda: [1.0])  # 0 = argmax
     num_samples: int = 10  # per prime and temperature
     max_length: int = 1500  # tokens (or frames) generated after the prime, for symbolic music
@@ -107,8 +108,8 @@ class GenerateConfig:
     inject_noise: float = 0.0  # during generation: Gaussian noise of this std on fed-back frames, or this share of random tokens
 
     def __post_init__(self) -> None:
-        if not self.prime:
-            raise ConfigError("generate.prime needs at least one prime name")
+        if not self.prime and not self.prime_files:
+            raise ConfigError("generate.prime needs at least one prime name (or generate.prime_files a file)")
         if not self.temperature:
             raise ConfigError("generate.temperature needs at least one value")
         for t in self.temperature:

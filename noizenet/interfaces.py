@@ -256,6 +256,11 @@ class Dataset(ABC):
     def pieces(self) -> Iterator[Piece]:
         """Yield every piece, each with an id unique within the dataset."""
 
+    def read_file(self, path: Path) -> Piece:
+        """The piece that a user's own file makes (``--prime-file``): by default the
+        first piece of ``pieces()`` for a dataset built on that path."""
+        return next(iter(type(self)(self.config, path).pieces()))
+
 
 @dataclass
 class Sample:

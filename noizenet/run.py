@@ -10,6 +10,7 @@ status.json (``evaluate`` on a finished run).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import math
@@ -296,11 +297,15 @@ def generate(session: Session, trained: Trained) -> Generation:
         noise_level=gen.noise_level,
     )
     made: list[tuple[str, str, float, torch.Tensor]] = []  # name, prime, temperature, encoded prime
-    for prime_name in gen.prime:
-        primes = session.registry.get("prime", prime_name)().make(representation, context, gen.num_samples)
+    named = [(name, name, session.registry.get("prime", name)().make(representation, context, gen.num_samples))
+             for name in gen.prime]
+    for path in map(Path, gen.prime_files):
+        opening = representation.opening(file_piece(session, path), seconds=gen.prime_seconds)
+        named.append((f"file-{path.stem}", f"file:{path.name}", [opening] * gen.num_samples))
+    for stem, prime_name, primes in named:
         for temperature in gen.temperature:
             for index, tensor in enumerate(primes):
-                made.append((f"{prime_name}-t{temperature:g}-{index:02d}", prime_name, temperature, tensor))
+                made.append((f"{stem}-t{temperature:g}-{index:02d}", prime_name, temperature, tensor))
     with progress_bar(f"generate {len(made)} samples", quiet=session.quiet) as bar:
         result = sample_sequences(
             trained.model,
@@ -337,6 +342,21 @@ def generate(session: Session, trained: Trained) -> Generation:
         "samples": [s.row() for s in samples],
     })
     return Generation(samples, speed)
+
+
+def file_piece(session: Session, path: Path) -> Piece:
+    """The first piece of a user's file, read by the representation's file dataset
+    (``path_dataset``) with the run's data options where they apply (sample rate)."""
+    representation = session.representation
+    dataset_cls = session.registry.get("dataset", representation.path_dataset)
+    known = {f.name for f in dataclasses.fields(dataset_cls.Config)}
+    options = {k: v for k, v in dataclasses.asdict(session.config.data).items() if k in known}
+    try:
+        return dataset_cls(dataset_cls.Config(**options), None).read_file(path)
+    except (DataError, StopIteration) as error:
+        reason = str(error) or "no piece in it"
+        raise DataError(f"--prime-file {path}: representation '{representation.name}' cannot start from it "
+                        f"({reason}); it reads {dataset_cls.description}") from None
 
 
 def generation_length(representation: Representation, gen: configuration.GenerateConfig) -> int:

@@ -344,6 +344,12 @@ def test_fft_run_generates_audio_and_again_once_its_data_is_gone(cli, tmp_path, 
         assert 0.5 <= sample["continuation_seconds"] < 0.5 + 512 / RATE
         assert soundfile.info(out / "samples" / f"{sample['name']}.wav").duration == sample["seconds"]
     first = torch.load(out / "samples" / "sequences.pt", weights_only=True)
+    mine = tmp_path / "mine.wav"
+    soundfile.write(mine, np.stack([melody(20, 1.0)] * 2, axis=1), 44100)  # stereo at another rate
+    assert cli("generate", out, "--prime-file", mine, "-n", "1", "-q").exit_code == 0
+    (sample,) = json.loads((out / "samples" / "samples.json").read_text())["samples"]
+    assert sample["prime"] == "file:mine.wav" and sample["continuation_seconds"] >= 0.5
+    assert (out / "samples" / "file-mine-t1-00.wav").exists()
     shutil.rmtree(data)  # song openings and the sampling spread are in best.pt
     assert cli("generate", out, "-q").exit_code == 0
     again = torch.load(out / "samples" / "sequences.pt", weights_only=True)

@@ -50,3 +50,20 @@ def test_run_files_get_the_permissions_of_any_new_file(trained_run, tmp_path):
     assert {"config.toml", "splits.json", "status.json", "best.pt", "metrics.json", "samples.json"} <= {p.name for p in files}
     for path in files:
         assert stat.S_IMODE(path.stat().st_mode) == usual, path
+
+
+def test_generate_continues_the_users_own_tune(cli, trained_run, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(trained_run, run)
+    tune = tmp_path / "my_tune.abc"
+    tune.write_text("X:1\nT:My tune\nM:6/8\nL:1/8\nK:G\nGAB cBA|BGG G2D|GAB cBA|BGE E2D|\n")
+    result = cli("generate", run, "--prime-file", tune, "-n", "2", "--seed", "1")
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((run / "samples" / "samples.json").read_text())
+    assert [s["name"] for s in manifest["samples"]] == ["file-my_tune-t1-00", "file-my_tune-t1-01"]
+    assert {s["prime"] for s in manifest["samples"]} == {"file:my_tune.abc"}
+    for sample in manifest["samples"]:  # the opening, verbatim, then the model's continuation
+        text = (run / "samples" / f"{sample['name']}.abc").read_text()
+        assert text.startswith("X:1\nT:My tune\nM:6/8\nL:1/8\nK:G\nGAB cBA|") and len(text) > 60
+    wrong = cli("generate", run, "--prime-file", tmp_path / "nothing.abc")
+    assert wrong.exit_code == 2 and "--prime-file" in wrong.output and "nothing.abc" in wrong.output
