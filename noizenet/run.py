@@ -291,7 +291,7 @@ def generate(session: Session, trained: Trained) -> Generation:
     gen = cfg.generate
     representation = session.representation
     context = PrimeContext(
-        openings=prime_openings(session, trained),
+        openings=prime_openings(session, trained) if gen.prime else [],  # --prime-file alone needs none
         rng=np.random.default_rng(cfg.run.seed),
         seconds=gen.prime_seconds,
         noise_level=gen.noise_level,
