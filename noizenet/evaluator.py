@@ -125,7 +125,7 @@ def _held_out_notes(train: dict[str, Any]) -> list[str]:
     counts = " and ".join(f"{count} {'validation' if name == 'val' else 'test'} piece{'s' * (count != 1)}"
                           for name, count in small.items())
     return [f"Only {counts}: too few to judge the model by (its held-out loss, and early stopping, rest on them). "
-            f"Give it more pieces: more data, or audio cut into shorter ones (data.segment_seconds)."]
+            f"Give it more pieces: more data, or the same data cut into shorter pieces."]
 
 
 def _check_unique(declared: list[tuple[str, Figure]]) -> None:
@@ -140,8 +140,8 @@ def _check_unique(declared: list[tuple[str, Figure]]) -> None:
 def _heatmap(
     model: SequenceModel, representation: Representation, samples: Sequence[Sample], path: Path, device: torch.device
 ) -> Path | None:
-    """Activations of the most active hidden units over the first generated piece
-    whose steps decode to text (each cell labelled with its step's text)."""
+    """Activations of the most active hidden units over the first generated piece,
+    each cell labelled with its step decoded alone (only where steps decode to text)."""
     if not samples:
         return None
     sequence = samples[0].encoded[:HEATMAP_STEPS]

@@ -48,16 +48,16 @@ class Collapse(Metric):
 
     def per_sample(self, sample: Sample, representation: Representation) -> dict[str, Any]:
         audio, rate = sample.piece.data, sample.piece.meta["sample_rate"]
-        prime_samples = sample.piece.meta.get("prime_samples", 0)
-        tail = continuation(sample)[-1000:]
+        generated = continuation(sample)
+        tail = generated[-1000:]
         return {
-            "rms_prime": round(rms(audio[:prime_samples]), 6),
-            "rms_last_second": round(rms(continuation(sample)[-rate:]), 6),
+            "rms_prime": round(rms(audio[: len(audio) - len(generated)]), 6),
+            "rms_last_second": round(rms(generated[-rate:]), 6),
             "std_last_1000": round(float(tail.std()) if tail.size else 0.0, 6),
             "distinct_values_last_1000": int(np.unique(tail).size),
-            "spectral_change": round(measures.spectral_change(continuation(sample)), 5),
+            "spectral_change": round(measures.spectral_change(generated), 5),
             "seconds": round(len(audio) / rate, 4),
-            "continuation_seconds": round(len(continuation(sample)) / rate, 4),
+            "continuation_seconds": round(len(generated) / rate, 4),
         }
 
     def per_set(self, context: EvaluationContext) -> MetricResult:
