@@ -21,7 +21,7 @@ import soundfile as sf
 
 from noizenet import hookimpl
 from noizenet.datasets.abc_files import Music21Abc, Music21AbcConfig
-from noizenet.datasets.paths import AUDIO_SUFFIXES, data_files
+from noizenet.datasets.paths import AUDIO_SUFFIXES, cache_folder, data_files
 from noizenet.errors import ConfigError, DataError
 from noizenet.interfaces import Dataset, Piece
 from noizenet.plugins.abc.text import midi_bytes
@@ -141,19 +141,13 @@ class Music21Audio(Dataset):
         tunes = list(Music21Abc(Music21AbcConfig(collections=list(cfg.collections)), None).pieces())
         stride = max(1, len(tunes) // cfg.tunes)
         chosen = tunes[::stride][: cfg.tunes]
-        folder = self.cache_folder()
+        folder = cache_folder(self.config.cache, "rendered-audio")
         with progress_bar("audio of corpus tunes", quiet=False) as bar:
             for done, tune in enumerate(chosen, start=1):
                 audio = self.rendered(tune, folder)
                 bar.update(done / len(chosen), f"{done}/{len(chosen)} tunes")
                 if audio is not None:
                     yield Piece(tune.id, audio, {"sample_rate": cfg.sample_rate, "source": tune.id})
-
-    def cache_folder(self) -> Path:
-        root = self.config.cache or os.environ.get("NOIZENET_CACHE") or Path.home() / ".cache" / "noizenet"
-        folder = Path(root).expanduser() / "rendered-audio"
-        folder.mkdir(parents=True, exist_ok=True)
-        return folder
 
     def rendered(self, tune: Piece, folder: Path) -> np.ndarray | None:
         """The tune's audio from the cache, else rendered and cached; None if it has no MIDI."""

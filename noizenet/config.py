@@ -270,7 +270,7 @@ def resolve(raw: dict[str, dict[str, Any]], registry: Any) -> Config:
     model = registry.get("model", run.model)
     raw = merge(_suggested(representation, model), raw, f"representation '{run.repr}'")
     core = {name: build_section(cls, raw.get(name, {}), name) for name, cls in CORE_SECTIONS.items()}
-    dataset_name = run.dataset or (representation.path_dataset if run.data else representation.default_dataset)
+    dataset_name = run.dataset or (representation.dataset_for(Path(run.data).expanduser()) if run.data else representation.default_dataset)
     dataset = registry.get("dataset", dataset_name)
     for prime in core["generate"].prime:
         registry.get("prime", prime)

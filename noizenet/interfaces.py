@@ -49,12 +49,16 @@ class OutputSpec:
     size: vocabulary size, or frame width: the model outputs ``size`` numbers a step.
     start: token that begins every encoded piece (token kinds only), else None.
     stop: token that ends a piece; generation of a sample stops when it is drawn.
+    bias: where the model's output layer starts, one number per output (e.g. each
+        key's log-odds in the training data), so that training begins at the data's
+        base rates instead of crawling off a plateau; None: the model's own init.
     """
 
     kind: OutputKind
     size: int
     start: int | None = None
     stop: int | None = None
+    bias: tuple[float, ...] | None = None
 
 
 class Representation(ABC):
@@ -64,7 +68,7 @@ class Representation(ABC):
     ``Config``. Subclasses set ``name`` and ``Config`` (a dataclass of options, every
     field with a default; ``[repr]`` in a config file and ``--set repr.KEY=VALUE``
     fill it). ``default_dataset`` is used when the user gives no ``--data``;
-    ``path_dataset`` when they do. ``piece_type`` names what :meth:`decode` returns
+    ``path_dataset`` (or :meth:`dataset_for` the path) when they do. ``piece_type`` names what :meth:`decode` returns
     (``"abc"``: ABC text; ``"audio"``: mono float32 samples with
     ``meta["sample_rate"]``), so that metrics for that type apply. ``suggested``
     holds defaults for the other config sections that suit this representation
@@ -121,6 +125,13 @@ class Representation(ABC):
         (``noizenet.rundir.atomic_write_bytes``); ``noizenet.plugins.synthesis``
         writes MIDI and renders it to WAV.
         """
+
+    @classmethod
+    def dataset_for(cls, path: Path) -> str:
+        """The dataset that reads a user's ``path`` (``--data``, ``--prime-file``):
+        ``path_dataset``; override it where files of several formats are read by
+        different datasets (a ``.mat`` piano roll, a folder of ``.mid``)."""
+        return cls.path_dataset
 
     def steps_per_second(self) -> float | None:
         """Steps of the encoding per second of music, for time-based lengths

@@ -1,8 +1,10 @@
-"""PNG plots of a run: loss curves, and hidden-unit activations over a generated piece."""
+"""PNG plots of a run: loss curves, hidden-unit activations over a generated piece,
+and distributions of generated vs training music side by side."""
 
 from __future__ import annotations
 
 import io
+import math
 from pathlib import Path
 from typing import Any
 
@@ -55,4 +57,22 @@ def plot_activations(activations: np.ndarray, labels: list[str], units: list[int
         ax.set_yticks(range(len(units)), [f"unit {k}" for k in units], fontsize=6)
         ax.set_xticks([])
     axes[0, 0].set_title("hidden-unit activations over a generated piece (blue < 0 < red)", fontsize=8)
+    return save_figure(fig, path)
+
+
+def plot_distributions(panels: dict[str, tuple[list[str], dict[str, list[float]]]], path: Path) -> Path:
+    """One bar chart per panel, training and generated side by side: ``panels`` maps
+    a title to (bin labels, {"training": shares, "generated": shares})."""
+    rows = math.ceil(len(panels) / 2)
+    fig, axes = plt.subplots(rows, 2, figsize=(12, 3.5 * rows), squeeze=False)
+    for ax, (title, (labels, values)) in zip(axes.flat, panels.items()):
+        x = np.arange(len(labels))
+        ax.bar(x - 0.2, values["training"], width=0.4, label="training")
+        ax.bar(x + 0.2, values["generated"], width=0.4, label="generated")
+        ax.set_xticks(x, labels, fontsize=7)
+        ax.set_title(title)
+    for ax in axes.flat[len(panels):]:
+        ax.set_axis_off()
+    axes.flat[0].legend()
+    fig.tight_layout()
     return save_figure(fig, path)

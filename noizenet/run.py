@@ -38,7 +38,7 @@ from noizenet.interfaces import EvaluationContext, Piece, PrimeContext, Represen
 from noizenet.progress import progress_bar
 from noizenet.registry import Registry, load_registry
 from noizenet.rundir import RunDir, atomic_torch_save, atomic_write_json, atomic_write_text
-from noizenet.splits import split_pieces
+from noizenet.splits import is_given_split, split_pieces
 from noizenet.trainer import Trainer
 from noizenet.windows import make_windows
 
@@ -162,12 +162,13 @@ def load_splits(session: Session) -> Splits:
     if path.exists():
         ids = json.loads(path.read_text())
         by_id = {piece.id: piece for piece in pieces}
-        missing = [i for part in ids.values() for i in part if i not in by_id]
+        missing = [i for name in ("train", "val", "test") for i in ids[name] if i not in by_id]
         if missing:
             raise DataError(f"the data has changed since this run: {len(missing)} piece(s) of splits.json are gone, e.g. {missing[0]}")
         return Splits(*([by_id[i] for i in ids[name]] for name in ("train", "val", "test")))
     splits = Splits(*split_pieces(pieces, session.config.train.split, session.config.run.seed))
-    atomic_write_json(path, {name: [p.id for p in getattr(splits, name)] for name in ("train", "val", "test")})
+    source = "the dataset's own split" if is_given_split(pieces) else f"shuffled with seed {session.config.run.seed}"
+    atomic_write_json(path, {"source": source, **{name: [p.id for p in getattr(splits, name)] for name in ("train", "val", "test")}})
     return splits
 
 
@@ -346,9 +347,9 @@ def generate(session: Session, trained: Trained) -> Generation:
 
 def file_piece(session: Session, path: Path) -> Piece:
     """The first piece of a user's file, read by the representation's file dataset
-    (``path_dataset``) with the run's data options where they apply (sample rate)."""
+    (``dataset_for`` the path) with the run's data options where they apply (sample rate)."""
     representation = session.representation
-    dataset_cls = session.registry.get("dataset", representation.path_dataset)
+    dataset_cls = session.registry.get("dataset", representation.dataset_for(path))
     known = {f.name for f in dataclasses.fields(dataset_cls.Config)}
     options = {k: v for k, v in dataclasses.asdict(session.config.data).items() if k in known}
     try:

@@ -5,7 +5,7 @@ Layout::
 
     RUN_DIR/config.toml          resolved config (rerun with --config)
     RUN_DIR/status.json          running / finished / interrupted / diverged
-    RUN_DIR/splits.json          piece ids of train / val / test
+    RUN_DIR/splits.json          piece ids of train / val / test, and where the split came from
     RUN_DIR/checkpoints/best.pt  lowest validation loss
     RUN_DIR/checkpoints/last.pt  latest state, for --resume
     RUN_DIR/metrics.jsonl        one line per validation

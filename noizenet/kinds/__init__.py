@@ -9,5 +9,6 @@ its own kind (a subclass of :class:`OutputKind`).
 from noizenet.kinds.base import Draw, OutputKind
 from noizenet.kinds.categorical import Categorical
 from noizenet.kinds.continuous import Continuous
+from noizenet.kinds.multilabel import MultiLabel
 
-__all__ = ["Categorical", "Continuous", "Draw", "OutputKind"]
+__all__ = ["Categorical", "Continuous", "Draw", "MultiLabel", "OutputKind"]

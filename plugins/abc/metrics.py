@@ -22,7 +22,7 @@ import numpy as np
 from noizenet import hookimpl
 from noizenet.figures import Figure
 from noizenet.interfaces import EvaluationContext, Metric, MetricResult, Representation, Sample
-from noizenet.plots import plt, save_figure
+from noizenet.plots import plot_distributions
 from noizenet.plugins.abc.text import body, midi_bytes, parse_abc
 from noizenet.plugins.synthesis import renderer
 
@@ -34,6 +34,7 @@ EPSILON = 1e-6
 MIN_NOTES = 8  # a generated tune is valid when music21 finds at least this many notes
 STATISTICS_TUNES = 100  # training tunes parsed for the music statistics
 FEATURES = ("pitch_class", "interval", "note_length", "pitch_range")
+PITCH_CLASSES = ["C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B"]
 
 
 def tune_statistics(score: Any) -> dict[str, np.ndarray] | None:
@@ -82,23 +83,14 @@ def music_statistics(generated: Sequence[Any], training: Sequence[Any]) -> dict[
 
 def plot_statistics(histograms: dict[str, dict[str, list[float]]], path: Path) -> Path:
     labels = {
-        "pitch_class": ["C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B"],
+        "pitch_class": PITCH_CLASSES,
         "interval": [str(i) for i in INTERVALS],
         "note_length": [f"{x:g}" for x in LENGTHS],
         "pitch_range": [f"{r}" for r in RANGES],
     }
     titles = {"pitch_class": "pitch class", "interval": "melodic interval (semitones)",
               "note_length": "note length (quarter notes)", "pitch_range": "pitch range per tune (semitones)"}
-    fig, axes = plt.subplots(2, 2, figsize=(12, 7))
-    for ax, (key, values) in zip(axes.flat, histograms.items()):
-        x = np.arange(len(values["generated"]))
-        ax.bar(x - 0.2, values["training"], width=0.4, label="training")
-        ax.bar(x + 0.2, values["generated"], width=0.4, label="generated")
-        ax.set_xticks(x, labels[key], fontsize=7)
-        ax.set_title(titles[key])
-    axes.flat[0].legend()
-    fig.tight_layout()
-    return save_figure(fig, path)
+    return plot_distributions({titles[key]: (labels[key], values) for key, values in histograms.items()}, path)
 
 
 def novelty(generated: Sequence[str], training: Sequence[str]) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from torch import nn
 from noizenet import hookimpl
 from noizenet.errors import ConfigError
 from noizenet.interfaces import ModelPlugin, OutputSpec, SequenceModel
-from noizenet.plugins.models.recurrent import recur
+from noizenet.plugins.models.recurrent import recur, start_head
 
 CELLS = {"gru": nn.GRU, "lstm": nn.LSTM}
 
@@ -64,6 +64,7 @@ class Crnn(SequenceModel):
         )
         self.drop = nn.Dropout(cfg.dropout)
         self.head = nn.Linear(cfg.hidden, spec.size)
+        start_head(self.head, spec)
 
     def summarize(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, T, D)`` -> ``(B, T, channels * pooled)``, each frame on its own."""

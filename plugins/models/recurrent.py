@@ -62,6 +62,7 @@ class RecurrentNet(SequenceModel):
         self.drop = nn.Dropout(cfg.dropout)
         self.head = nn.Linear(cfg.hidden, spec.size)
         initialize(self, cfg.init)
+        start_head(self.head, spec)
 
     def hidden(self, x: torch.Tensor, state: Any = None) -> tuple[torch.Tensor, Any]:
         return recur(self.rnn, self.input(x), state)  # (B, T, hidden), state
@@ -120,6 +121,13 @@ def initialize(model: nn.Module, scheme: str) -> None:
                 nn.init.kaiming_uniform_(param, nonlinearity="linear")
         elif "bias" in name:
             nn.init.zeros_(param)
+
+
+def start_head(head: nn.Linear, spec: OutputSpec) -> None:
+    """Set the output layer's bias to ``spec.bias`` where the representation gives one."""
+    if spec.bias is not None:
+        with torch.no_grad():
+            head.bias.copy_(torch.tensor(spec.bias, dtype=head.bias.dtype))
 
 
 def _builder(cell: str):

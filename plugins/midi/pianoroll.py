@@ -1,0 +1,90 @@
+"""Representation ``pianoroll``: a frame of the 88 piano keys every ``step``
+quarter notes (a quarter note by default, the grid of the JSB chorales benchmark),
+each key on or off; trained with the multi-label output kind (one Bernoulli per key,
+loss in nats per frame, the polyphonic-music literature's measure).
+
+A piece is encoded as its frames and nothing else, so that the held-out loss is the
+published one: the loss of frame t+1 given frames up to t, averaged over every
+predicted frame. Decoding joins a key held over consecutive frames into one note.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from noizenet import hookimpl
+from noizenet.errors import ConfigError
+from noizenet.interfaces import OutputSpec, Piece
+from noizenet.kinds import MultiLabel
+from noizenet.plugins.midi.base import NotesConfig, NotesRepresentation
+from noizenet.plugins.midi.notes import KEYS, notes_from_roll, roll_from_notes
+
+RATE_FLOOR = 1e-4  # of a key's rate, so that keys never heard keep a finite log-odds
+
+
+@dataclass
+class PianorollConfig(NotesConfig):
+    step: float = 1.0  # quarter notes per frame: 1 = quarter notes, 0.25 = sixteenths
+
+    def __post_init__(self) -> None:
+        if not self.step > 0:
+            raise ConfigError(f"repr.step must be > 0 quarter notes, got {self.step}")
+
+
+class PianorollRepresentation(NotesRepresentation):
+    name = "pianoroll"
+    Config = PianorollConfig
+    suggested = {
+        "generate": {"max_length": 64},  # frames: 16 bars of 4/4 at the default step
+        "train": {"seq_len": 100, "batch_size": 16, "lr": 3e-3},
+        "model": {"hidden": 256, "embedding": 128, "dropout": 0.5},
+    }
+
+    def __init__(self, config: PianorollConfig) -> None:
+        super().__init__(config)
+        self.key_log_odds: tuple[float, ...] | None = None
+
+    @property
+    def spec(self) -> OutputSpec:
+        return OutputSpec(MultiLabel(), KEYS, bias=self.key_log_odds)
+
+    def fit(self, pieces: Sequence[Piece]) -> None:
+        """How often each key sounds in the training frames: the models' output layer
+        starts from those log-odds (without them an LSTM sits for dozens of epochs
+        at the base rates on JSB chorales before it learns anything more)."""
+        frames = torch.cat([self.encode(piece) for piece in pieces])
+        rate = frames.mean(0).clamp(RATE_FLOOR, 1 - RATE_FLOOR)
+        self.key_log_odds = tuple(torch.log(rate / (1 - rate)).tolist())
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"key_log_odds": self.key_log_odds}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.key_log_odds = state["key_log_odds"]
+
+    def encode_notes(self, notes: np.ndarray, quarters: float, *, whole: bool) -> torch.Tensor:
+        """Float32 ``(T, 88)``; an empty opening is one silent frame."""
+        return torch.from_numpy(roll_from_notes(notes, quarters, self.config.step))
+
+    def decode_notes(self, encoded: torch.Tensor) -> tuple[np.ndarray, float]:
+        roll = encoded.float().numpy()
+        return notes_from_roll(roll, self.config.step), len(roll) * self.config.step
+
+
+@hookimpl
+def noizenet_representations():
+    return [PianorollRepresentation]
+
+
+def frequency_baseline(train: Sequence[torch.Tensor], test: Sequence[torch.Tensor]) -> float:
+    """Nats per frame of predicting every key of the ``test`` rolls' frames (after
+    their first, as the models are scored) from how often it sounds in ``train``:
+    what a model has to beat to have learned anything beyond the base rates."""
+    rate = torch.cat(list(train)).mean(0).clamp(RATE_FLOOR, 1 - RATE_FLOOR)
+    targets = torch.cat([roll[1:] for roll in test])
+    return float(MultiLabel().step_losses(torch.log(rate / (1 - rate)).expand_as(targets), targets).mean())

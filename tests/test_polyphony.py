@@ -1,0 +1,234 @@
+"""Polyphonic symbolic music: the multi-label output kind, notes and piano rolls,
+MIDI tokens, the MIDI, chorale and .mat datasets, polyphonic measures, whole runs."""
+
+import json
+import logging
+
+import music21
+import numpy as np
+import pretty_midi
+import pytest
+import scipy.io
+import soundfile
+import torch
+from conftest import TINY_ANY_REPR
+
+from noizenet.datasets.midi_files import BachChorales, BachChoralesConfig, MidiFiles, MidiFilesConfig, PianorollMat, PianorollMatConfig
+from noizenet.errors import DataError
+from noizenet.interfaces import Piece
+from noizenet.kinds import MultiLabel
+from noizenet.plugins.midi.metrics import measures
+from noizenet.plugins.midi.notes import KEYS, LOWEST, notes_array, notes_from_roll, notes_piece, read_midi, roll_from_notes, write_notes_midi
+from noizenet.plugins.midi.pianoroll import PianorollConfig, PianorollRepresentation, frequency_baseline
+from noizenet.plugins.midi.tokens import MidiConfig, MidiRepresentation
+from noizenet.splits import split_pieces
+
+CHORDS = [(60, 64, 67), (62, 65, 69), (59, 62, 67), (60, 64, 67)]  # I ii V I in C
+
+
+def progression(bars: int, shift: int = 0) -> np.ndarray:
+    """A melody of quarter notes over whole-note chords: ``bars`` bars of 4/4."""
+    rows = []
+    for bar in range(bars):
+        chord = CHORDS[bar % len(CHORDS)]
+        rows += [(4 * bar, 4 * bar + 4, p + shift - 12, 70) for p in chord]
+        rows += [(4 * bar + q, 4 * bar + q + 1, chord[q % 3] + shift + 12, 90) for q in range(4)]
+    return notes_array(rows)
+
+
+def write_mat(path, counts=(6, 2, 2)) -> None:
+    """A .mat file in the Boulanger-Lewandowski format: object arrays of (frames, 88) rolls."""
+    content = {}
+    for key, count in zip(("traindata", "validdata", "testdata"), counts):
+        rolls = np.empty((1, count), dtype=object)
+        for i in range(count):
+            rolls[0, i] = roll_from_notes(progression(8, shift=i % 3), 32, 1.0).astype(np.uint8)
+        content[key] = rolls
+    scipy.io.savemat(path, content)
+
+
+# -- the output kind ------------------------------------------------------------------
+def test_multilabel_loss_is_the_sum_of_the_keys_log_losses():
+    y = torch.tensor([[[0.0, 2.0, -1.0]]])
+    target = torch.tensor([[[1.0, 0.0, 0.0]]])
+    expected = -(np.log(0.5) + np.log(1 - 1 / (1 + np.exp(-2.0))) + np.log(1 - 1 / (1 + np.exp(1.0))))
+    assert MultiLabel().step_losses(y, target).item() == pytest.approx(expected, rel=1e-6)
+
+
+def test_multilabel_sampling_follows_temperature_and_noise_spares_forced_rows():
+    y = torch.tensor([[3.0, -3.0, 0.5]]).repeat(4, 1)
+    generator = torch.Generator().manual_seed(0)
+    greedy = MultiLabel().sampler(torch.zeros(4), None, generator)(y, torch.zeros(4, dtype=torch.bool))
+    assert greedy.tolist() == [[1.0, 0.0, 1.0]] * 4
+    draw = MultiLabel().sampler(torch.ones(4), None, generator)
+    drawn = torch.stack([draw(y, torch.zeros(4, dtype=torch.bool)) for _ in range(500)])
+    assert drawn.mean((0, 1)).tolist() == pytest.approx(torch.sigmoid(y[0]).tolist(), abs=0.05)
+    noisy = MultiLabel().sampler(torch.zeros(4), None, generator, inject_noise=1.0)
+    flipped = noisy(y, torch.tensor([True, False, True, False]))
+    assert flipped[0].tolist() == [1.0, 0.0, 1.0] and flipped[1].tolist() == [0.0, 1.0, 0.0]
+
+
+# -- notes and piano rolls ------------------------------------------------------------
+def test_a_roll_round_trips_through_notes_with_held_keys_joined():
+    roll = (np.random.default_rng(0).random((40, KEYS)) < 0.05).astype(np.float32)
+    roll[5:12, 40] = 1.0
+    notes = notes_from_roll(roll, 1.0)
+    assert np.array_equal(roll_from_notes(notes, 40, 1.0), roll)
+    held = notes[(notes[:, 2] == LOWEST + 40) & (notes[:, 0] <= 5) & (notes[:, 1] >= 12)]
+    assert len(held) == 1  # one note, not seven re-struck ones
+
+
+def test_midi_files_round_trip_and_open_in_music21(tmp_path):
+    notes = progression(2)
+    path = write_notes_midi(notes, tmp_path / "p.mid")
+    back = read_midi(path)
+    assert np.allclose(back[:, :3], notes[:, :3], atol=1e-3) and np.array_equal(back[:, 3], notes[:, 3])
+    score = music21.converter.parse(path)
+    assert max(len(c.pitches) for c in score.chordify().flatten().getElementsByClass("Chord")) >= 4
+
+
+def test_midi_tokens_round_trip_chords_and_melody():
+    rep = MidiRepresentation(MidiConfig())
+    piece = notes_piece("p", progression(4), 20.0)  # a bar of silence at the end
+    tokens = rep.encode(piece)
+    assert tokens[0] == 0 and tokens[-1] == 1 and tokens.max() < rep.spec.size
+    notes, quarters = rep.decode_notes(tokens)
+    assert quarters == 20.0
+    assert np.allclose(notes[:, :3], piece.data[:, :3])
+    assert np.abs(notes[:, 3] - piece.data[:, 3]).max() <= 127 / 8  # velocities, binned
+
+
+def test_midi_tokens_decode_any_stream():
+    rep = MidiRepresentation(MidiConfig())
+    junk = torch.randint(0, rep.spec.size, (300,), generator=torch.Generator().manual_seed(0))
+    notes, quarters = rep.decode_notes(junk)
+    assert np.all(notes[:, 1] > notes[:, 0]) and quarters >= (notes[:, 1].max() if len(notes) else 0)
+
+
+def test_pianoroll_starts_its_output_at_the_keys_base_rates():
+    rep = PianorollRepresentation(PianorollConfig())
+    rep.fit([notes_piece("p", progression(8))])
+    bias = torch.tensor(rep.spec.bias)
+    assert bias[48 - LOWEST].item() == pytest.approx(0.0, abs=1e-5)  # the bass C sounds in half the frames
+    assert bias[0] < -9  # A0 never
+    restored = PianorollRepresentation(PianorollConfig())
+    restored.load_state_dict(rep.state_dict())
+    assert restored.spec == rep.spec
+
+
+def test_transposition_keeps_pieces_on_the_piano():
+    rep = PianorollRepresentation(PianorollConfig(transpose=[-5, 5]))
+    low = notes_piece("low", notes_array([(0, 1, LOWEST + 2, 80)]))
+    moved = rep.augment([notes_piece("p", progression(2)), low])
+    assert [p.id for p in moved] == ["p~-5", "p~+5", "low~+5"]
+
+
+# -- datasets -------------------------------------------------------------------------
+def test_mat_file_gives_its_own_split_and_splits_json_keeps_it(tmp_path):
+    write_mat(tmp_path / "songs.mat")
+    pieces = list(PianorollMat(PianorollMatConfig(), tmp_path / "songs.mat").pieces())
+    train, val, test = split_pieces(pieces, [0.5, 0.25, 0.25], seed=3)
+    assert [len(train), len(val), len(test)] == [6, 2, 2]
+    assert all(p.id.startswith("test/") for p in test) and all(p.meta["quarters"] == 32 for p in pieces)
+    rep = PianorollRepresentation(PianorollConfig())
+    assert rep.encode(pieces[0]).shape == (32, KEYS)
+
+
+def test_mat_file_errors_are_one_clear_line(tmp_path):
+    scipy.io.savemat(tmp_path / "half.mat", {"traindata": np.zeros((1, 1), dtype=object)})
+    with pytest.raises(DataError, match="no validdata, testdata"):
+        list(PianorollMat(PianorollMatConfig(), tmp_path / "half.mat").pieces())
+    (tmp_path / "text.mat").write_text("not matlab")
+    with pytest.raises(DataError, match="not a readable .mat file"):
+        list(PianorollMat(PianorollMatConfig(), tmp_path / "text.mat").pieces())
+
+
+def test_a_split_given_for_some_pieces_only_is_refused():
+    pieces = [Piece("a", None, {"split": "train"}), Piece("b", None, {}), Piece("c", None, {"split": "test"})]
+    with pytest.raises(DataError, match="piece b has no split"):
+        split_pieces(pieces, [0.8, 0.1, 0.1], seed=0)
+
+
+def test_midi_folder_skips_an_unreadable_file_and_names_it(tmp_path, caplog):
+    write_notes_midi(progression(2), tmp_path / "a.mid")
+    write_notes_midi(progression(3), tmp_path / "sub" / "b.midi") if (tmp_path / "sub").mkdir() is None else None
+    (tmp_path / "broken.mid").write_bytes(b"MThd not really")
+    with caplog.at_level(logging.WARNING, logger="noizenet"):
+        pieces = list(MidiFiles(MidiFilesConfig(), tmp_path).pieces())
+    assert [p.id for p in pieces] == ["a.mid", "sub/b.midi"]
+    assert "broken.mid" in caplog.text
+    (tmp_path / "a.mid").unlink()
+    (tmp_path / "sub" / "b.midi").unlink()
+    with pytest.raises(DataError, match="none of its 1 file"):
+        list(MidiFiles(MidiFilesConfig(), tmp_path).pieces())
+
+
+def test_bach_chorales_are_read_once_then_cached(tmp_path, monkeypatch):
+    config = BachChoralesConfig(chorales=2, cache=str(tmp_path))
+    first = list(BachChorales(config, None).pieces())
+    assert len(first) == 2 and all(len(p.data) > 100 for p in first)
+    assert measures(first[0].data, first[0].meta["quarters"])["polyphony"] > 3  # four voices
+    monkeypatch.setattr(music21.corpus, "parse", lambda name: pytest.fail("parsed again"))
+    again = list(BachChorales(config, None).pieces())
+    assert all(np.array_equal(a.data, b.data) for a, b in zip(first, again))
+
+
+# -- measures -------------------------------------------------------------------------
+def test_polyphonic_measures_of_a_held_chord_and_a_rest():
+    notes = notes_array([(0, 4, 60, 80), (0, 4, 64, 80), (0, 4, 67, 80)])
+    found = measures(notes, 8.0)
+    assert found["polyphony"] == 3 and found["empty_frames"] == 0.5 and found["note_length"] == 4
+    assert found["scale_consistency"] == 1.0 and found["pitch_class_entropy"] == pytest.approx(np.log2(3))
+
+
+# -- whole runs -----------------------------------------------------------------------
+def test_pianoroll_run_on_a_mat_file_learns_writes_midi_and_generates_without_the_data(cli, tmp_path):
+    write_mat(tmp_path / "songs.mat")
+    out = tmp_path / "run"
+    tiny = [a for a in TINY_ANY_REPR if a != "-q"]
+    tiny[tiny.index("--epochs") + 1] = "30"
+    tiny[tiny.index("--hidden") + 1] = "64"
+    result = cli("run", "--repr", "pianoroll", "--model", "gru", "--data", tmp_path / "songs.mat", "--out", out,
+                 *tiny, "--set", "generate.max_length=24", "--set", "train.patience=0", "-q")
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((out / "metrics.json").read_text())
+    splits = json.loads((out / "splits.json").read_text())
+    assert splits["source"] == "the dataset's own split" and splits["test"] == ["test/0", "test/1"]
+    rep = PianorollRepresentation(PianorollConfig())
+    pieces = list(PianorollMat(PianorollMatConfig(), tmp_path / "songs.mat").pieces())
+    rolls = {split: [rep.encode(p) for p in pieces if p.meta["split"] == split] for split in ("train", "test")}
+    assert metrics["test_loss"] < 0.7 * frequency_baseline(rolls["train"], rolls["test"])
+    units = {figure["key"]: figure["unit"] for figure in metrics["figures"]}
+    assert units["test_loss"] == "nats/frame" and "polyphony_generated" in metrics
+    midi = sorted((out / "samples").glob("*.mid"))
+    assert len(midi) == 2 and all(p.with_suffix(".wav").exists() and p.with_suffix(".png").exists() for p in midi)
+    score = music21.converter.parse(midi[0])
+    assert len(score.flatten().notes) > 0
+    assert soundfile.info(midi[0].with_suffix(".wav")).frames > 0
+    (tmp_path / "songs.mat").unlink()
+    again = cli("generate", out, "--prime", "song", "--prime", "noise", "--prime", "perlin", "-n", "1", "-q")
+    assert again.exit_code == 0, again.output
+    assert {p.stem for p in (out / "samples").glob("*.mid")} == {"song-t1-00", "noise-t1-00", "perlin-t1-00"}
+
+
+def test_midi_run_on_a_folder_writes_polyphonic_midi_and_continues_a_midi_file(cli, tmp_path):
+    data = tmp_path / "tunes"
+    data.mkdir()
+    for i in range(8):
+        write_notes_midi(progression(6, shift=i % 4), data / f"tune{i}.mid")
+    out = tmp_path / "run"
+    result = cli("run", "--repr", "midi", "--model", "lstm", "--data", data, "--out", out, *TINY_ANY_REPR,
+                 "--set", "generate.max_length=200")
+    assert result.exit_code == 0, result.output
+    for path in sorted((out / "samples").glob("*.mid")):
+        assert pretty_midi.PrettyMIDI(str(path)).instruments  # opens in pretty_midi
+        music21.converter.parse(path)
+    rows = json.loads((out / "samples" / "samples.json").read_text())["samples"]
+    assert all("polyphony" in row for row in rows)
+    mine = tmp_path / "mine.mid"
+    write_notes_midi(progression(4, shift=2), mine)
+    again = cli("generate", out, "--prime-file", mine, "-n", "1", "-q")
+    assert again.exit_code == 0, again.output
+    generated = read_midi(next((out / "samples").glob("*mine*.mid")))
+    opening = progression(2, shift=2)  # the opening: 8 quarter notes
+    assert all(np.isclose(generated[:, :3], row[:3]).all(axis=1).any() for row in opening)
