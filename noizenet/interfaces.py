@@ -52,6 +52,8 @@ class OutputSpec:
     bias: where the model's output layer starts, one number per output (e.g. each
         key's log-odds in the training data), so that training begins at the data's
         base rates instead of crawling off a plateau; None: the model's own init.
+    frame: width of an encoded frame where it differs from ``size`` (a kind whose
+        outputs parametrize a frame's distribution); None: ``size``.
     """
 
     kind: OutputKind
@@ -59,6 +61,12 @@ class OutputSpec:
     start: int | None = None
     stop: int | None = None
     bias: tuple[float, ...] | None = None
+    frame: int | None = None
+
+    @property
+    def input_size(self) -> int:
+        """What one input step holds: the vocabulary (tokens) or the frame's width."""
+        return self.frame or self.size
 
 
 class Representation(ABC):

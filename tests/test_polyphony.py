@@ -18,6 +18,7 @@ from noizenet.errors import DataError
 from noizenet.interfaces import Piece
 from noizenet.kinds import MultiLabel
 from noizenet.plugins.midi.metrics import measures
+from noizenet.plugins.midi.nade import NadeKeys
 from noizenet.plugins.midi.notes import KEYS, LOWEST, notes_array, notes_from_roll, notes_piece, read_midi, roll_from_notes, write_notes_midi
 from noizenet.plugins.midi.pianoroll import PianorollConfig, PianorollRepresentation, frequency_baseline
 from noizenet.plugins.midi.tokens import MidiConfig, MidiRepresentation
@@ -66,6 +67,35 @@ def test_multilabel_sampling_follows_temperature_and_noise_spares_forced_rows():
     noisy = MultiLabel().sampler(torch.zeros(4), None, generator, inject_noise=1.0)
     flipped = noisy(y, torch.tensor([True, False, True, False]))
     assert flipped[0].tolist() == [1.0, 0.0, 1.0] and flipped[1].tolist() == [0.0, 1.0, 0.0]
+
+
+def test_nade_keys_is_a_distribution_over_whole_frames_and_sampling_draws_from_it():
+    kind = NadeKeys(keys=3, rank=2)
+    y = torch.randn(1, 1, kind.size, generator=torch.Generator().manual_seed(1)) * 2
+    frames = torch.tensor([[a, b, c] for a in (0.0, 1.0) for b in (0.0, 1.0) for c in (0.0, 1.0)])
+    nll = torch.stack([kind.step_losses(y, frame.view(1, 1, 3)).squeeze() for frame in frames])
+    probabilities = torch.exp(-nll)
+    assert probabilities.sum().item() == pytest.approx(1.0, abs=1e-5)  # the 8 frames share all the mass
+    draw = kind.sampler(torch.ones(4000), None, torch.Generator().manual_seed(0))
+    drawn = draw(y[0].expand(4000, -1), torch.zeros(4000, dtype=torch.bool))
+    counts = torch.stack([(drawn == frame).all(-1).float().mean() for frame in frames])
+    assert counts.tolist() == pytest.approx(probabilities.tolist(), abs=0.03)
+
+
+def test_nade_keys_learn_that_two_keys_never_sound_together():
+    """Frames hold key 0 or key 1, never both nor neither: independent keys cannot say so."""
+    torch.manual_seed(0)
+    kind = NadeKeys(keys=2, rank=4)
+    which = torch.rand(256) < 0.5
+    target = torch.stack([which, ~which], -1).float().view(1, 256, 2)
+    y = torch.zeros(1, 1, kind.size, requires_grad=True)
+    optimizer = torch.optim.Adam([y], lr=0.1)
+    for _ in range(300):
+        optimizer.zero_grad()
+        kind.loss(y.expand(1, 256, -1), target).backward()
+        optimizer.step()
+    loss = kind.loss(y.expand(1, 256, -1), target).item()
+    assert loss < np.log(2) + 0.02  # a fair coin between two frames; independent keys need 2 log 2
 
 
 # -- notes and piano rolls ------------------------------------------------------------

@@ -37,9 +37,15 @@ class MultiLabel(OutputKind):
             probabilities = torch.sigmoid(y.float() / hot)
             keys = torch.bernoulli(probabilities, generator=generator)
             keys = torch.where(temperatures[:, None] > 0, keys, (y > 0).float())
-            if inject_noise > 0:
-                flip = torch.rand(keys.shape, generator=generator, device=keys.device) < inject_noise
-                keys = torch.where(flip & ~forced[:, None], 1.0 - keys, keys)
-            return keys
+            return flip_keys(keys, inject_noise, forced, generator)
 
         return draw
+
+
+def flip_keys(keys: torch.Tensor, chance: float, forced: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """``keys`` ``(B, K)`` of 0/1 with each key of the rows not ``forced`` ``(B,)``
+    flipped with probability ``chance`` (noise injected into what is fed back)."""
+    if chance <= 0:
+        return keys
+    flip = torch.rand(keys.shape, generator=generator, device=keys.device) < chance
+    return torch.where(flip & ~forced[:, None], 1.0 - keys, keys)

@@ -22,18 +22,30 @@ from noizenet.errors import ConfigError
 from noizenet.interfaces import OutputSpec, Piece
 from noizenet.kinds import MultiLabel
 from noizenet.plugins.midi.base import NotesConfig, NotesRepresentation
+from noizenet.plugins.midi.nade import NadeKeys
 from noizenet.plugins.midi.notes import KEYS, notes_from_roll, roll_from_notes
 
 RATE_FLOOR = 1e-4  # of a key's rate, so that keys never heard keep a finite log-odds
 
 
+OUTPUTS = ("nade", "independent")
+
+
 @dataclass
 class PianorollConfig(NotesConfig):
     step: float = 1.0  # quarter notes per frame: 1 = quarter notes, 0.25 = sixteenths
+    # nade: the keys of a frame predicted one after another (jointly, as RNN-NADE);
+    # independent: one Bernoulli per key (the RNN/LSTM/GRU baselines of the literature)
+    output: str = "nade"
+    rank: int = 16  # nade: hidden units of the per-frame NADE
 
     def __post_init__(self) -> None:
         if not self.step > 0:
             raise ConfigError(f"repr.step must be > 0 quarter notes, got {self.step}")
+        if self.output not in OUTPUTS:
+            raise ConfigError(f"repr.output must be one of {', '.join(OUTPUTS)}; got '{self.output}'")
+        if self.rank < 1:
+            raise ConfigError(f"repr.rank must be >= 1, got {self.rank}")
 
 
 class PianorollRepresentation(NotesRepresentation):
@@ -51,7 +63,10 @@ class PianorollRepresentation(NotesRepresentation):
 
     @property
     def spec(self) -> OutputSpec:
-        return OutputSpec(MultiLabel(), KEYS, bias=self.key_log_odds)
+        if self.config.output == "independent":
+            return OutputSpec(MultiLabel(), KEYS, bias=self.key_log_odds)
+        kind = NadeKeys(KEYS, self.config.rank)
+        return OutputSpec(kind, kind.size, bias=kind.bias(self.key_log_odds) if self.key_log_odds else None, frame=KEYS)
 
     def fit(self, pieces: Sequence[Piece]) -> None:
         """How often each key sounds in the training frames: the models' output layer

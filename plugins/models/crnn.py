@@ -49,7 +49,7 @@ class Crnn(SequenceModel):
         super().__init__()
         if spec.kind.tokens:
             raise ConfigError("model 'crnn' convolves frames: use it with a frame representation (fft, chroma)")
-        stride = 2 if spec.size >= 64 else 1  # long frames (FFT bins) are halved twice
+        stride = 2 if spec.input_size >= 64 else 1  # long frames (FFT bins) are halved twice
         padding = cfg.kernel // 2
         self.convolve = nn.Sequential(
             nn.Conv1d(1, cfg.channels, cfg.kernel, stride=stride, padding=padding),

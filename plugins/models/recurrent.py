@@ -53,9 +53,9 @@ class RecurrentNet(SequenceModel):
         self.cell = cell
         self.kind = spec.kind
         if spec.kind.tokens:
-            self.input = nn.Embedding(spec.size, cfg.embedding)
+            self.input = nn.Embedding(spec.input_size, cfg.embedding)
         else:
-            self.input = nn.Linear(spec.size, cfg.embedding)
+            self.input = nn.Linear(spec.input_size, cfg.embedding)
         self.rnn = CELLS[cell](
             cfg.embedding, cfg.hidden, cfg.layers, batch_first=True, dropout=cfg.dropout if cfg.layers > 1 else 0.0
         )
