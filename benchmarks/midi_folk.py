@@ -78,7 +78,6 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--keep", type=Path, help="keep the MIDI folder and the run here")
     args = parser.parse_args()
-    report()
     with tempfile.TemporaryDirectory() as scratch:
         root = args.keep or Path(scratch)
         data, out = root / "folk-midi", root / "run"
@@ -99,6 +98,9 @@ def main() -> None:
         shown = [fmt.format(v) if v is not None else "-" for v in (generated, training)]
         print(f"{label + (f' ({unit})' if unit else ''):52} {shown[0]:>13} {shown[1]:>9}")
     print(f"samples that open in music21 and pretty_midi: {opened}/{len(samples)}; with chords under the melody: {chorded}/{len(samples)}")
+    report("midi_folk", {"tunes": count, "model": args.model, "minutes": args.minutes, "seed": args.seed,
+                         "test_loss": metrics["test_loss"], "opened": opened, "chords_under_melody": chorded,
+                         "samples": len(samples), **{k: metrics[k] for k in metrics if k.endswith(("_generated", "_training"))}})
 
 
 if __name__ == "__main__":

@@ -74,9 +74,9 @@ def main() -> None:
     parser.add_argument("--models", nargs="+", default=["rnn", "lstm", "gru"])
     parser.add_argument("--outputs", nargs="+", default=["nade", "independent"], help="repr.output values")
     args = parser.parse_args()
-    report()
     published = published_for(args.data)
-    print(f"frequency baseline (each key from its training rate): test NLL {baseline(args.data):.3f} nats/frame")
+    floor = baseline(args.data)
+    print(f"frequency baseline (each key from its training rate): test NLL {floor:.3f} nats/frame")
     with tempfile.TemporaryDirectory() as scratch:
         results = {(m, o): train(m, o, args, Path(scratch)) for o in args.outputs for m in args.models}
     print(f"\n{args.data.name}, {args.minutes:g} min per model, seed {args.seed}; test NLL in nats/frame (lower is better)")
@@ -94,6 +94,8 @@ def main() -> None:
         if tcn:
             print(f"best of the models {best:.3f} vs TCN (Bai 2018) {tcn}: {'beats it' if best < tcn else 'does not beat it'}")
         print(f"RNN-NADE (Boulanger-Lewandowski 2012, keys of a frame modelled jointly): {published['rnn-nade']}")
+    report("polyphonic", {"data": args.data.name, "minutes": args.minutes, "seed": args.seed, "frequency_baseline": floor,
+                          "published": published, "runs": {f"{m}-{o}": r for (m, o), r in results.items()}})
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ from noizenet import run as runs
 from noizenet.compare import compare_runs
 from noizenet.errors import DataError, NoizenetError
 from noizenet.registry import KINDS, load_registry
+from noizenet.report import refresh_report
 from noizenet.rundir import RunDir
 
 app = typer.Typer(
@@ -53,6 +54,9 @@ InjectNoise = Annotated[
     typer.Option("--inject-noise", help="Noise fed back while generating: std on frames, or share of random tokens."),
 ]
 LIST_OPTIONS = ("--prime", "--temperature", "-t")
+Meter = Annotated[str | None, typer.Option("--meter", help="ABC: the meter the start prime states, e.g. 6/8.")]
+Key = Annotated[str | None, typer.Option("--key", help="ABC: the key the start prime states, e.g. D, Em, Ador.")]
+Unit = Annotated[str | None, typer.Option("--unit", help="ABC: the unit note length the start prime states, e.g. 1/8.")]
 RunDirArg = Annotated[Path, typer.Argument(help="A run directory written by `noizenet run`.")]
 
 
@@ -92,9 +96,10 @@ def user_errors(debug: bool, quiet: bool = False) -> Iterator[None]:
 
 def _generate_overrides(
     temperature: list[str], num_samples: int | None, prime: list[str], seconds: float | None, inject_noise: float | None,
-    prime_files: list[Path],
+    prime_files: list[Path], steering: dict[str, str | None],
 ) -> dict[str, Any]:
-    values: dict[str, Any] = {k: v for k, v in {"seconds": seconds, "inject_noise": inject_noise}.items() if v is not None}
+    given = {"seconds": seconds, "inject_noise": inject_noise, **steering}
+    values: dict[str, Any] = {k: v for k, v in given.items() if v is not None}
     if temperature:
         values["temperature"] = _floats(temperature, "--temperature")
     if num_samples is not None:
@@ -151,6 +156,9 @@ def run_command(
     prime_file: PrimeFile = [],
     seconds: Seconds = None,
     inject_noise: InjectNoise = None,
+    meter: Meter = None,
+    key: Key = None,
+    unit: Unit = None,
     device: Device = None,
     precision: Annotated[
         str | None, typer.Option("--precision", help="Training autocast: auto | fp32 | bf16 | fp16 (GPU).")
@@ -171,7 +179,8 @@ def run_command(
                 "batch_size": batch_size, "seq_len": seq_len, "clip": clip,
             },
             "model": {"hidden": hidden, "layers": layers, "dropout": dropout},
-            "generate": _generate_overrides(temperature, num_samples, prime, seconds, inject_noise, prime_file),
+            "generate": _generate_overrides(temperature, num_samples, prime, seconds, inject_noise, prime_file,
+                                            {"meter": meter, "key": key, "unit": unit}),
         }
         named = {section: {k: v for k, v in values.items() if v is not None} for section, values in named.items()}
         if resume is not None:
@@ -203,7 +212,8 @@ def _warn_ignored_length(representation: Any, *, seconds: float | None, max_leng
         log.warning(f"--max-length does not apply to '{representation.name}', which counts time: use --seconds")
 
 
-@app.command("generate", help="Generate new samples from a trained run into RUN_DIR/samples.")
+@app.command("generate", help="Generate new samples from a trained run into a new folder RUN_DIR/generations/DATE-TIME "
+             "(or --out); earlier samples are never overwritten.")
 def generate_command(
     run_dir: RunDirArg,
     temperature: Temperature = [],
@@ -212,24 +222,32 @@ def generate_command(
     prime_file: PrimeFile = [],
     seconds: Seconds = None,
     inject_noise: InjectNoise = None,
+    meter: Meter = None,
+    key: Key = None,
+    unit: Unit = None,
     seed: Seed = None,
     max_length: Annotated[int | None, typer.Option("--max-length", help="Steps generated after the prime.")] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Folder for the samples (new or empty); default: a new "
+                                             "RUN_DIR/generations/DATE-TIME, listed in the run's report.")] = None,
     device: Device = None,
     plugins_dir: PluginsDir = [],
     quiet: Quiet = False,
     debug: Debug = False,
 ) -> None:
     with user_errors(debug, quiet):
-        generate = _generate_overrides(temperature, num_samples, prime, seconds, inject_noise, prime_file)
+        generate = _generate_overrides(temperature, num_samples, prime, seconds, inject_noise, prime_file,
+                                       {"meter": meter, "key": key, "unit": unit})
         if max_length is not None:
             generate["max_length"] = max_length
         run = {k: v for k, v in {"seed": seed, "device": device}.items() if v is not None}
         session = runs.session_from_run(RunDir(run_dir), {"generate": generate, "run": run}, plugins_dirs=plugins_dir, quiet=quiet)
         _warn_ignored_length(session.representation, seconds=seconds, max_length=max_length)
-        generation = runs.generate(session, runs.load_trained(session))
+        folder = runs.empty_folder(out) if out else session.run_dir.new_generation()
+        generation = runs.generate(session, runs.load_trained(session), folder)
+        refresh_report(session.run_dir, session.config)
         figures = runs.sample_figures(session, generation.samples)
         shown = "".join(f"; {figure.label}: {figure.show(value)}" for figure, value in figures.values())
-        _say(quiet, f"wrote {len(generation.samples)} samples to {session.run_dir.samples}{shown}")
+        _say(quiet, f"wrote {len(generation.samples)} samples to {generation.folder}{shown}")
 
 
 @app.command("evaluate", help="Score a trained run on its held-out pieces (needs its data); write metrics.json, plots and report.md.")

@@ -2,7 +2,7 @@
 by hand (RNN vs LSTM vs GRU, hidden sizes, dropout, optimizers, temperatures).
 
 One table (the settings in which the runs differ, then every figure the runs
-declared, headline figures first) as Markdown and JSON, and one PNG with the
+declared, headline figures first) as Markdown, HTML and JSON, and one PNG with the
 validation loss curves overlaid.
 """
 
@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from noizenet import config as configuration
+from noizenet.document import Block, to_html, to_markdown
 from noizenet.errors import RunDirError
 from noizenet.evaluator import CORE_FIGURES, train_figures
 from noizenet.figures import Figure
@@ -47,7 +48,7 @@ def summarize(run_dir: RunDir) -> dict[str, Any]:
 
 
 def compare_runs(run_dirs: Sequence[Path], out: Path) -> dict[str, Path]:
-    """Write ``comparison.md``, ``comparison.json`` and ``val_loss.png`` into ``out``."""
+    """Write ``comparison.md``, ``comparison.html``, ``comparison.json`` and ``val_loss.png`` into ``out``."""
     if len(run_dirs) < 2:
         raise RunDirError("compare needs at least two run directories")
     runs = [summarize(RunDir(Path(d))) for d in run_dirs]
@@ -56,24 +57,25 @@ def compare_runs(run_dirs: Sequence[Path], out: Path) -> dict[str, Path]:
     differing = [k for k in keys if len({json.dumps(r["settings"].get(k), sort_keys=True) for r in runs}) > 1]
     shown = [k for k in differing if k not in ("run.data",)] or ["run.model"]
 
-    lines = ["| | " + " | ".join(names) + " |", "| --- |" + " --- |" * len(runs)]
-    for key in shown:
-        lines.append(f"| {key} | " + " | ".join(_cell(r["settings"].get(key)) for r in runs) + " |")
+    rows = [[key, *(_cell(r["settings"].get(key)) for r in runs)] for key in shown]
     figures = {f["key"]: Figure(**f) for r in runs for f in r["declared"]}  # every run's, in order
     for figure in sorted(figures.values(), key=lambda f: not f.headline):
         values = [r["figures"].get(figure.key) for r in runs]
         if any(v is not None for v in values):
-            lines.append(f"| **{figure.key}** | " + " | ".join(figure.show(v) for v in values) + " |")
+            rows.append([f"**{figure.key}**", *(figure.show(v) for v in values)])
     best = min((r for r in runs if r["figures"].get("val_loss") is not None), key=lambda r: r["figures"]["val_loss"],
                default=None)
-    text = "# Comparison\n\n" + "\n".join(lines) + "\n"
+    blocks = [Block("heading", "Comparison", level=1), Block("table", header=["", *names], rows=rows)]
     if best is not None:
-        text += f"\nLowest validation loss: **{names[runs.index(best)]}**.\n"
-    text += "\nRuns: " + ", ".join(f"`{r['path']}`" for r in runs) + "\n\n![validation loss](val_loss.png)\n"
+        blocks.append(Block("text", f"Lowest validation loss: **{names[runs.index(best)]}**."))
+    blocks += [Block("text", "Runs: " + ", ".join(f"`{r['path']}`" for r in runs)),
+               Block("image", "validation loss", link="val_loss.png")]
 
     out.mkdir(parents=True, exist_ok=True)
-    paths = {"table": out / "comparison.md", "json": out / "comparison.json", "plot": out / "val_loss.png"}
-    atomic_write_text(paths["table"], text)
+    paths = {"table": out / "comparison.md", "html": out / "comparison.html", "json": out / "comparison.json",
+             "plot": out / "val_loss.png"}
+    atomic_write_text(paths["table"], to_markdown(blocks))
+    atomic_write_text(paths["html"], to_html("noizenet comparison", blocks))
     atomic_write_json(paths["json"], {"differing_settings": shown, "runs": runs})
     _plot(runs, names, paths["plot"])
     return paths

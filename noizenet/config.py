@@ -106,6 +106,10 @@ class GenerateConfig:
     prime_seconds: float = 1.0  # length of song, noise and Perlin primes
     noise_level: float = 0.1  # RMS of the white-noise prime, and peak of the Perlin prime
     inject_noise: float = 0.0  # during generation: Gaussian noise of this std on fed-back frames, or this share of random tokens
+    # Steering the start prime (representations that take it; abc: the header the tunes start from); "" = free
+    meter: str = ""  # e.g. "6/8"
+    key: str = ""  # e.g. "D", "Ador", "Bm"
+    unit: str = ""  # note length unit, e.g. "1/8"
 
     def __post_init__(self) -> None:
         if not self.prime and not self.prime_files:
@@ -123,6 +127,9 @@ class GenerateConfig:
         if not 0 < self.noise_level <= 1:
             raise ConfigError(f"generate.noise_level must be in (0, 1], got {self.noise_level}")
         _at_least("generate.inject_noise", self.inject_noise, 0)
+
+
+STEERING = ("meter", "key", "unit")  # GenerateConfig keys that steer the start prime
 
 
 CORE_SECTIONS = {"run": RunConfig, "train": TrainConfig, "generate": GenerateConfig}

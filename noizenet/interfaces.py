@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from noizenet.errors import ConfigError
 from noizenet.figures import Figure
 from noizenet.kinds import OutputKind
 
@@ -141,6 +142,13 @@ class Representation(ABC):
         different datasets (a ``.mat`` piano roll, a folder of ``.mid``)."""
         return cls.path_dataset
 
+    def steered_opening(self, steering: dict[str, str]) -> torch.Tensor:
+        """The shortest valid prime that states ``steering`` (``meter``, ``key``,
+        ``unit``, each present only when asked for), as folk-rnn lets a user set
+        meter and mode: the ``start`` prime uses it when the user steers."""
+        raise ConfigError(f"representation '{self.name}' cannot be steered by "
+                          f"{', '.join('--' + k for k in steering)} (the abc representation can)")
+
     def steps_per_second(self) -> float | None:
         """Steps of the encoding per second of music, for time-based lengths
         (``generate.seconds``, ``generate.prime_seconds``); None for symbolic text,
@@ -235,12 +243,14 @@ class PrimeContext:
     (test) pieces (``Representation.opening(piece, seconds=...)``, kept in the run's
     checkpoint so that generation needs no data), a seeded RNG, the prime's length
     in seconds and the noise level (``generate.prime_seconds``,
-    ``generate.noise_level``)."""
+    ``generate.noise_level``), and the steering the user asked for
+    (``generate.meter``, ``key``, ``unit``: the ones given)."""
 
     openings: Sequence[torch.Tensor]
     rng: np.random.Generator
     seconds: float = 1.0
     noise_level: float = 0.1
+    steering: dict[str, str] = field(default_factory=dict)  # asked-for meter, key, unit (those given)
 
 
 class Prime(ABC):

@@ -1,14 +1,16 @@
-"""report.md: a short human-readable summary of a run that links its files. It
-lists the figures the run declared (metrics.json["figures"]), knowing none by name."""
+"""report.md and report.html: a short summary of a run that links, plays and shows
+its files. It lists the figures the run declared (metrics.json["figures"]),
+knowing none by name, and every later ``generate``."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from noizenet.config import Config
+from noizenet.document import Block, to_html, to_markdown
 from noizenet.figures import Figure
-from noizenet.interfaces import Sample
-from noizenet.rundir import RunDir, atomic_write_text
+from noizenet.rundir import SAMPLES_MANIFEST, RunDir, atomic_write_text
 
 
 def declared_figures(metrics: dict[str, Any]) -> list[tuple[str, Figure]]:
@@ -17,46 +19,62 @@ def declared_figures(metrics: dict[str, Any]) -> list[tuple[str, Figure]]:
 
 
 def write_report(run_dir: RunDir, metrics: dict[str, Any], config: Config) -> None:
+    """report.md and report.html from ``metrics`` and the run's generations."""
+    title = f"noizenet run: {config.run.repr} + {config.run.model}"
+    blocks = [Block("heading", title, level=1), *_summary(metrics, config), *_figures(metrics)]
+    blocks += [block for title, file in metrics.get("plots", {}).items()
+               for block in (Block("heading", title), Block("image", title, link=file))]
+    if metrics.get("samples"):
+        blocks += [Block("heading", "Samples"), Block("samples", rows=metrics["samples"], link="samples")]
+    blocks += [Block("text", note) for note in metrics.get("notes", [])]
+    blocks += _generations(run_dir)
+    atomic_write_text(run_dir.report, to_markdown(blocks))
+    atomic_write_text(run_dir.report_html, to_html(title, blocks))
+
+
+def refresh_report(run_dir: RunDir, config: Config) -> None:
+    """Write the report again from metrics.json (after a ``generate``), if the run has one."""
+    if run_dir.metrics.exists():
+        write_report(run_dir, json.loads(run_dir.metrics.read_text()), config)
+
+
+def _summary(metrics: dict[str, Any], config: Config) -> list[Block]:
     train = metrics.get("train", {})
-    lines = [
-        f"# noizenet run: {config.run.repr} + {config.run.model}",
-        "",
-        f"Data: `{config.dataset_name}`{' from `' + config.run.data + '`' if config.run.data else ''}; "
-        f"pieces train/val/test: {train.get('train_pieces', '?')}/{train.get('val_pieces', '?')}/{train.get('test_pieces', '?')}; "
-        f"seed {config.run.seed}.",
-        f"Training: {train.get('epochs', '?')} epochs, {train.get('steps', '?')} steps in {train.get('seconds', '?')} s "
-        f"(stopped by: {train.get('stopped', '?')}); {train.get('parameters', 0):,} parameters.",
-        "Config: [config.toml](config.toml) (rerun with `noizenet run --config config.toml`); "
-        "per-validation log: [metrics.jsonl](metrics.jsonl); all figures: [metrics.json](metrics.json).",
-        "",
+    data = f"Data: `{config.dataset_name}`{' from `' + config.run.data + '`' if config.run.data else ''}; "
+    pieces = f"{train.get('train_pieces', '?')}/{train.get('val_pieces', '?')}/{train.get('test_pieces', '?')}"
+    return [
+        Block("text", f"{data}pieces train/val/test: {pieces}; seed {config.run.seed}."),
+        Block("text", f"Training: {train.get('epochs', '?')} epochs, {train.get('steps', '?')} steps in "
+                      f"{train.get('seconds', '?')} s (stopped by: {train.get('stopped', '?')}); "
+                      f"{train.get('parameters', 0):,} parameters."),
+        Block("text", "Config: [config.toml](config.toml) (rerun with `noizenet run --config config.toml`); "
+                      "per-validation log: [metrics.jsonl](metrics.jsonl); all figures: [metrics.json](metrics.json)."),
     ]
+
+
+def _figures(metrics: dict[str, Any]) -> list[Block]:
     declared = declared_figures(metrics)
     headline = [figure for _, figure in declared if figure.headline]
-    lines += _table(["figure", "value"], [[_label(f), f.show(metrics.get(f.key))] for f in headline])
+    blocks = [Block("table", header=["figure", "value"], rows=[[_label(f), f.show(metrics.get(f.key))] for f in headline])]
     others = [(source, figure) for source, figure in declared if not figure.headline]
     if others:
-        lines += ["## More figures", ""]
-        lines += _table(["from", "figure", "value"], [[source, _label(f), f.show(metrics.get(f.key))] for source, f in others])
-    for title, file in metrics.get("plots", {}).items():
-        lines += [f"## {title}", "", f"![{title}]({file})", ""]
-    samples = metrics.get("samples", [])
-    if samples:
-        rows = []
-        for s in samples:
-            files = " ".join(f"[{f.rsplit('.', 1)[-1]}](samples/{f})" for f in s.get("files", []))
-            facts = ", ".join(f"{k}: {v}" for k, v in s.items() if k not in Sample.ROW_KEYS and v is not None)
-            rows.append([s["name"], s["prime"], f"{s['temperature']:g}", files, facts])
-        lines += ["## Samples", ""] + _table(["sample", "prime", "temperature", "files", "facts"], rows)
-    lines += [note + "\n" for note in metrics.get("notes", [])]
-    atomic_write_text(run_dir.report, "\n".join(lines))
+        rows = [[source, _label(f), f.show(metrics.get(f.key))] for source, f in others]
+        blocks += [Block("heading", "More figures"), Block("table", header=["from", "figure", "value"], rows=rows)]
+    return blocks
+
+
+def _generations(run_dir: RunDir) -> list[Block]:
+    """A section for every later ``generate`` (generations/*/samples.json)."""
+    blocks = []
+    for manifest in sorted(run_dir.generations.glob(f"*/{SAMPLES_MANIFEST}")):
+        folder = manifest.parent.relative_to(run_dir.root).as_posix()
+        samples = json.loads(manifest.read_text()).get("samples", [])
+        blocks += [Block("heading", f"Generated later: {folder}"),
+                   Block("text", f"{len(samples)} samples ([{SAMPLES_MANIFEST}]({folder}/{SAMPLES_MANIFEST}))."),
+                   Block("samples", rows=samples, link=folder)]
+    return blocks
 
 
 def _label(figure: Figure) -> str:
     better = {"higher": " (higher is better)", "lower": " (lower is better)"}.get(figure.better, "")
     return f"{figure.label}{f', {figure.unit}' if figure.unit else ''}{better}"
-
-
-def _table(header: list[str], rows: list[list[str]]) -> list[str]:
-    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
-    lines += ["| " + " | ".join(str(cell).replace("|", "/") for cell in row) + " |" for row in rows]
-    return lines + [""]

@@ -37,7 +37,7 @@ from noizenet.generator import generate as sample_sequences
 from noizenet.interfaces import EvaluationContext, Piece, PrimeContext, Representation, Sample, SequenceModel
 from noizenet.progress import progress_bar
 from noizenet.registry import Registry, load_registry
-from noizenet.rundir import RunDir, atomic_torch_save, atomic_write_json, atomic_write_text
+from noizenet.rundir import SAMPLES_MANIFEST, RunDir, atomic_torch_save, atomic_write_json, atomic_write_text
 from noizenet.splits import is_given_split, split_pieces
 from noizenet.trainer import Trainer
 from noizenet.windows import make_windows
@@ -90,6 +90,7 @@ class Trained:
 class Generation:
     samples: list[Sample]
     tokens_per_s: float
+    folder: Path  # where the samples' files are
 
 
 # -- set-up ---------------------------------------------------------------------------
@@ -130,6 +131,14 @@ def recorded_plugins_dirs(raw: dict[str, Any], run_dir: RunDir) -> list[Path]:
         if not folder.is_dir():
             raise RunDirError(f"{run_dir.root} was made with --plugins-dir {folder}, which is gone")
     return folders
+
+
+def empty_folder(path: Path) -> Path:
+    """``path`` made if missing; a file or a folder with something in it is refused."""
+    if path.exists() and (not path.is_dir() or any(path.iterdir())):
+        raise RunDirError(f"--out {path} already exists and is not an empty folder; samples never overwrite others")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
 
 
 def prepare_run_dir(out: Path, *, overwrite: bool) -> RunDir:
@@ -285,9 +294,10 @@ def prime_openings(session: Session, trained: Trained) -> list[torch.Tensor]:
                         f"(its checkpoint keeps openings of {kept['seconds']:g} s): {error}") from None
 
 
-def generate(session: Session, trained: Trained) -> Generation:
-    """Write every (prime, temperature, index) sample into samples/ with samples.json;
-    return the samples with every applicable metric's per-sample facts."""
+def generate(session: Session, trained: Trained, folder: Path | None = None) -> Generation:
+    """Write every (prime, temperature, index) sample with samples.json into
+    ``folder`` (default: the run's samples/, replaced); return the samples with
+    every applicable metric's per-sample facts."""
     cfg = session.config
     gen = cfg.generate
     representation = session.representation
@@ -296,7 +306,10 @@ def generate(session: Session, trained: Trained) -> Generation:
         rng=np.random.default_rng(cfg.run.seed),
         seconds=gen.prime_seconds,
         noise_level=gen.noise_level,
+        steering={key: getattr(gen, key) for key in configuration.STEERING if getattr(gen, key)},
     )
+    if context.steering and "start" not in gen.prime:
+        log.warning("--meter, --key and --unit steer the start prime, and it is not among the primes: add --prime start")
     made: list[tuple[str, str, float, torch.Tensor]] = []  # name, prime, temperature, encoded prime
     named = [(name, name, session.registry.get("prime", name)().make(representation, context, gen.num_samples))
              for name in gen.prime]
@@ -320,10 +333,10 @@ def generate(session: Session, trained: Trained) -> Generation:
             calibration=trained.calibration,
             progress=bar.update,
         )
-    samples_dir = session.run_dir.samples
-    if samples_dir.exists():
+    samples_dir = folder or session.run_dir.samples
+    if folder is None and samples_dir.exists():
         shutil.rmtree(samples_dir)
-    samples_dir.mkdir(parents=True)
+    samples_dir.mkdir(parents=True, exist_ok=True)
     metrics = session.registry.metrics_for(representation)
     samples = []
     with progress_bar("write samples", quiet=session.quiet) as bar:
@@ -337,12 +350,12 @@ def generate(session: Session, trained: Trained) -> Generation:
             bar.update(done / len(made), name)
     atomic_torch_save(samples_dir / "sequences.pt", result.sequences)
     speed = result.new_steps / result.seconds if result.seconds > 0 else 0.0
-    atomic_write_json(session.run_dir.samples_manifest, {
+    atomic_write_json(samples_dir / SAMPLES_MANIFEST, {
         "generate_tokens_per_s": round(speed, 1),
         "seconds": round(result.seconds, 3),
         "samples": [s.row() for s in samples],
     })
-    return Generation(samples, speed)
+    return Generation(samples, speed, samples_dir)
 
 
 def file_piece(session: Session, path: Path) -> Piece:
@@ -383,7 +396,7 @@ def saved_generation(session: Session) -> Generation:
     """The samples of the last ``generate``, decoded again from samples/."""
     manifest, sequences = session.run_dir.samples_manifest, session.run_dir.samples / "sequences.pt"
     if not manifest.exists() or not sequences.exists():
-        return Generation([], 0.0)
+        return Generation([], 0.0, session.run_dir.samples)
     saved = json.loads(manifest.read_text())
     samples = []
     for row, sequence in zip(saved["samples"], torch.load(sequences, weights_only=True)):
@@ -391,7 +404,7 @@ def saved_generation(session: Session) -> Generation:
         facts = {k: v for k, v in row.items() if k not in Sample.ROW_KEYS}
         samples.append(Sample(row["name"], row["prime"], row["temperature"], sequence, row["prime_steps"], piece,
                               row["files"], facts))
-    return Generation(samples, saved.get("generate_tokens_per_s", 0.0))
+    return Generation(samples, saved.get("generate_tokens_per_s", 0.0), session.run_dir.samples)
 
 
 def evaluate(session: Session, trained: Trained, generation: Generation, train_summary: dict[str, Any]) -> dict[str, Any]:

@@ -9,8 +9,9 @@ Layout::
     RUN_DIR/checkpoints/best.pt  lowest validation loss
     RUN_DIR/checkpoints/last.pt  latest state, for --resume
     RUN_DIR/metrics.jsonl        one line per validation
-    RUN_DIR/samples/             generated pieces + samples.json
-    RUN_DIR/metrics.json, loss.png, heatmap.png, report.md
+    RUN_DIR/samples/             the run's generated pieces + samples.json
+    RUN_DIR/generations/DATE/    the pieces of each later `generate`, never overwritten
+    RUN_DIR/metrics.json, loss.png, heatmap.png, report.md, report.html
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import io
 import json
 import os
 import tempfile
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +29,8 @@ import soundfile as sf
 import torch
 
 from noizenet.errors import RunDirError
+
+SAMPLES_MANIFEST = "samples.json"  # in every folder of samples
 
 
 def _umask() -> int:
@@ -92,8 +96,22 @@ class RunDir:
         self.metrics_log = self.root / "metrics.jsonl"
         self.metrics = self.root / "metrics.json"
         self.samples = self.root / "samples"
-        self.samples_manifest = self.samples / "samples.json"
+        self.samples_manifest = self.samples / SAMPLES_MANIFEST
+        self.generations = self.root / "generations"
         self.report = self.root / "report.md"
+        self.report_html = self.root / "report.html"
+
+    def new_generation(self) -> Path:
+        """A new, empty folder ``generations/<date>-<time>`` (``-2``, ``-3``, ... when
+        one of that second exists) for the samples of one ``generate``."""
+        stamp, number = datetime.now().strftime("%Y%m%d-%H%M%S"), 1
+        while True:
+            folder = self.generations / (stamp if number == 1 else f"{stamp}-{number}")
+            try:
+                folder.mkdir(parents=True)
+                return folder
+            except FileExistsError:
+                number += 1
 
     def set_status(self, state: str, **details: Any) -> None:
         atomic_write_json(self.status, {"state": state, **details})

@@ -21,9 +21,11 @@ PERLIN_OCTAVES = 6
 
 class StartPrime(Prime):
     name = "start"
-    description = "nothing but the start of a piece: new music from scratch"
+    description = "nothing but the start of a piece (with --meter, --key, --unit: a header stating them)"
 
     def make(self, representation: Representation, context: PrimeContext, count: int) -> list[torch.Tensor]:
+        if context.steering:
+            return [representation.steered_opening(context.steering)] * count
         return [representation.opening(None, seconds=context.seconds) for _ in range(count)]
 
 

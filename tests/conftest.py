@@ -31,6 +31,11 @@ def tunes_file(tmp_path_factory) -> Path:
     return path
 
 
+def latest_generation(run: Path) -> Path:
+    """The folder of the last ``noizenet generate`` on ``run``."""
+    return sorted((run / "generations").iterdir())[-1]
+
+
 @pytest.fixture
 def cli():
     runner = CliRunner()

@@ -1,9 +1,13 @@
+import json
+import shutil
+
 import torch
+from conftest import latest_generation
 
 from noizenet.interfaces import Piece, Sample
-from noizenet.plugins.abc.metrics import AbcValidity
+from noizenet.plugins.abc.metrics import AbcValidity, keeps_key, keeps_meter
 from noizenet.plugins.abc.representation import AbcConfig, AbcRepresentation
-from noizenet.plugins.abc.text import normalize_tune, split_tunes, with_unit_length
+from noizenet.plugins.abc.text import normalize_tune, parse_abc, split_tunes, with_unit_length
 
 TUNE = """X: 12
 T: The Test Jig
@@ -93,7 +97,10 @@ def test_write_produces_abc_midi_and_wav_that_open(tmp_path):
     representation = fitted(TUNE)
     piece = representation.decode(representation.encode(Piece("a", TUNE)))
     files = representation.write(piece, tmp_path / "tune")
-    assert sorted(f.suffix for f in files) == [".abc", ".mid", ".wav"]
+    engraved = [".svg"] if shutil.which("abcm2ps") else []  # sheet music where abcm2ps is installed
+    assert sorted(f.suffix for f in files) == sorted([".abc", ".mid", ".wav", *engraved])
+    if engraved:
+        assert (tmp_path / "tune.svg").read_text().lstrip().startswith("<?xml") and "<svg" in (tmp_path / "tune.svg").read_text()
     assert len(music21.converter.parse(tmp_path / "tune.abc").flatten().notes) == 23
     assert len(music21.converter.parse(tmp_path / "tune.mid").flatten().notes) == 46  # ":|" plays it twice
     audio, rate = soundfile.read(tmp_path / "tune.wav")
@@ -108,7 +115,7 @@ def test_broken_tune_keeps_its_abc_and_says_why(tmp_path):
     facts = validity(representation, short)
     assert facts["valid"] is False and "only 1 notes" in facts["error"]
     broken = Piece("h", "L:1/8\nK:D\nA|[ceg\n")  # an unclosed chord
-    assert [f.suffix for f in representation.write(broken, tmp_path / "broken")] == [".abc"]
+    assert ".mid" not in [f.suffix for f in representation.write(broken, tmp_path / "broken")]
     assert "music21 cannot parse it" in validity(representation, broken)["error"]
 
 
@@ -131,7 +138,7 @@ def test_badly_formed_repeats_still_give_a_midi_file(tmp_path):
     representation = fitted(TUNE)
     piece = Piece("r", "X:1\nL:1/8\nK:D\nABcd|:efga|bagf::gfed|\n")  # a repeat music21 cannot expand
     files = representation.write(piece, tmp_path / "repeats")
-    assert [f.suffix for f in files] == [".abc", ".mid", ".wav"]
+    assert [f.suffix for f in files if f.suffix != ".svg"] == [".abc", ".mid", ".wav"]
     assert len(music21.converter.parse(tmp_path / "repeats.mid").flatten().notes) >= 16
     facts = validity(representation, piece)
     assert facts["valid"] is True and facts["midi_error"] is None
@@ -150,3 +157,30 @@ def test_built_in_synthesizer_renders_when_fluidsynth_is_missing(tmp_path, monke
     audio, rate = soundfile.read(tmp_path / "builtin.wav")
     assert rate == 22050 and 5 < len(audio) / rate < 30
     assert 0.85 < abs(audio).max() < 0.95  # peak-normalised, not clipped
+
+
+# -- steering: --meter, --key, --unit ---------------------------------------------------
+JIG = "X:1\nT:A jig\nM:6/8\nL:1/8\nK:D\nA|dfa afd|gbg fdB|AFA dfa|bag fed|\ndfa afd|gbg fdB|AFA dfe|d3 d2:|\n"
+
+
+def test_keeps_meter_and_key_judge_the_music_not_the_header():
+    score, _ = parse_abc(JIG)
+    assert keeps_meter(score, "6/8") and not keeps_meter(score, "4/4")
+    assert keeps_key(score)
+    wrong, _ = parse_abc(JIG.replace("K:D", "K:Eb"))  # D-major notes under three flats
+    assert not keeps_key(wrong)
+
+
+def test_steering_states_the_header_and_the_report_counts_what_was_kept(cli, trained_run, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(trained_run, run)
+    result = cli("generate", run, "--meter", "6/8", "--key", "D", "--unit", "1/8", "-n", "3", "--seed", "2")
+    assert result.exit_code == 0, result.output
+    folder = latest_generation(run)
+    rows = json.loads((folder / "samples.json").read_text())["samples"]
+    for row in rows:
+        assert (folder / f"{row['name']}.abc").read_text().startswith("X:1\nM:6/8\nL:1/8\nK:D\n")
+        assert row["asked_meter"] == "6/8" and row["asked_key"] == "D"
+        assert row["meter_kept"] in (True, False, None) and row["key_kept"] in (True, False, None)
+    wrong = cli("generate", run, "--key", "H", "-q")
+    assert wrong.exit_code == 2 and "--key 'H' is not an ABC key" in wrong.output

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import soundfile
 import torch
-from conftest import TINY
+from conftest import TINY, latest_generation
 
 from noizenet.datasets.audio_files import AudioFiles, AudioFilesConfig, Music21Audio, Music21AudioConfig
 from noizenet.errors import ConfigError, DataError
@@ -347,12 +347,12 @@ def test_fft_run_generates_audio_and_again_once_its_data_is_gone(cli, tmp_path, 
     mine = tmp_path / "mine.wav"
     soundfile.write(mine, np.stack([melody(20, 1.0)] * 2, axis=1), 44100)  # stereo at another rate
     assert cli("generate", out, "--prime-file", mine, "-n", "1", "-q").exit_code == 0
-    (sample,) = json.loads((out / "samples" / "samples.json").read_text())["samples"]
+    (sample,) = json.loads((latest_generation(out) / "samples.json").read_text())["samples"]
     assert sample["prime"] == "file:mine.wav" and sample["continuation_seconds"] >= 0.5
-    assert (out / "samples" / "file-mine-t1-00.wav").exists()
+    assert (latest_generation(out) / "file-mine-t1-00.wav").exists()
     shutil.rmtree(data)  # song openings and the sampling spread are in best.pt
     assert cli("generate", out, "-q").exit_code == 0
-    again = torch.load(out / "samples" / "sequences.pt", weights_only=True)
+    again = torch.load(latest_generation(out) / "sequences.pt", weights_only=True)
     assert all(torch.equal(a, b) for a, b in zip(first, again, strict=True))
 
 

@@ -4,7 +4,7 @@ import logging
 import music21
 import soundfile
 import torch
-from conftest import TINY
+from conftest import TINY, latest_generation
 
 
 def test_run_writes_a_complete_run_directory(trained_run):
@@ -58,11 +58,11 @@ def test_generate_from_a_run_with_new_options(cli, trained_run, tmp_path):
     shutil.copytree(trained_run, run)
     result = cli("generate", run, "--temperature", "0,0.8", "--num-samples", "2", "--prime", "start,song", "--seed", "5")
     assert result.exit_code == 0, result.output
-    manifest = json.loads((run / "samples" / "samples.json").read_text())
+    manifest = json.loads((latest_generation(run) / "samples.json").read_text())
     assert {(s["prime"], s["temperature"]) for s in manifest["samples"]} == {
         ("start", 0.0), ("start", 0.8), ("song", 0.0), ("song", 0.8)
     }
-    assert len(list((run / "samples").glob("*.abc"))) == 8
+    assert len(list(latest_generation(run).glob("*.abc"))) == 8
     result = cli("evaluate", run)
     assert result.exit_code == 0, result.output
     assert "val_accuracy=" in result.output

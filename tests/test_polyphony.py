@@ -11,7 +11,7 @@ import pytest
 import scipy.io
 import soundfile
 import torch
-from conftest import TINY_ANY_REPR
+from conftest import TINY_ANY_REPR, latest_generation
 
 from noizenet.datasets.midi_files import BachChorales, BachChoralesConfig, MidiFiles, MidiFilesConfig, PianorollMat, PianorollMatConfig
 from noizenet.errors import DataError
@@ -238,7 +238,9 @@ def test_pianoroll_run_on_a_mat_file_learns_writes_midi_and_generates_without_th
     (tmp_path / "songs.mat").unlink()
     again = cli("generate", out, "--prime", "song", "--prime", "noise", "--prime", "perlin", "-n", "1", "-q")
     assert again.exit_code == 0, again.output
-    assert {p.stem for p in (out / "samples").glob("*.mid")} == {"song-t1-00", "noise-t1-00", "perlin-t1-00"}
+    assert {p.stem for p in latest_generation(out).glob("*.mid")} == {"song-t1-00", "noise-t1-00", "perlin-t1-00"}
+    steered = cli("generate", out, "--meter", "3/4", "-q")
+    assert steered.exit_code == 2 and "representation 'pianoroll' cannot be steered by --meter" in steered.output
 
 
 def test_midi_run_on_a_folder_writes_polyphonic_midi_and_continues_a_midi_file(cli, tmp_path):
@@ -259,6 +261,6 @@ def test_midi_run_on_a_folder_writes_polyphonic_midi_and_continues_a_midi_file(c
     write_notes_midi(progression(4, shift=2), mine)
     again = cli("generate", out, "--prime-file", mine, "-n", "1", "-q")
     assert again.exit_code == 0, again.output
-    generated = read_midi(next((out / "samples").glob("*mine*.mid")))
+    generated = read_midi(next(latest_generation(out).glob("*mine*.mid")))
     opening = progression(2, shift=2)  # the opening: 8 quarter notes
     assert all(np.isclose(generated[:, :3], row[:3]).all(axis=1).any() for row in opening)

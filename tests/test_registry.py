@@ -8,12 +8,13 @@ from noizenet.registry import KINDS, load_registry
 
 def test_builtins_come_through_entry_points():
     registry = load_registry()
-    assert registry.names("representation") == ["abc", "chroma", "codebook", "fft", "waveform"]
+    assert registry.names("representation") == ["abc", "chroma", "codebook", "fft", "midi", "pianoroll", "waveform"]
     assert registry.names("model") == ["crnn", "gru", "lstm", "rnn"]
     assert registry.names("prime") == ["noise", "perlin", "song", "start"]
-    assert registry.names("dataset") == ["abc-files", "audio-files", "music21-abc", "music21-audio"]
-    assert registry.names("metric") == ["abc-validity", "audio-quality", "chords", "collapse", "music-statistics",
-                                        "novelty", "tonality"]
+    assert registry.names("dataset") == ["abc-files", "audio-files", "bach-chorales", "midi-files", "music21-abc",
+                                         "music21-audio", "pianoroll-mat"]
+    assert registry.names("metric") == ["abc-validity", "audio-quality", "chords", "collapse", "header-kept",
+                                        "music-statistics", "novelty", "polyphony", "tonality"]
     for entry in registry.entries():
         assert "entry point" in entry.origin
 

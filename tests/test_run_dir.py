@@ -7,7 +7,7 @@ import shutil
 import stat
 
 import torch
-from conftest import TINY
+from conftest import TINY, latest_generation
 from test_docs import README, example
 
 
@@ -20,7 +20,7 @@ def test_generate_needs_no_data_and_evaluate_says_why_it_does(cli, tunes_file, t
     data.unlink()
     result = cli("generate", out, "--prime", "start,song,perlin", "--seed", "0")
     assert result.exit_code == 0, result.output
-    again = torch.load(out / "samples" / "sequences.pt", weights_only=True)
+    again = torch.load(latest_generation(out) / "sequences.pt", weights_only=True)
     assert all(torch.equal(a, b) for a, b in zip(first, again, strict=True))  # the same song openings, from best.pt
     assert "tunes that parse" in result.output
     evaluate = cli("evaluate", out)
@@ -59,11 +59,29 @@ def test_generate_continues_the_users_own_tune(cli, trained_run, tmp_path):
     tune.write_text("X:1\nT:My tune\nM:6/8\nL:1/8\nK:G\nGAB cBA|BGG G2D|GAB cBA|BGE E2D|\n")
     result = cli("generate", run, "--prime-file", tune, "-n", "2", "--seed", "1")
     assert result.exit_code == 0, result.output
-    manifest = json.loads((run / "samples" / "samples.json").read_text())
+    manifest = json.loads((latest_generation(run) / "samples.json").read_text())
     assert [s["name"] for s in manifest["samples"]] == ["file-my_tune-t1-00", "file-my_tune-t1-01"]
     assert {s["prime"] for s in manifest["samples"]} == {"file:my_tune.abc"}
     for sample in manifest["samples"]:  # the opening, verbatim, then the model's continuation
-        text = (run / "samples" / f"{sample['name']}.abc").read_text()
+        text = (latest_generation(run) / f"{sample['name']}.abc").read_text()
         assert text.startswith("X:1\nT:My tune\nM:6/8\nL:1/8\nK:G\nGAB cBA|") and len(text) > 60
     wrong = cli("generate", run, "--prime-file", tmp_path / "nothing.abc")
     assert wrong.exit_code == 2 and "--prime-file" in wrong.output and "nothing.abc" in wrong.output
+
+
+def test_generations_never_overwrite_each_other_and_the_report_lists_them(cli, trained_run, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(trained_run, run)
+    before = (run / "samples" / "samples.json").read_text()
+    for seed in ("1", "2"):
+        assert cli("generate", run, "-n", "1", "--seed", seed, "-q").exit_code == 0
+    folders = sorted((run / "generations").iterdir())
+    assert len(folders) == 2 and all((f / "samples.json").exists() and list(f.glob("*.abc")) for f in folders)
+    assert (run / "samples" / "samples.json").read_text() == before  # the run's own samples stay
+    report = (run / "report.md").read_text()
+    assert all(f"generations/{f.name}/samples.json" in report for f in folders)
+    mine = tmp_path / "mine"
+    result = cli("generate", run, "-n", "1", "--out", mine)
+    assert result.exit_code == 0 and str(mine) in result.output and list(mine.glob("*.abc"))
+    again = cli("generate", run, "-n", "1", "--out", mine)
+    assert again.exit_code == 2 and "not an empty folder" in again.output

@@ -13,18 +13,21 @@ appears verbatim in a training tune, and the share of its 8-grams found there.
 from __future__ import annotations
 
 import re
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import music21
 import numpy as np
 
 from noizenet import hookimpl
 from noizenet.figures import Figure
 from noizenet.interfaces import EvaluationContext, Metric, MetricResult, Representation, Sample
 from noizenet.plots import plot_distributions
+from noizenet.plugins.abc.engrave import engrave
 from noizenet.plugins.abc.text import body, midi_bytes, parse_abc
-from noizenet.plugins.synthesis import renderer
+from noizenet.plugins.synthesis import quiet_music21, renderer
 
 INTERVALS = np.arange(-12, 13)  # semitones; larger leaps are clipped to an octave
 LENGTHS = np.array([0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0])  # quarter notes; others go to the nearest
@@ -32,6 +35,7 @@ RANGES = np.arange(0, 38, 3)  # bins of a tune's pitch range in semitones
 NGRAM = 8
 EPSILON = 1e-6
 MIN_NOTES = 8  # a generated tune is valid when music21 finds at least this many notes
+BARS_KEPT = 0.8  # share of a tune's inner bars that must fill the meter asked for
 STATISTICS_TUNES = 100  # training tunes parsed for the music statistics
 FEATURES = ("pitch_class", "interval", "note_length", "pitch_range")
 PITCH_CLASSES = ["C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B"]
@@ -139,6 +143,9 @@ class AbcValidity(Metric):
         facts = {"valid": error is None, "notes": notes, "chars": len(text), "error": error}
         if score is not None and notes:
             facts["midi_error"] = midi_bytes(text)[1]
+        if f"{sample.name}.svg" not in sample.files:
+            with tempfile.TemporaryDirectory() as folder:
+                facts["sheet_error"] = engrave(text, Path(folder) / "tune.svg") or "not engraved"
         return facts
 
     def per_set(self, context: EvaluationContext) -> MetricResult:
@@ -203,6 +210,61 @@ class Novelty(Metric):
         return MetricResult(result, details={"per_tune": per_tune})
 
 
+def asked_for(prime: str) -> dict[str, str]:
+    """The meter and key a prime's header states (``M:``, ``K:``), those it has."""
+    fields = {"meter": re.search(r"(?m)^M:[ \t]*(\S.*?)\s*$", prime), "key": re.search(r"(?m)^K:[ \t]*(\S.*?)\s*$", prime)}
+    return {name: found.group(1) for name, found in fields.items() if found}
+
+
+def keeps_meter(score: Any, meter: str) -> bool:
+    """The tune's bars (all but its first and last, which may be partial) fill
+    ``meter`` in at least ``BARS_KEPT`` of cases."""
+    with quiet_music21():
+        bar = music21.meter.TimeSignature({"C": "4/4", "C|": "2/2"}.get(meter, meter)).barDuration.quarterLength
+        measures = list(score.recurse().getElementsByClass(music21.stream.Measure))[1:-1]
+    return bool(measures) and sum(m.duration.quarterLength == bar for m in measures) >= BARS_KEPT * len(measures)
+
+
+def keeps_key(score: Any) -> bool:
+    """music21's key analysis of the tune's notes has the key signature the tune states."""
+    with quiet_music21():
+        stated = next(iter(score.recurse().getElementsByClass(music21.key.KeySignature)), None)
+        return stated is not None and score.analyze("key").sharps == stated.sharps
+
+
+class HeaderKept(Metric):
+    name = "header-kept"
+    description = "samples whose music keeps the meter and key their prime states (as --meter and --key ask)"
+    piece_types = ("abc",)
+    references = False
+    figures = (
+        Figure("meter_kept_rate", "tunes whose bars fill the meter their prime states", "", "higher", headline=True,
+               format="{:.2f}"),
+        Figure("key_kept_rate", "tunes whose notes fit the key their prime states (music21's key analysis)", "", "higher",
+               headline=True, format="{:.2f}"),
+    )
+
+    def per_sample(self, sample: Sample, representation: Representation) -> dict[str, Any]:
+        asked = asked_for(representation.decode(sample.encoded[: sample.prime_steps]).data)
+        if not asked:
+            return {}
+        score, _ = parse_abc(sample.piece.data)
+        facts: dict[str, Any] = {f"asked_{name}": value for name, value in asked.items()}
+        if "meter" in asked:
+            facts["meter_kept"] = keeps_meter(score, asked["meter"]) if score is not None else None
+        if "key" in asked:
+            facts["key_kept"] = keeps_key(score) if score is not None else None
+        return facts
+
+    def per_set(self, context: EvaluationContext) -> MetricResult:
+        """Shares among the tunes that parse and whose prime states a meter (a key)."""
+        figures = {}
+        for name in ("meter", "key"):
+            verdicts = [s.facts[f"{name}_kept"] for s in context.samples if s.facts.get(f"{name}_kept") is not None]
+            figures[f"{name}_kept_rate"] = sum(verdicts) / len(verdicts) if verdicts else None
+        return MetricResult(figures)
+
+
 @hookimpl
 def noizenet_metrics():
-    return [AbcValidity, MusicStatistics, Novelty]
+    return [AbcValidity, HeaderKept, MusicStatistics, Novelty]

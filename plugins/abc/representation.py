@@ -19,9 +19,10 @@ import numpy as np
 import torch
 
 from noizenet import hookimpl
-from noizenet.errors import DataError
+from noizenet.errors import ConfigError, DataError
 from noizenet.interfaces import OutputSpec, Piece, PrimeContext, Representation
 from noizenet.kinds import Categorical
+from noizenet.plugins.abc.engrave import engrave
 from noizenet.plugins.abc.text import midi_bytes, normalize_tune
 from noizenet.plugins.abc.transpose import transpose_tune
 from noizenet.plugins.synthesis import render_midi
@@ -29,6 +30,12 @@ from noizenet.rundir import atomic_write_bytes, atomic_write_text
 
 START, END, UNK = "<start>", "<end>", "<unk>"
 SPECIALS = (START, END, UNK)
+STEERING_FORMS = {  # what --meter, --unit and --key accept, and how to say so
+    "meter": (re.compile(r"\d{1,2}/\d{1,2}|C\|?"), "give a time signature such as 6/8, 4/4 or C"),
+    "unit": (re.compile(r"1/\d{1,2}"), "give a note length such as 1/8 or 1/16"),
+    "key": (re.compile(r"[A-G][#b]?(m|min|maj|mix|dor|phr|lyd|loc|aeo|ion)?", re.IGNORECASE),
+            "give a tonic and mode such as D, Em, Ador or Gmix"),
+}
 NOT_NOTES = re.compile(r'%[^\n]*|"[^"]*"|^[A-Za-z]:[^\n]*', re.MULTILINE)  # comments, strings, fields
 
 
@@ -115,6 +122,16 @@ class AbcRepresentation(Representation):
                 break
         return torch.tensor([0, *self._ids(text[:cut])], dtype=torch.long)
 
+    def steered_opening(self, steering: dict[str, str]) -> torch.Tensor:
+        """Start token, then ``X:1`` and the asked-for ``M:``, ``L:`` and ``K:`` lines
+        (``K:`` ends an ABC header: the model writes the body after it)."""
+        for key, value in steering.items():
+            if not STEERING_FORMS[key][0].fullmatch(value):
+                raise ConfigError(f"--{key} {value!r} is not an ABC {key}: {STEERING_FORMS[key][1]}")
+        lines = ["X:1"] + [f"{field}:{steering[key]}" for key, field in (("meter", "M"), ("unit", "L"), ("key", "K"))
+                            if key in steering]
+        return torch.tensor([0, *self._ids("\n".join(lines) + "\n")], dtype=torch.long)
+
     def prime_from_signal(self, signal: np.ndarray, *, smooth: bool, context: PrimeContext) -> torch.Tensor:
         """Noise: random characters of the vocabulary (the signal's ranks pick them).
         A contour: a header taken from a held-out tune, then one note per value on
@@ -133,17 +150,20 @@ class AbcRepresentation(Representation):
 
     # -- files ---------------------------------------------------------------------
     def write(self, piece: Piece, path_stem: Path) -> list[Path]:
-        """``.abc`` always; ``.mid`` (music21) and ``.wav`` when music21 can convert it."""
+        """``.abc`` always; ``.svg`` sheet music where abcm2ps engraves it; ``.mid``
+        (music21) and ``.wav`` when music21 can convert it. The abc-validity metric
+        says why a file is missing."""
         path_stem = Path(path_stem)
-        abc_path = Path(f"{path_stem}.abc")
+        abc_path, svg_path = Path(f"{path_stem}.abc"), Path(f"{path_stem}.svg")
         text = piece.data if piece.data.startswith("X:") else f"X:1\nT:{path_stem.name}\n{piece.data}"
         atomic_write_text(abc_path, text)
+        written = [abc_path] + ([svg_path] if engrave(text, svg_path) is None else [])
         midi, _ = midi_bytes(piece.data)
         if midi is None:
-            return [abc_path]  # the abc-validity metric says why
+            return written
         midi_path = Path(f"{path_stem}.mid")
         atomic_write_bytes(midi_path, midi)
-        return [abc_path, midi_path, render_midi(midi_path, Path(f"{path_stem}.wav"))]
+        return [*written, midi_path, render_midi(midi_path, Path(f"{path_stem}.wav"))]
 
 
 LETTERS = "C,D,E,F,G,A,B,CDEFGABcdefgabc'd'e'f'g'a'b'"

@@ -1,0 +1,35 @@
+"""Sheet music of ABC tunes: SVG engraved by abcm2ps, the ABC community's engraver
+(the Debian package ``abcm2ps``, which ``make install`` installs where it can)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+from noizenet.rundir import atomic_write_bytes
+
+MISSING = "abcm2ps is not installed (make install installs it as root with apt-get)"
+
+
+def engrave(text: str, svg_path: Path) -> str | None:
+    """Write the first page of the tune ``text`` as SVG to ``svg_path``; return why
+    not (None when written)."""
+    engraver = shutil.which("abcm2ps")
+    if engraver is None:
+        return MISSING
+    with tempfile.TemporaryDirectory() as folder:
+        source = Path(folder) / "tune.abc"
+        source.write_text(text, encoding="utf-8")
+        try:
+            done = subprocess.run([engraver, "-q", "-g", "-O", str(Path(folder) / "tune.svg"), str(source)],
+                                  capture_output=True, text=True, timeout=60)
+        except (OSError, subprocess.TimeoutExpired) as error:
+            return f"abcm2ps failed: {error}"
+        pages = sorted(Path(folder).glob("tune*.svg"))
+        if not pages:
+            said = (done.stderr or done.stdout).strip().splitlines()
+            return f"abcm2ps engraved nothing{': ' + said[-1][:160] if said else ''}"
+        atomic_write_bytes(svg_path, pages[0].read_bytes())
+    return None
