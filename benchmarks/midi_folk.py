@@ -1,7 +1,7 @@
 """Users' own MIDI: folk tunes with chords under the melody, as many users have them.
 
-Writes `--tunes` tunes of the Nottingham Music Database bundled with music21 (ABC
-with chord symbols) as MIDI files, the chord symbols played as block chords under
+Writes `--tunes` tunes of music21's bundled ABC collections that carry chord
+symbols (the Nottingham Music Database, Ryan's Mammoth, O'Neill's, ...) as MIDI files, the chord symbols played as block chords under
 the melody, into a folder; trains `noizenet run --repr midi --model M --data FOLDER
 --max-minutes MIN --seed S` on it; and prints the run's polyphonic measures of the
 continuations beside the training pieces', and how many samples open in music21
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import subprocess
 import sys
 import tempfile
@@ -32,16 +33,19 @@ from noizenet.plugins.midi.metrics import MEASURES  # noqa: E402
 from noizenet.plugins.midi.notes import read_midi, roll_from_notes, notes_from_score, write_notes_midi  # noqa: E402
 from noizenet.plugins.synthesis import quiet_music21  # noqa: E402
 
-NOTTINGHAM = Path(music21.__file__).parent / "corpus" / "nottingham-dataset"
+CORPUS = Path(music21.__file__).parent / "corpus"
+CHORD = re.compile(r'"[A-G][#b]?(m|7|m7|maj7|dim|sus4)?"')  # a quoted chord symbol in ABC
 
 
 def write_folk_midi(folder: Path, tunes: int) -> int:
-    """Up to ``tunes`` Nottingham tunes with chord symbols as MIDI files in ``folder``."""
+    """Up to ``tunes`` corpus tunes with chord symbols as MIDI files in ``folder``."""
     written = 0
-    for path in sorted(NOTTINGHAM.glob("*.abc")):
+    for path in sorted(CORPUS.rglob("*.abc")):
         for number, tune in enumerate(split_tunes(read_text(path))):
             if written >= tunes:
                 return written
+            if len(CHORD.findall(tune)) < 4:
+                continue
             score, _ = parse_abc(tune)
             if score is None or not score.recurse().getElementsByClass(music21.harmony.ChordSymbol):
                 continue
@@ -83,7 +87,7 @@ def main() -> None:
         data, out = root / "folk-midi", root / "run"
         data.mkdir(parents=True, exist_ok=True)
         count = write_folk_midi(data, args.tunes)
-        print(f"{count} Nottingham tunes with chords written as MIDI to {data}")
+        print(f"{count} corpus tunes with chords written as MIDI to {data}")
         subprocess.run([sys.executable, "-m", "noizenet", "run", "--repr", "midi", "--model", args.model, "--data", str(data),
                         "--max-minutes", str(args.minutes), "--seed", str(args.seed), "--out", str(out), "--overwrite", "-q"],
                        check=True)
