@@ -99,7 +99,7 @@ def _plot(runs: list[dict[str, Any]], names: list[str], path: Path) -> Path:
 
 
 def _cell(value: Any) -> str:
-    return "-" if value is None else str(value).replace("|", "/")
+    return "-" if value is None else str(value)  # the Markdown renderer escapes table bars
 
 
 def _unique_names(names: list[str]) -> list[str]:
