@@ -37,8 +37,9 @@ def read_text(path: Path) -> str:
         return data.decode("latin-1")
 
 
-def tunes_in_files(files: list[Path], root: Path) -> Iterator[Piece]:
-    """Every usable tune of ``files`` as a piece with id ``relative/path.abc#N``."""
+def tunes_in_files(files: list[Path], root: Path, *, header_only: bool = False) -> Iterator[Piece]:
+    """Every usable tune of ``files`` as a piece with id ``relative/path.abc#N``
+    (with ``header_only``, a header without notes too)."""
     skipped = 0
     for path in files:
         try:
@@ -47,7 +48,7 @@ def tunes_in_files(files: list[Path], root: Path) -> Iterator[Piece]:
             log.warning("skipping %s: %s", path, error)
             continue
         for number, tune in enumerate(split_tunes(text), start=1):
-            if normalize_tune(tune) is None:
+            if normalize_tune(tune, header_only=header_only) is None:
                 skipped += 1
                 continue
             yield Piece(id=f"{path.relative_to(root).as_posix()}#{number}", data=tune, meta={"source": str(path)})
@@ -67,7 +68,7 @@ class AbcFiles(Dataset):
     Config = AbcFilesConfig
     description = "an .abc file or a folder of them (--data PATH)"
 
-    def pieces(self) -> Iterator[Piece]:
+    def pieces(self, *, header_only: bool = False) -> Iterator[Piece]:
         files, root = data_files(self.path, self.name, lambda p: fnmatch(p.name, self.config.pattern), "an .abc file")
         path = Path(self.path)
         audio_hint = "; for audio use --repr codebook (or waveform, fft, chroma)"
@@ -77,11 +78,16 @@ class AbcFiles(Dataset):
             has_audio = any(p.suffix.lower() in AUDIO_SUFFIXES for p in path.rglob("*"))
             raise DataError(f"--data {path}: no {self.config.pattern} files in this folder" + (audio_hint if has_audio else ""))
         count = 0
-        for piece in tunes_in_files(files, root):
+        for piece in tunes_in_files(files, root, header_only=header_only):
             count += 1
             yield piece
         if count == 0:
-            raise DataError(f"--data {path}: no ABC tunes found (a tune starts with an X: line and has a K: field)")
+            raise DataError(f"{path}: no ABC tunes found (a tune starts with an X: line and has a K: field)")
+
+    def read_file(self, path: Path) -> Piece:
+        """The first tune of the file; a header alone (``X:``, ``M:``, ``K:`` ...) is
+        a tune here, for the model to write its notes."""
+        return next(iter(AbcFiles(self.config, path).pieces(header_only=True)))
 
 
 @dataclass

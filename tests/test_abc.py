@@ -50,6 +50,7 @@ def test_normalize_can_drop_fields_comments_and_lyrics():
 def test_tune_without_key_or_body_is_unusable():
     assert normalize_tune("X:1\nT:no key\nabc|\n") is None
     assert normalize_tune("X:1\nT:no body\nK:G\n") is None
+    assert normalize_tune("X:1\nT:no body\nK:G\n", header_only=True) == "X:1\nT:no body\nK:G\n"  # a prime
 
 
 def test_split_on_x_drops_text_before_the_first_tune():

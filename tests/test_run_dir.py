@@ -69,6 +69,17 @@ def test_generate_continues_the_users_own_tune(cli, trained_run, tmp_path):
     assert wrong.exit_code == 2 and "--prime-file" in wrong.output and "nothing.abc" in wrong.output
 
 
+def test_a_header_alone_primes_a_tune_that_the_model_writes(cli, trained_run, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(trained_run, run)
+    header = tmp_path / "header.abc"
+    header.write_text("X:1\nT:A tune\nM:6/8\nL:1/8\nK:D\n")
+    result = cli("generate", run, "--prime-file", header, "-n", "1", "--seed", "1", "-q")
+    assert result.exit_code == 0, result.output
+    text = next(latest_generation(run).glob("*.abc")).read_text()
+    assert text.startswith(header.read_text()) and len(text) > len(header.read_text()) + 20, text
+
+
 def test_generations_never_overwrite_each_other_and_the_report_lists_them(cli, trained_run, tmp_path):
     run = tmp_path / "run"
     shutil.copytree(trained_run, run)

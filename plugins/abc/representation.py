@@ -93,7 +93,7 @@ class AbcRepresentation(Representation):
     def normalize(self, piece: Piece) -> str:
         if not isinstance(piece.data, str):
             raise DataError(f"representation 'abc' needs ABC text, but piece '{piece.id}' is {type(piece.data).__name__}")
-        return normalize_tune(piece.data, self.config.drop_fields, self.config.drop_comments) or ""
+        return normalize_tune(piece.data, self.config.drop_fields, self.config.drop_comments, header_only=True) or ""
 
     def _ids(self, text: str) -> list[int]:
         unk = SPECIALS.index(UNK)

@@ -18,8 +18,10 @@ FIELD_LETTERS = set("ABCDFGHIKLMmNOPQRrSsTUVWwXZ")
 INLINE_COMMENT = re.compile(r"(?<!\\)%.*$")
 
 
-def normalize_tune(text: str, drop_fields: str = "", drop_comments: bool = False) -> str | None:
-    """One ABC tune with tidy lines, or None when it has no ``K:`` field or no body."""
+def normalize_tune(text: str, drop_fields: str = "", drop_comments: bool = False, *,
+                   header_only: bool = False) -> str | None:
+    """One ABC tune with tidy lines, or None when it has no ``K:`` field or no body
+    (a header alone is a tune when ``header_only``: a prime that the model continues)."""
     drop = set(drop_fields) - {"K"}
     lines: list[str] = []
     in_header = True
@@ -43,7 +45,7 @@ def normalize_tune(text: str, drop_fields: str = "", drop_comments: bool = False
         elif not in_header and not line.startswith("%"):
             body_lines += 1
         lines.append(line)
-    if in_header or body_lines == 0:
+    if in_header or (body_lines == 0 and not header_only):
         return None
     return "\n".join(lines) + "\n"
 
