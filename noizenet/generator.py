@@ -105,7 +105,8 @@ def _generate(
     for t in range(shortest - 1, total - 1):
         y, state = model(out[:, t : t + 1], state)
         forced = t + 1 < lengths
-        nxt = draw(y[:, -1], forced).to(out.dtype)
+        sharpening = model.sharpening(state)
+        nxt = draw(y[:, -1] if sharpening is None else y[:, -1] * sharpening[:, None], forced).to(out.dtype)
         keep = forced.view(-1, *([1] * len(frame)))
         out[:, t + 1] = torch.where(keep, out[:, t + 1], nxt)
         if spec.stop is not None:

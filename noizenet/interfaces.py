@@ -210,6 +210,13 @@ class SequenceModel(nn.Module):
             return state.masked_fill(rows.view(1, -1, *([1] * (state.dim() - 2))), 0.0)
         return type(state)(self.reset_state(s, rows) for s in state)
 
+    def sharpening(self, state: Any) -> torch.Tensor | None:
+        """Optional per-row factor ``(B,)`` on the logits of the next token, read from
+        the ``state`` after a step while generating (a token kind's sampling sharpened
+        where the model judges it should be, e.g. LPCNet's rule on periodic audio);
+        None (the default): the temperature alone."""
+        return None
+
     def compiled_sampler(self, rows: int) -> Callable[..., None] | None:
         """Optional fast path for generating ``rows`` samples at once on CPU, or None
         (also where batched PyTorch steps would be faster for that many rows).

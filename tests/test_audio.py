@@ -24,6 +24,8 @@ from noizenet.plugins.audio import measures
 from noizenet.plugins.audio.chroma import ChromaConfig, ChromaRepresentation
 from noizenet.plugins.audio.codebook import CodebookConfig, CodebookRepresentation
 from noizenet.plugins.audio.fft import FftConfig, FftRepresentation
+from noizenet.plugins.audio.harmonic import HarmonicConfig, HarmonicRepresentation
+from noizenet.plugins.audio.token_frame import TokenAndFrame
 from noizenet.plugins.audio.metrics import AudioQuality, Collapse, TonalityMetric
 from noizenet.plugins.audio.waveform import WaveformConfig, WaveformRepresentation
 from noizenet.plugins.models.crnn import Crnn, CrnnConfig
@@ -136,6 +138,47 @@ def test_codebook_round_trip_keeps_the_notes_and_the_codebook_travels_in_the_sta
     heard, played = notes(decoded), notes(piece(7).data)
     assert sum(a == b for a, b in zip(heard, played, strict=True)) >= 7  # pyin hears the same notes (7 of 8 at least)
     assert measures.flatness(decoded) < 0.05
+
+
+def test_harmonic_round_trip_keeps_the_notes_and_its_scaler_travels_in_the_state():
+    rep = HarmonicRepresentation(HarmonicConfig())
+    rep.fit([piece(seed) for seed in range(3)])
+    encoded = rep.encode(piece(7))
+    assert encoded.shape == (1 + 2 * RATE // 256, rep.tokens + rep.features) and encoded.dtype == torch.float32
+    pitches = encoded[:, : rep.tokens].argmax(1)
+    assert torch.equal(encoded[:, : rep.tokens].sum(1), torch.ones(len(encoded)))  # one-hot pitch tokens
+    assert (pitches > 0).float().mean() > 0.9  # a melody is voiced throughout
+    restored = HarmonicRepresentation(HarmonicConfig())
+    restored.load_state_dict(rep.state_dict())
+    decoded = restored.decode(encoded)
+    heard, played = notes(decoded.data), notes(piece(7).data)
+    assert sum(a == b for a, b in zip(heard, played, strict=True)) >= 7  # pyin hears the same notes (7 of 8 at least)
+    assert measures.flatness(decoded.data) < 0.05
+    written = [rep.notes(decoded.meta["pitch_tokens"])[:, 2].astype(int).tolist()]
+    assert written[0][:8] == played  # the .mid holds the played notes, one per note
+
+
+def test_harmonic_noise_is_resynthesized_at_its_level_and_silence_stays_silent():
+    rep = HarmonicRepresentation(HarmonicConfig())
+    noise = (0.1 * np.random.default_rng(0).normal(size=RATE)).astype(np.float32)
+    rep.fit([Piece("n", noise, {"sample_rate": RATE}), piece(0)])
+    again = rep.decode(rep.encode(Piece("n", noise, {"sample_rate": RATE}))).data
+    assert measures.rms(again) == pytest.approx(0.1, rel=0.15) and measures.flatness(again) > 0.3
+    assert measures.rms(rep.decode(rep.encode(Piece("z", np.zeros(RATE, np.float32), {"sample_rate": RATE}))).data) < 1e-3
+
+
+def test_token_and_frame_kind_scores_the_token_and_the_features_and_samples_one_hot():
+    kind = TokenAndFrame(3)
+    target = torch.tensor([[[0.0, 1.0, 0.0, 0.5, -0.5]]])
+    sure = torch.tensor([[[-20.0, 20.0, -20.0, 0.5, -0.5]]])
+    assert kind.step_losses(sure, target).item() == pytest.approx(0.0, abs=1e-6)
+    off = sure.clone()
+    off[..., 3:] = 0.0
+    assert kind.step_losses(off, target).item() == pytest.approx(0.25, abs=1e-6)  # the features' MSE
+    assert bool(kind.correct(sure, target).all())
+    draw = kind.sampler(torch.tensor([1.0, 0.0]), None, torch.Generator().manual_seed(0))
+    drawn = draw(torch.tensor([[0.0, 0.0, 0.0, 1.0, 2.0], [0.0, 5.0, 0.0, 1.0, 2.0]]), torch.tensor([False, False]))
+    assert torch.equal(drawn[:, :3].sum(1), torch.ones(2)) and torch.equal(drawn[1], torch.tensor([0.0, 1.0, 0.0, 1.0, 2.0]))
 
 
 def test_codebook_needs_enough_frames_for_its_codes():
@@ -366,6 +409,18 @@ def test_codebook_run_writes_audio_and_measures_its_tonality(cli, tmp_path, audi
     assert len(metrics["quality"]["tonality"]["per_sample"]) == 6
     assert "too few to judge the model by" in (out / "report.md").read_text()  # 8 files: 1 validation piece
     assert cli("generate", out, "-q").exit_code == 0
+
+
+def test_harmonic_run_writes_audio_and_the_notes_it_played(cli, tmp_path, audio_folder):
+    out, metrics = run_audio(cli, tmp_path, audio_folder, "--repr", "harmonic", "--model", "gru", "--seq-len", "32",
+                             "--epochs", "4")  # 125 frames a file: a few steps an epoch
+    for kind in ("wav", "png", "mid"):
+        assert len(list((out / "samples").glob(f"*.{kind}"))) == 6, kind
+    assert metrics["voiced_share_generated"] is not None and metrics["val_accuracy"] is not None
+    score = music21.converter.parse(next((out / "samples").glob("song-*.mid")))
+    assert len(score.flatten().notes) >= 1  # the song prime's notes at least
+    records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert records[-1]["val_loss"] < records[0]["val_loss"]
 
 
 def test_abc_given_audio_and_waveform_given_abc_each_get_one_line(cli, tmp_path, audio_folder, tunes_file):

@@ -12,6 +12,10 @@ from noizenet.figures import Figure
 from noizenet.kinds.base import Draw, OutputKind
 
 IGNORE = -100  # target of masked steps
+ACCURACY_FIGURES = (  # of every kind that predicts a token a step
+    Figure("val_accuracy", "validation next-token accuracy", "", "higher", headline=True, format="{:.4f}"),
+    Figure("test_accuracy", "test next-token accuracy", "", "higher", headline=True, format="{:.4f}"),
+)
 
 
 class Categorical(OutputKind):
@@ -37,8 +41,7 @@ class Categorical(OutputKind):
     def figures(self) -> list[Figure]:
         return [
             *super().figures(),
-            Figure("val_accuracy", "validation next-token accuracy", "", "higher", headline=True, format="{:.4f}"),
-            Figure("test_accuracy", "test next-token accuracy", "", "higher", headline=True, format="{:.4f}"),
+            *ACCURACY_FIGURES,
             Figure("bits_per_token", "test bits per token", "bits/token", "lower", format="{:.4f}"),
         ]
 

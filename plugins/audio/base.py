@@ -22,6 +22,16 @@ from noizenet.plugins.audio.stft import Framing
 from noizenet.rundir import atomic_write_wav
 
 DEFAULT_SAMPLE_RATE = 16000
+# Defaults of the representations with one step per 16 ms frame (codebook, harmonic):
+# 62.5 steps per second, so a 2x256 LSTM trains on a few hundred thousand steps and
+# samples far faster than real time. Dropout 0.3: at 0.1 the codebook learned to stay
+# in its silent code once there (1 of 6 continuations collapsed, seed 0); at 0.3 none
+# did in seeds 0-2 (benchmarks/README.md, "Audio tonality").
+FRAME_STEP_SUGGESTED = {
+    "model": {"hidden": 256, "layers": 2, "dropout": 0.3},
+    "train": {"seq_len": 64, "batch_size": 32, "lr": 3e-3, "max_minutes": 3.0},
+    "generate": {"prime": ["song", "noise", "perlin"], "num_samples": 2, "seconds": 3.0},
+}
 
 
 class AudioRepresentation(Representation):

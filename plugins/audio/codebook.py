@@ -25,7 +25,7 @@ from noizenet import hookimpl
 from noizenet.errors import ConfigError, DataError
 from noizenet.interfaces import OutputSpec
 from noizenet.kinds import Categorical
-from noizenet.plugins.audio.base import FramedRepresentation
+from noizenet.plugins.audio.base import FRAME_STEP_SUGGESTED, FramedRepresentation
 from noizenet.plugins.audio.stft import Framing
 
 PEAK_PERCENTILE = 99.9  # of the training magnitudes: "the loudest", robust to a stray click
@@ -53,15 +53,7 @@ class CodebookConfig:
 class CodebookRepresentation(FramedRepresentation):
     name = "codebook"
     Config = CodebookConfig
-    # 62.5 tokens per second: a 2x256 LSTM trains on a few hundred thousand tokens and
-    # samples far faster than real time. Dropout 0.3: at 0.1 it learned to stay in the
-    # silent code once there (1 of 6 continuations collapsed, seed 0); at 0.3 none did
-    # in seeds 0-2 (benchmarks/README.md, "Audio tonality").
-    suggested = {
-        "model": {"hidden": 256, "layers": 2, "dropout": 0.3},
-        "train": {"seq_len": 64, "batch_size": 32, "lr": 3e-3, "max_minutes": 3.0},
-        "generate": {"prime": ["song", "noise", "perlin"], "num_samples": 2, "seconds": 3.0},
-    }
+    suggested = FRAME_STEP_SUGGESTED
 
     def __init__(self, config: CodebookConfig) -> None:
         super().__init__(config)
