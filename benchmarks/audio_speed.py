@@ -1,9 +1,10 @@
 """Audio generation speed as real-time factors (seconds of audio per second of work).
 
 Waveform (mu-law, one model step per sample at 16 kHz) with the default waveform
-model (single-layer GRU of 128 units, as the representation suggests), at batch 1
-and batch 16, through the compiled sampler that generation uses by default and
-through the eager PyTorch step loop for comparison; and FFT frames with the default
+model (single-layer GRU of 128 units, as the representation suggests) and with the
+two-tier ``samplernn`` model (its defaults: a 512-unit frame GRU every 16 samples, a
+256-unit sample MLP), at batch 1 and batch 16, through the compiled sampler that
+generation uses by default and through the eager PyTorch step loop for comparison; and FFT frames with the default
 model (2x384 LSTM) at batch 1, including the inverse FFT and overlap-add, over a
 longer stretch (a 4 s FFT clip is 125 frames: a tenth of a second of work, too short
 to time on a busy machine). Each figure is the best of ``--repeats`` runs.
@@ -30,6 +31,7 @@ from noizenet.generator import generate
 from noizenet.interfaces import Piece
 from noizenet.plugins.audio.fft import FftConfig, FftRepresentation
 from noizenet.plugins.models.recurrent import RecurrentConfig, RecurrentNet
+from noizenet.plugins.models.samplernn import SampleRnnConfig, TwoTier
 from noizenet.plugins.audio.waveform import WaveformConfig, WaveformRepresentation
 
 RATE = 16000
@@ -41,11 +43,18 @@ def best_of(repeats: int, measure: Callable[[], float]) -> float:
     return max(measure() for _ in range(repeats))
 
 
+def waveform_model(name: str, representation: WaveformRepresentation) -> torch.nn.Module:
+    """A freshly initialised ``name`` model (gru, lstm: the waveform's suggested size;
+    samplernn: its own defaults)."""
+    torch.manual_seed(0)
+    if name == "samplernn":
+        return TwoTier(representation.spec, SampleRnnConfig()).eval()
+    return RecurrentNet(name, representation.spec, RecurrentConfig(**representation.suggested["model"])).eval()
+
+
 def waveform_rtf(cell: str, batch: int, seconds: float, compiled: bool) -> float:
     representation = WaveformRepresentation(WaveformConfig())
-    model_defaults = representation.suggested["model"]
-    torch.manual_seed(0)
-    model = RecurrentNet(cell, representation.spec, RecurrentConfig(**model_defaults)).eval()
+    model = waveform_model(cell, representation)
     primes = [representation.opening(None)] * batch
     generate(model, representation.spec, primes, [1.0] * batch, max_length=200, seed=0, device=CPU, compiled=compiled)
     steps = int(seconds * RATE)
@@ -78,7 +87,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="runs per figure; the best is kept")
     args = parser.parse_args()
     result = {"sample_rate": RATE, "seconds": args.seconds, "fft_seconds": args.fft_seconds, "repeats": args.repeats}
-    for cell in ("gru", "lstm"):
+    for cell in ("gru", "lstm", "samplernn"):
         for batch in (1, 16):
             rtf = best_of(args.repeats, lambda: waveform_rtf(cell, batch, args.seconds, True))
             result[f"waveform_{cell}_batch{batch}_rtf"] = round(rtf, 2)
@@ -88,6 +97,7 @@ def main() -> None:
     result["fft_lstm_batch1_rtf"] = round(best_of(args.repeats, lambda: fft_rtf(args.fft_seconds)), 1)
     report("audio_speed", result)
     print(f"waveform GRU batch 1: {result['waveform_gru_batch1_rtf']}x real time (goal >= 1); "
+          f"SampleRNN batch 1: {result['waveform_samplernn_batch1_rtf']}x (goal >= 1); "
           f"FFT: {result['fft_lstm_batch1_rtf']}x (goal >= 50)")
 
 

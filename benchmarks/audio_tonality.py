@@ -80,7 +80,7 @@ def main() -> None:
     parser.add_argument("--data", type=Path, help="a folder of audio (default: the rendered corpus)")
     parser.add_argument("--minutes", type=float, default=3.0, help="training minutes per representation")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--reprs", nargs="+", default=["codebook:lstm", "waveform:gru", "fft:lstm"],
+    parser.add_argument("--reprs", nargs="+", default=["harmonic:lstm", "codebook:lstm", "waveform:gru", "fft:lstm"],
                         help="REPRESENTATION:MODEL pairs")
     args = parser.parse_args()
     results = {}

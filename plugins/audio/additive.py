@@ -3,9 +3,9 @@ representation's codec).
 
 Analysis, one frame every ``hop`` samples (frame ``t`` centred on sample
 ``t * hop``): the fundamental from librosa's pyin (voiced or not; refined by yin
-where the two agree), the amplitude of each harmonic ``k * f0`` read off a
-Blackman-Harris STFT, and the mean magnitude of what is left between the harmonics in a few
-log-spaced noise bands. Synthesis runs it backwards: a bank of sinusoids at the
+where the two agree), the amplitude of each harmonic ``k * f0`` from the energy
+around it in a Blackman-Harris STFT, and the median magnitude of what is left
+between the harmonics in a few log-spaced noise bands. Synthesis runs it backwards: a bank of sinusoids at the
 harmonics of a glided fundamental, plus noise shaped by the band envelope.
 """
 
@@ -26,7 +26,7 @@ HARMONIC_GAP_BINS = 4.0  # bins this close to a harmonic belong to it (the windo
 @dataclass(frozen=True)
 class Analysis:
     """Frames ``T`` of one clip: ``f0`` Hz ``(T,)`` (0 where unvoiced),
-    ``harmonics`` linear amplitudes ``(T, K)`` (0 where unvoiced), ``noise`` mean
+    ``harmonics`` linear amplitudes ``(T, K)`` (0 where unvoiced), ``noise`` median
     STFT magnitude of the residual per band ``(T, B)``, in the analysis window's
     units (see :meth:`HarmonicPlusNoise.noise_scale`)."""
 
@@ -84,11 +84,16 @@ class HarmonicPlusNoise:
         bins = spectra.shape[1]
         k = np.arange(1, self.harmonic_count + 1)
         centre = f0[:, None] * k / self.bin_hz  # (T, K) fractional bin of each harmonic
-        nearest = np.clip(np.rint(centre).astype(int), 1, bins - 2)
+        # each partial's energy within HARMONIC_GAP_BINS of k * f0 (less where partials are
+        # closer): a partial that wanders (vibrato, a slightly wrong f0) keeps its level
+        reach = np.minimum(HARMONIC_GAP_BINS, np.floor(f0 / self.bin_hz / 2))[:, None].astype(int)  # (T, 1)
+        nearest = np.rint(centre).astype(int)
+        low, high = np.clip(nearest - reach, 0, bins - 1), np.clip(nearest + reach, 0, bins - 1)
+        energy = np.concatenate([np.zeros((count, 1)), np.cumsum(np.square(spectra, dtype=np.float64), axis=1)], axis=1)
         rows = np.arange(count)[:, None]
-        peak = np.maximum.reduce([spectra[rows, nearest - 1], spectra[rows, nearest], spectra[rows, nearest + 1]])
-        audible = (f0[:, None] > 0) & (centre < bins - 2)
-        harmonics = np.where(audible, peak * 2 / self.window.sum(), 0.0)
+        lobe = energy[rows, high + 1] - energy[rows, low]
+        audible = (f0[:, None] > 0) & (centre < bins - 1)
+        harmonics = np.where(audible, np.sqrt(4 * lobe / (self.frame_size * np.square(self.window).sum())), 0.0)
         # the residual: bins further than HARMONIC_GAP_BINS from every harmonic of a voiced frame
         ratio = np.arange(bins) * self.bin_hz / np.where(f0 > 0, f0, np.inf)[:, None]  # (T, bins) bin / f0
         gap = np.abs(ratio - np.rint(ratio)) * np.where(f0 > 0, f0, 0.0)[:, None] / self.bin_hz
@@ -99,7 +104,9 @@ class HarmonicPlusNoise:
             kept = np.where(residual[:, in_band], spectra[:, in_band], np.nan)
             with warnings.catch_warnings():  # a band with no residual bin is nan here, handled below
                 warnings.simplefilter("ignore", RuntimeWarning)
-                middle = np.nanmedian(kept, axis=1)  # the median: a stray partial does not lift the band
+                # the median: the other note's partials while notes change, or a transient,
+                # do not lift the band (the mean put a burst of noise at every change of note)
+                middle = np.nanmedian(kept, axis=1)
             noise[:, band] = np.where(np.isnan(middle), spectra[:, in_band].min(1), middle)
         return Analysis(f0, harmonics.astype(np.float32), noise.astype(np.float32))
 
