@@ -1,13 +1,17 @@
 import json
 import shutil
 
+import music21
+import pytest
+import soundfile
 import torch
 from conftest import latest_generation
 
 from noizenet.interfaces import Piece, Sample
+from noizenet.plugins.abc import abcmidi
 from noizenet.plugins.abc.metrics import AbcValidity, keeps_key, keeps_meter
 from noizenet.plugins.abc.representation import AbcConfig, AbcRepresentation
-from noizenet.plugins.abc.text import normalize_tune, parse_abc, split_tunes, with_unit_length
+from noizenet.plugins.abc.text import normalize_tune, parse_abc, sample_midi, split_tunes, with_unit_length
 
 TUNE = """X: 12
 T: The Test Jig
@@ -92,9 +96,6 @@ def test_opening_is_header_and_first_bar():
 
 
 def test_write_produces_abc_midi_and_wav_that_open(tmp_path):
-    import music21
-    import soundfile
-
     representation = fitted(TUNE)
     piece = representation.decode(representation.encode(Piece("a", TUNE)))
     files = representation.write(piece, tmp_path / "tune")
@@ -134,8 +135,6 @@ def test_a_tune_without_unit_length_gets_the_standard_default():
 
 
 def test_badly_formed_repeats_still_give_a_midi_file(tmp_path):
-    import music21
-
     representation = fitted(TUNE)
     piece = Piece("r", "X:1\nL:1/8\nK:D\nABcd|:efga|bagf::gfed|\n")  # a repeat music21 cannot expand
     files = representation.write(piece, tmp_path / "repeats")
@@ -145,9 +144,21 @@ def test_badly_formed_repeats_still_give_a_midi_file(tmp_path):
     assert facts["valid"] is True and facts["midi_error"] is None
 
 
-def test_built_in_synthesizer_renders_when_fluidsynth_is_missing(tmp_path, monkeypatch):
-    import soundfile
+@pytest.mark.skipif(shutil.which("abc2midi") is None, reason="abc2midi (Debian abcmidi) is not installed here")
+def test_a_tune_music21_cannot_read_is_played_by_abc2midi(tmp_path, monkeypatch):
+    representation = fitted(TUNE)
+    tune = "X: H82\nT:Model's tune\nM:2/4\nL:1/8\nK:G\nD2 A,2|E(F F2)A2|A2FD E2GA|G2GE DGAB|\n"
+    assert parse_abc(tune)[0] is None  # music21: "invalid literal for int()" in X:
+    files = representation.write(Piece("x", tune), tmp_path / "odd")
+    assert {f.suffix for f in files} >= {".abc", ".mid", ".wav"}
+    assert len(music21.converter.parse(tmp_path / "odd.mid").flatten().notes) >= 14  # abc2midi played the notes
+    facts = validity(representation, Piece("x", tune))
+    assert facts["valid"] is False and facts["midi_error"] is None
+    monkeypatch.setattr(abcmidi.shutil, "which", lambda name: None)
+    assert "abc2midi is not installed" in sample_midi(tune + "A|")[1]
 
+
+def test_built_in_synthesizer_renders_when_fluidsynth_is_missing(tmp_path, monkeypatch):
     from noizenet.plugins import synthesis
 
     representation = fitted(TUNE)

@@ -26,7 +26,7 @@ from noizenet.figures import Figure
 from noizenet.interfaces import EvaluationContext, Metric, MetricResult, Representation, Sample
 from noizenet.plots import plot_distributions
 from noizenet.plugins.abc.engrave import engrave
-from noizenet.plugins.abc.text import body, midi_bytes, parse_abc
+from noizenet.plugins.abc.text import body, parse_abc, sample_midi
 from noizenet.plugins.synthesis import quiet_music21, renderer
 
 INTERVALS = np.arange(-12, 13)  # semitones; larger leaps are clipped to an octave
@@ -141,8 +141,8 @@ class AbcValidity(Metric):
         if score is not None and notes < MIN_NOTES:
             error = f"only {notes} notes (a tune needs {MIN_NOTES})"
         facts = {"valid": error is None, "notes": notes, "chars": len(text), "error": error}
-        if score is not None and notes:
-            facts["midi_error"] = midi_bytes(text)[1]
+        if score is None or notes:  # abc2midi plays some tunes music21 cannot read
+            facts["midi_error"] = sample_midi(text)[1]
         if f"{sample.name}.svg" not in sample.files:
             with tempfile.TemporaryDirectory() as folder:
                 facts["sheet_error"] = engrave(text, Path(folder) / "tune.svg") or "not engraved"

@@ -23,7 +23,7 @@ from noizenet.errors import ConfigError, DataError
 from noizenet.interfaces import OutputSpec, Piece, PrimeContext, Representation
 from noizenet.kinds import Categorical
 from noizenet.plugins.abc.engrave import engrave
-from noizenet.plugins.abc.text import midi_bytes, normalize_tune
+from noizenet.plugins.abc.text import normalize_tune, sample_midi
 from noizenet.plugins.abc.transpose import transpose_tune
 from noizenet.plugins.synthesis import render_midi
 from noizenet.rundir import atomic_write_bytes, atomic_write_text
@@ -158,7 +158,7 @@ class AbcRepresentation(Representation):
         text = piece.data if piece.data.startswith("X:") else f"X:1\nT:{path_stem.name}\n{piece.data}"
         atomic_write_text(abc_path, text)
         written = [abc_path] + ([svg_path] if engrave(text, svg_path) is None else [])
-        midi, _ = midi_bytes(piece.data)
+        midi, _ = sample_midi(piece.data)
         if midi is None:
             return written
         midi_path = Path(f"{path_stem}.mid")

@@ -11,6 +11,7 @@ from typing import Any
 
 import music21
 
+from noizenet.plugins.abc.abcmidi import abc2midi
 from noizenet.plugins.synthesis import quiet_music21
 
 FIELD = re.compile(r"^([A-Za-z]):(.*)$")
@@ -105,6 +106,17 @@ def midi_bytes(text: str) -> tuple[bytes | None, str | None]:
         except Exception as failure:  # music21 raises many kinds here
             error = f"music21 cannot write MIDI: {type(failure).__name__}: {failure}".splitlines()[0][:200]
     return None, error
+
+
+def sample_midi(text: str) -> tuple[bytes | None, str | None]:
+    """:func:`midi_bytes`, or where music21 cannot parse or write the tune, abc2midi's
+    MIDI (it plays what it can read): every generated tune that has notes gets a
+    ``.mid`` and a player. Training data keeps music21's alone."""
+    midi, error = midi_bytes(text)
+    if midi is not None or error == "no notes":
+        return midi, error
+    midi, why_not = abc2midi(text)
+    return midi, None if midi is not None else f"{error}; {why_not}"
 
 
 def _without_repeats(score: Any) -> Any:
