@@ -9,6 +9,7 @@ from conftest import latest_generation
 
 from noizenet.interfaces import Piece, Sample
 from noizenet.plugins.abc import abcmidi
+from noizenet.plugins.abc.engrave import engrave, with_key
 from noizenet.plugins.abc.metrics import AbcValidity, keeps_key, keeps_meter
 from noizenet.plugins.abc.representation import AbcConfig, AbcRepresentation
 from noizenet.plugins.abc.text import normalize_tune, parse_abc, sample_midi, split_tunes, with_unit_length
@@ -142,6 +143,14 @@ def test_badly_formed_repeats_still_give_a_midi_file(tmp_path):
     assert len(music21.converter.parse(tmp_path / "repeats.mid").flatten().notes) >= 16
     facts = validity(representation, piece)
     assert facts["valid"] is True and facts["midi_error"] is None
+
+
+def test_a_tune_without_a_key_field_is_engraved_in_c(tmp_path):
+    assert with_key("X:1\nT:t\nM:6/8\nB: | A2A\n% note\n|: cde :|\n") == "X:1\nT:t\nM:6/8\nB: | A2A\n% note\nK:C\n|: cde :|\n"
+    assert with_key("X:1\nK:D\nabc|\n") == "X:1\nK:D\nabc|\n"
+    if shutil.which("abcm2ps"):  # else engrave says it is missing (tested with the report)
+        assert engrave("X:1\nT:no key\nM:2/4\nL:1/8\nabcd|efga|\n", tmp_path / "t.svg") is None
+        assert (tmp_path / "t.svg").read_text().lstrip().startswith("<")
 
 
 @pytest.mark.skipif(shutil.which("abc2midi") is None, reason="abc2midi (Debian abcmidi) is not installed here")

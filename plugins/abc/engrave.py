@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import tempfile
@@ -10,7 +11,18 @@ from pathlib import Path
 
 from noizenet.rundir import atomic_write_bytes
 
+FIELD_OR_COMMENT = re.compile(r"^([A-Za-z]:|%)")
 MISSING = "abcm2ps is not installed (make install installs it as root with apt-get)"
+
+
+def with_key(text: str) -> str:
+    """``text`` with ``K:C`` closing its header where it has no ``K:`` field (what
+    music21 assumes; abcm2ps engraves nothing without one)."""
+    if re.search(r"(?m)^K:", text):
+        return text
+    lines = text.split("\n")
+    music = next((i for i, line in enumerate(lines) if line.strip() and not FIELD_OR_COMMENT.match(line)), len(lines))
+    return "\n".join([*lines[:music], "K:C", *lines[music:]])
 
 
 def engrave(text: str, svg_path: Path) -> str | None:
@@ -21,7 +33,7 @@ def engrave(text: str, svg_path: Path) -> str | None:
         return MISSING
     with tempfile.TemporaryDirectory() as folder:
         source = Path(folder) / "tune.abc"
-        source.write_text(text, encoding="utf-8")
+        source.write_text(with_key(text), encoding="utf-8")
         try:
             done = subprocess.run([engraver, "-q", "-g", "-O", str(Path(folder) / "tune.svg"), str(source)],
                                   capture_output=True, text=True, timeout=60)
