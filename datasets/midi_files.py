@@ -80,7 +80,7 @@ class MidiFiles(Dataset):
 
 @dataclass
 class BachChoralesConfig:
-    chorales: int = 0  # how many (in the corpus's order); 0 = all 371
+    chorales: int = 0  # how many (in the corpus's order); 0 = all 350
     cache: str = ""  # folder of the read chorales; "" = $NOIZENET_CACHE or ~/.cache/noizenet
 
 
@@ -90,12 +90,13 @@ class BachChorales(Dataset):
 
     name = "bach-chorales"
     Config = BachChoralesConfig
-    description = "the 371 four-part Bach chorales bundled with music21, cached after the first run"
+    description = "the four-part Bach chorales bundled with music21 (350), cached after the first run"
 
     def pieces(self) -> Iterator[Piece]:
         if self.path is not None:
             raise DataError("dataset 'bach-chorales' reads the bundled corpus and takes no --data")
-        names = list(music21.corpus.chorales.Iterator(returnType="filename"))
+        # the Riemenschneider numbering lists 21 chorales twice (one file each): each once here
+        names = list(dict.fromkeys(music21.corpus.chorales.Iterator(returnType="filename")))
         if self.config.chorales:
             names = names[: self.config.chorales]
         cached = cache_folder(self.config.cache, "bach-chorales") / f"v{CHORALES_VERSION}-music21-{music21.__version__}.npz"

@@ -13,6 +13,7 @@ import soundfile
 import torch
 from conftest import TINY_ANY_REPR, latest_generation
 
+from noizenet.datasets import midi_files
 from noizenet.datasets.midi_files import BachChorales, BachChoralesConfig, MidiFiles, MidiFilesConfig, PianorollMat, PianorollMatConfig
 from noizenet.errors import DataError
 from noizenet.interfaces import Piece
@@ -202,6 +203,13 @@ def test_bach_chorales_are_read_once_then_cached(tmp_path, monkeypatch):
     monkeypatch.setattr(music21.corpus, "parse", lambda name: pytest.fail("parsed again"))
     again = list(BachChorales(config, None).pieces())
     assert all(np.array_equal(a.data, b.data) for a, b in zip(first, again))
+
+
+def test_all_bach_chorales_come_once_each(tmp_path, monkeypatch):
+    monkeypatch.setattr(music21.corpus, "parse", lambda name: name)
+    monkeypatch.setattr(midi_files, "notes_from_score", lambda score: notes_array([(0, 1, 60, 80)]))
+    ids = [p.id for p in BachChorales(BachChoralesConfig(cache=str(tmp_path)), None).pieces()]
+    assert len(ids) == len(set(ids)) == 350  # the corpus's 371 less the 21 it lists twice
 
 
 # -- measures -------------------------------------------------------------------------
