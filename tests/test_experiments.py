@@ -24,6 +24,13 @@ def test_music_statistics_tell_real_tunes_from_a_drone(tunes_file):
     assert alike["pitch_class_overlap"] > 0.7 and apart["interval_kl"] > 1
 
 
+def test_chord_symbols_are_not_notes_even_empty_ones():
+    plain = abc_metrics.tune_statistics(parse_abc("X:1\nM:2/4\nL:1/8\nK:D\nDEFG|ABcd|\n")[0])
+    symbols = abc_metrics.tune_statistics(parse_abc('X:1\nM:2/4\nL:1/8\nK:D\n"Am"DEFG|""ABcd|\n')[0])
+    for key in plain:  # a generated tune once stopped the whole evaluation with an empty ""
+        assert (plain[key] == symbols[key]).all(), key
+
+
 def test_novelty_finds_a_copied_tune_and_a_new_one(tunes_file):
     tunes = real_tunes(tunes_file)
     copied, fresh = tunes[3], "X:1\nK:C\nzzzz qqqq xxxx zzzz qqqq|\n"

@@ -42,14 +42,13 @@ PITCH_CLASSES = ["C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B"
 
 
 def tune_statistics(score: Any) -> dict[str, np.ndarray] | None:
-    """Counts per feature of one parsed tune, or None without two notes."""
+    """Counts per feature of one parsed tune, or None without two notes. Chord
+    symbols ("Am", or an empty "" that the model wrote) are not notes."""
     pitches, lengths = [], []
     for element in score.flatten().notes:
-        if element.isChord:
-            pitch = max(p.midi for p in element.pitches)
-        else:
-            pitch = element.pitch.midi
-        pitches.append(pitch)
+        if isinstance(element, music21.harmony.Harmony) or not element.pitches:
+            continue
+        pitches.append(max(p.midi for p in element.pitches))  # a chord: its top note
         lengths.append(float(element.duration.quarterLength))
     if len(pitches) < 2:
         return None
