@@ -3,6 +3,7 @@ the figures of every metric plugin that applies, plots and the run's report."""
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -14,12 +15,14 @@ import torch
 from noizenet.config import Config
 from noizenet.errors import PluginError
 from noizenet.figures import Figure
-from noizenet.interfaces import EvaluationContext, Metric, Piece, Representation, Sample, SequenceModel
+from noizenet.interfaces import EvaluationContext, Metric, MetricResult, Piece, Representation, Sample, SequenceModel
 from noizenet.plots import plot_activations, plot_losses
 from noizenet.progress import progress_bar
 from noizenet.report import write_report
 from noizenet.rundir import RunDir, atomic_write_json
 from noizenet.scoring import score_pieces
+
+log = logging.getLogger("noizenet")
 
 HEATMAP_UNITS = 8
 HEATMAP_STEPS = 240
@@ -80,7 +83,12 @@ def evaluate_run(
     quality, plots, notes = {}, {}, _held_out_notes(train)
     with progress_bar("metrics", quiet=quiet) as bar:
         for done, metric in enumerate(metrics, 1):
-            result = metric.per_set(context)
+            try:
+                result = metric.per_set(context)
+            except Exception as error:  # a metric's bug costs its figures, not the run's report
+                log.warning("metric '%s' failed: %s: %s", metric.name, type(error).__name__, error)
+                result = MetricResult({}, notes=[f"Metric '{metric.name}' failed ({type(error).__name__}: {error}); "
+                                                 "its figures are empty. Please report it with this run's samples."])
             declared += [(metric.name, figure) for figure in metric.figures]
             values.update({figure.key: result.figures.get(figure.key) for figure in metric.figures})
             if result.details:

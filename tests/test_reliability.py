@@ -105,3 +105,41 @@ def test_a_writer_killed_mid_write_never_leaves_a_truncated_checkpoint(tmp_path)
         process.wait()
         checkpoint = torch.load(target, weights_only=True)
         assert checkpoint["model"].numel() == 4_000_000
+
+
+BROKEN_METRIC = '''
+import noizenet
+from noizenet.figures import Figure
+from noizenet.interfaces import Metric
+
+
+class Broken(Metric):
+    name = "broken"
+    description = "a metric with a bug"
+    piece_types = ("abc",)
+    figures = (Figure("broken_figure", "what it would have said"),)
+
+    def per_sample(self, sample, representation):
+        return {}
+
+    def per_set(self, context):
+        return max([])
+
+
+@noizenet.hookimpl
+def noizenet_metrics():
+    return [Broken]
+'''
+
+
+def test_a_metric_that_fails_costs_its_figures_not_the_run(cli, tunes_file, tmp_path):
+    folder = tmp_path / "plugins"
+    folder.mkdir()
+    (folder / "broken_metric.py").write_text(BROKEN_METRIC)
+    out = tmp_path / "run"
+    result = cli("run", "--plugins-dir", folder, "--data", tunes_file, "--out", out, *TINY)
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["broken_figure"] is None and metrics["abc_valid_rate"] is not None
+    assert any("Metric 'broken' failed (ValueError" in note for note in metrics["notes"])
+    assert "Metric 'broken' failed" in (out / "report.md").read_text()
