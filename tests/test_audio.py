@@ -154,8 +154,8 @@ def test_harmonic_round_trip_keeps_the_notes_and_its_scaler_travels_in_the_state
     heard, played = notes(decoded.data), notes(piece(7).data)
     assert sum(a == b for a, b in zip(heard, played, strict=True)) >= 7  # pyin hears the same notes (7 of 8 at least)
     assert measures.flatness(decoded.data) < 0.05
-    written = [rep.notes(decoded.meta["pitch_tokens"])[:, 2].astype(int).tolist()]
-    assert written[0][:8] == played  # the .mid holds the played notes, one per note
+    written = rep.notes(decoded.meta["pitch_tokens"])[:, 2].astype(int).tolist()
+    assert written[:8] == played  # the .mid holds the played notes, one per note
 
 
 def test_harmonic_noise_is_resynthesized_at_its_level_and_silence_stays_silent():

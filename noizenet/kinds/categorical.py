@@ -62,13 +62,20 @@ class Categorical(OutputKind):
     ) -> Draw:
         def draw(y: torch.Tensor, forced: torch.Tensor) -> torch.Tensor:
             nxt = softmax_draw(y, temperatures, generator)
-            if inject_noise > 0:  # that share of the tokens fed back is random
-                swap = torch.rand(nxt.shape, generator=generator, device=nxt.device) < inject_noise
-                random = torch.randint(y.shape[-1], nxt.shape, generator=generator, device=nxt.device)
-                nxt = torch.where(swap & ~forced, random, nxt)
-            return nxt
+            return swap_tokens(nxt, inject_noise, y.shape[-1], forced, generator)
 
         return draw
+
+
+def swap_tokens(tokens: torch.Tensor, share: float, vocabulary: int, forced: torch.Tensor,
+                generator: torch.Generator) -> torch.Tensor:
+    """``tokens`` ``(B,)`` with about ``share`` of the rows not ``forced`` replaced by
+    random tokens (injected noise on what is fed back)."""
+    if share <= 0:
+        return tokens
+    swap = torch.rand(tokens.shape, generator=generator, device=tokens.device) < share
+    random = torch.randint(vocabulary, tokens.shape, generator=generator, device=tokens.device)
+    return torch.where(swap & ~forced, random, tokens)
 
 
 def softmax_draw(logits: torch.Tensor, temperature: torch.Tensor, generator: torch.Generator) -> torch.Tensor:

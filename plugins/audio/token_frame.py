@@ -18,7 +18,7 @@ import torch.nn.functional as F
 
 from noizenet.figures import Figure
 from noizenet.kinds import Draw, OutputKind
-from noizenet.kinds.categorical import ACCURACY_FIGURES, softmax_draw
+from noizenet.kinds.categorical import ACCURACY_FIGURES, softmax_draw, swap_tokens
 
 
 class TokenAndFrame(OutputKind):
@@ -59,10 +59,9 @@ class TokenAndFrame(OutputKind):
 
         def draw(y: torch.Tensor, forced: torch.Tensor) -> torch.Tensor:
             logits, features = y[:, : self.vocabulary].float(), y[:, self.vocabulary :].float()
-            token = softmax_draw(logits, temperatures, generator)
+            token = swap_tokens(softmax_draw(logits, temperatures, generator), inject_noise, self.vocabulary, forced,
+                                generator)
             if inject_noise > 0:
-                swap = (torch.rand(token.shape, generator=generator, device=y.device) < inject_noise) & ~forced
-                token = torch.where(swap, torch.randint(self.vocabulary, token.shape, generator=generator, device=y.device), token)
                 noise = torch.randn(features.shape, generator=generator, device=y.device) * inject_noise
                 features = features + noise * (~forced)[:, None]
             return torch.cat([F.one_hot(token, self.vocabulary).float(), features], dim=1)

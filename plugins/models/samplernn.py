@@ -70,7 +70,7 @@ class TwoTier(SequenceModel):
         super().__init__()
         if not spec.kind.tokens:
             raise ConfigError("model 'samplernn' predicts sample tokens (--repr waveform); this representation gives frames")
-        self.frame, self.mlp_width, self.sharpen = cfg.frame, cfg.mlp, cfg.sharpen
+        self.frame, self.sharpen = cfg.frame, cfg.sharpen
         self.pad = spec.size // 2  # history before the first sample: mu-law's silence
         self.history = PERIODICITY_WINDOW + LONGEST_PERIOD + cfg.frame  # tokens kept in the state
         self.embed = nn.Embedding(spec.size, cfg.sample_embedding)
