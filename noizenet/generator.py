@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from noizenet.interfaces import OutputSpec, SequenceModel
+from noizenet.interfaces import OutputSpec, SequenceModel, TokenRule
 
 PROGRESS_EVERY = 256  # steps between progress reports of the step loop
 
@@ -40,6 +40,7 @@ def generate(
     inject_noise: float = 0.0,
     compiled: bool = True,
     calibration: torch.Tensor | None = None,
+    rules: Sequence[TokenRule | None] = (),
     progress: Callable[[float], None] | None = None,
 ) -> Generated:
     """Continue each prime (row ``i`` at ``temperatures[i]``) by up to ``max_length`` steps.
@@ -49,10 +50,12 @@ def generate(
     (``calibration``: what :meth:`~noizenet.kinds.OutputKind.calibrate` measured).
     A row stops at ``spec.stop``. The state is carried step to step: the prefix is
     never re-read. Deterministic for a given ``seed``. ``compiled=False`` forces the
-    eager path. ``progress`` is called now and then with the fraction of steps done (0..1).
+    eager path. ``rules`` (one per row, or none): each row draws only the tokens its
+    rule allows (:meth:`Representation.token_rule`). ``progress`` is called now and then with the fraction of steps done (0..1).
     """
     progress = progress or (lambda fraction: None)
-    sampler = model.compiled_sampler(len(primes)) if compiled and device.type == "cpu" else None
+    rules = list(rules) if any(rule is not None for rule in rules) else []
+    sampler = model.compiled_sampler(len(primes)) if compiled and device.type == "cpu" and not rules else None
     with torch.inference_mode():
         if sampler is not None:
             progress(0.0)  # the compiled loop runs to the end in one call
@@ -63,7 +66,7 @@ def generate(
         else:
             result = _generate(
                 model, spec, primes, temperatures, max_length=max_length, seed=seed, device=device,
-                noise=inject_noise, calibration=calibration, progress=progress,
+                noise=inject_noise, calibration=calibration, rules=rules, progress=progress,
             )
     progress(1.0)
     result.sequences = [s.clone() for s in result.sequences]  # ordinary tensors, not inference ones
@@ -81,6 +84,7 @@ def _generate(
     device: torch.device,
     noise: float,
     calibration: torch.Tensor | None,
+    rules: list[TokenRule | None],
     progress: Callable[[float], None],
 ) -> Generated:
     model.eval()
@@ -102,13 +106,16 @@ def _generate(
     state = None
     if shortest > 1:  # the part every prime has, in one fused call
         _, state = model(out[:, : shortest - 1], state)
+    _feed(rules, out[:, :shortest])
     for t in range(shortest - 1, total - 1):
         y, state = model(out[:, t : t + 1], state)
         forced = t + 1 < lengths
         sharpening = model.sharpening(state)
-        nxt = draw(y[:, -1] if sharpening is None else y[:, -1] * sharpening[:, None], forced).to(out.dtype)
+        logits = _obey(rules, y[:, -1] if sharpening is None else y[:, -1] * sharpening[:, None], forced)
+        nxt = draw(logits, forced).to(out.dtype)
         keep = forced.view(-1, *([1] * len(frame)))
         out[:, t + 1] = torch.where(keep, out[:, t + 1], nxt)
+        _feed(rules, out[:, t + 1 : t + 2])
         if spec.stop is not None:
             finished |= ~forced & (out[:, t + 1] == spec.stop)
         finished |= t + 2 >= end
@@ -118,6 +125,26 @@ def _generate(
             progress((t + 1 - shortest) / max(1, total - shortest))
     seconds = time.perf_counter() - tick
     return _collect(out, lengths, end, spec, seconds)
+
+
+def _feed(rules: list[TokenRule | None], tokens: torch.Tensor) -> None:
+    """Each row's rule reads that row of ``tokens`` ``(B, n)``."""
+    for rule, row in zip(rules, tokens.tolist()):
+        if rule is not None:
+            for token in row:
+                rule.feed(token)
+
+
+def _obey(rules: list[TokenRule | None], logits: torch.Tensor, forced: torch.Tensor) -> torch.Tensor:
+    """``logits`` ``(B, V)`` with the tokens a drawing row's rule forbids at -inf."""
+    if not rules:
+        return logits
+    logits = logits.clone()
+    for i, rule in enumerate(rules):
+        allowed = None if rule is None or bool(forced[i]) else rule.allowed()
+        if allowed is not None:
+            logits[i, torch.from_numpy(~allowed).to(logits.device)] = -torch.inf
+    return logits
 
 
 def _generate_compiled(

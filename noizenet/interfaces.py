@@ -149,6 +149,11 @@ class Representation(ABC):
         raise ConfigError(f"representation '{self.name}' cannot be steered by "
                           f"{', '.join('--' + k for k in steering)} (the abc representation can)")
 
+    def token_rule(self) -> TokenRule | None:
+        """A fresh :class:`TokenRule` for one generated row, or None (the default):
+        generation then draws only the tokens the rule allows."""
+        return None
+
     def steps_per_second(self) -> float | None:
         """Steps of the encoding per second of music, for time-based lengths
         (``generate.seconds``, ``generate.prime_seconds``); None for symbolic text,
@@ -179,6 +184,19 @@ class Representation(ABC):
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore what :meth:`state_dict` returned."""
+
+
+class TokenRule(ABC):
+    """What may come next in one generated row of tokens (a grammar, a meter):
+    fed every token of the row in order, the prime's included."""
+
+    @abstractmethod
+    def feed(self, token: int) -> None:
+        """Read the row's next token."""
+
+    @abstractmethod
+    def allowed(self) -> np.ndarray | None:
+        """``(spec.size,)`` bool: the tokens that may come next, or None for any."""
 
 
 class SequenceModel(nn.Module):

@@ -331,6 +331,7 @@ def generate(session: Session, trained: Trained, folder: Path | None = None) -> 
             device=session.device,
             inject_noise=gen.inject_noise,
             calibration=trained.calibration,
+            rules=[representation.token_rule() for _ in made],
             progress=bar.update,
         )
     samples_dir = folder or session.run_dir.samples

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from noizenet.generator import generate
-from noizenet.interfaces import OutputSpec
+from noizenet.interfaces import OutputSpec, TokenRule
 from noizenet.kinds import Categorical, Continuous
 from noizenet.kinds.categorical import softmax_draw
 from noizenet.plugins.models.recurrent import RecurrentConfig, RecurrentNet
@@ -170,3 +170,30 @@ def test_progress_is_reported_from_start_to_finish(compiled):
              compiled=compiled, progress=seen.append)
     assert seen == sorted(seen) and seen[-1] == 1.0 and all(0 <= f <= 1 for f in seen)
     assert len(seen) >= (2 if compiled else 4)  # the step loop reports along the way
+
+
+def test_a_token_rule_decides_what_each_row_may_draw():
+    """Rows draw only what their rule allows, though the model has a compiled sampler;
+    a row without a rule draws freely; every rule reads its whole row."""
+
+    class Only(TokenRule):
+        def __init__(self, tokens):
+            self.tokens, self.read = tokens, []
+
+        def feed(self, token):
+            self.read.append(token)
+
+        def allowed(self):
+            mask = np.zeros(SPEC.size, dtype=bool)
+            mask[list(self.tokens)] = True
+            return mask
+
+    net = model()
+    assert net.compiled_sampler(3) is not None
+    rules = [Only({5, 7}), None, Only({9})]
+    primes = [torch.tensor([0, 3]), torch.tensor([0]), torch.tensor([0])]
+    out = generate(net, SPEC, primes, [1.0] * 3, max_length=40, seed=0, device=torch.device("cpu"), rules=rules)
+    first, free, third = out.sequences
+    assert set(first[2:].tolist()) <= {5, 7} and set(third[1:].tolist()) == {9}
+    assert not set(free[1:].tolist()) <= {5, 7, 9}
+    assert rules[0].read[: len(first)] == first.tolist()

@@ -20,8 +20,9 @@ import torch
 
 from noizenet import hookimpl
 from noizenet.errors import ConfigError, DataError
-from noizenet.interfaces import OutputSpec, Piece, PrimeContext, Representation
+from noizenet.interfaces import OutputSpec, Piece, PrimeContext, Representation, TokenRule
 from noizenet.kinds import Categorical
+from noizenet.plugins.abc.bars import WholeBars
 from noizenet.plugins.abc.engrave import engrave
 from noizenet.plugins.abc.text import normalize_tune, sample_midi
 from noizenet.plugins.abc.transpose import transpose_tune
@@ -46,6 +47,9 @@ class AbcConfig:
     # Semitone shifts: each training tune is also learned transposed by these (down a
     # fourth, down a tone, up a tone, up a fourth), so melodies are learned in many keys.
     transpose: list[int] = field(default_factory=lambda: [-5, -2, 2, 5])
+    # Generation writes whole bars of the tune's meter: a bar line only where the bar
+    # is full (the first may be a pickup), no note that overflows it (see bars.py).
+    whole_bars: bool = True
 
 
 class AbcRepresentation(Representation):
@@ -88,6 +92,12 @@ class AbcRepresentation(Representation):
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self._set_chars(list(state["chars"]))
+
+    def token_rule(self) -> TokenRule | None:
+        """Whole bars (``config.whole_bars``): see :mod:`noizenet.plugins.abc.bars`."""
+        if not self.config.whole_bars:
+            return None
+        return WholeBars([None] * len(SPECIALS) + self.chars, end=SPECIALS.index(END))
 
     # -- tensors -------------------------------------------------------------------
     def normalize(self, piece: Piece) -> str:

@@ -1,0 +1,180 @@
+"""Whole bars: the ABC token rule that keeps generated tunes in their meter."""
+
+from fractions import Fraction
+
+import pytest
+import torch
+
+from noizenet.generator import generate
+from noizenet.interfaces import OutputSpec, Piece
+from noizenet.kinds import Categorical
+from noizenet.plugins.abc.bars import TICKS, BarClock, WholeBars, meter_length, note_length
+from noizenet.plugins.abc.representation import AbcConfig, AbcRepresentation
+from noizenet.plugins.abc.text import parse_abc
+
+# a 6/8 jig that keeps its meter in every way ABC writes time: a pickup and its
+# complement at the repeat, a second section opening with a pickup, chords with a
+# length inside and after the bracket, a triplet, broken rhythm, grace notes, chord
+# symbols, decorations, a slur, a tie, a comment, a lyrics line, an inline field
+JIG = """X:1
+T:Every Way
+M:6/8
+L:1/8
+K:D
+A|"D"dfa afd|{g}fed ~e2d|[df]2[ce] [B/d/]A/ F2|(3efg f-f2e:|
+% second part
+|:f/g/|a>ga f2d|e3 e2f|
+w:la la
+[M:3/4]d2 c2 B2|A6:|
+"""
+
+
+def forbidden(text: str, rule: WholeBars | None = None) -> list[int]:
+    """Positions in ``text`` whose character the rule would not have allowed."""
+    rule = rule or WholeBars([None, *sorted(set(text))], end=0)
+    index = {c: i for i, c in enumerate(rule.chars) if c is not None}
+    bad = []
+    for position, char in enumerate(text):
+        allowed = rule.allowed()
+        if allowed is not None and not allowed[index[char]]:
+            bad.append(position)
+        rule.feed(index[char])
+    return bad
+
+
+def rule_for(text: str) -> WholeBars:
+    """A rule that has read ``text`` and knows every character ABC tunes use."""
+    chars = sorted(set(text + "ABCDEFGabcdefgz0123456789/|:[]() ',^_=<>-\"!{}~.\n"))
+    rule = WholeBars([None, *chars], end=0)
+    for char in text:
+        rule.feed(1 + chars.index(char))
+    return rule
+
+
+def allows(rule: WholeBars, char: str) -> bool:
+    allowed = rule.allowed()
+    return allowed is None or bool(allowed[rule.chars.index(char)])
+
+
+@pytest.mark.parametrize("suffix, units", [("", 1), ("2", 2), ("/", Fraction(1, 2)), ("//", Fraction(1, 4)),
+                                           ("/2", Fraction(1, 2)), ("3/2", Fraction(3, 2)), ("3/", Fraction(3, 2)),
+                                           ("/4", Fraction(1, 4)), ("12", 12)])
+def test_note_lengths_read_as_abc_states_them(suffix, units):
+    assert note_length(suffix) == units
+
+
+def test_meters_in_whole_notes():
+    assert meter_length("6/8") == Fraction(3, 4) and meter_length("C") == 1 and meter_length("C|") == 1
+    assert meter_length("2+3/8") == Fraction(5, 8)
+    assert meter_length("none") is None and meter_length("") is None
+
+
+def test_a_tune_that_keeps_its_meter_is_never_stopped():
+    assert forbidden(JIG) == []
+    clock = BarClock()
+    for char in JIG:
+        clock.feed(char)
+    assert clock.meter == Fraction(3, 4) and clock.bar == 6 * TICKS and not clock.broke
+
+
+def test_bar_lines_only_where_the_bar_is_full():
+    rule = rule_for("X:1\nM:6/8\nL:1/8\nK:D\ndfa afd|fed")
+    assert not allows(rule, "|") and allows(rule, "e")
+    for char in "e3":
+        rule.feed(rule.chars.index(char))
+    assert allows(rule, "|") and not allows(rule, "e") and allows(rule, " ")
+
+
+def test_the_first_bar_may_be_a_pickup_and_a_section_ends_on_its_complement():
+    head = "X:1\nM:6/8\nL:1/8\nK:D\nA|dfa afd|fed e2d|dfa afd|fed e2d|fed e2"
+    assert allows(rule_for("X:1\nM:6/8\nL:1/8\nK:D\nA"), "|")
+    assert not allows(rule_for(head[:-1]), "|")  # 4 of 6
+    assert allows(rule_for(head), ":")  # the pickup's complement before :|
+    closing = rule_for(head + "|")  # "||" or "|]" must follow a short "|"
+    assert allows(closing, "|") and allows(closing, "]") and not allows(closing, "d")
+
+
+def test_a_note_that_overflows_must_be_shortened():
+    rule = rule_for("X:1\nM:6/8\nL:1/8\nK:D\ndfa af ")
+    assert allows(rule, "d")  # one unit left
+    rule.feed(rule.chars.index("d"))
+    assert not allows(rule, "2") and allows(rule, "/") and allows(rule, "'") and allows(rule, "|")
+    rule = rule_for("X:1\nM:6/8\nL:1/8\nK:D\ndfa afe/")  # half a unit left: d overflows
+    rule.feed(rule.chars.index("d"))
+    assert not allows(rule, "|") and not allows(rule, " ") and not allows(rule, "2") and allows(rule, "/")
+    assert not rule.allowed()[0]  # nor may the tune end in mid-note
+    rule.feed(rule.chars.index("/"))
+    assert allows(rule, "|") and rule.allowed()[0]
+
+
+def test_free_meter_and_headers_are_not_constrained():
+    assert rule_for("X:1\nM:none\nL:1/8\nK:D\ndfa afd fe").allowed() is None
+    assert rule_for("X:1\nM:6/8\nL:1/8\n").allowed() is None  # still in the header
+    assert rule_for('X:1\nM:6/8\nL:1/8\nK:D\ndfa "Em').allowed() is None  # inside a chord symbol
+
+
+def test_a_meter_change_in_the_body_changes_the_bar():
+    rule = rule_for("X:1\nM:6/8\nL:1/8\nK:D\ndfa afd|\nM:2/4\nL:1/8\nd2 f")
+    assert allows(rule, "a") and not allows(rule, "|")
+    rule.feed(rule.chars.index("a"))
+    assert allows(rule, "|")
+
+
+def test_generation_with_the_rule_writes_whole_bars():
+    """A model that wants a bar line after every note still writes full 6/8 bars."""
+    favoured = {"|": 4.0, "d": 2.0, "f": 2.0, "a": 2.0, "2": 1.0, "/": 0.0}
+    representation = AbcRepresentation(AbcConfig())
+    representation.fit([Piece("jig", JIG)])
+    spec = representation.spec
+
+    class BarHappy(torch.nn.Module):
+        def forward(self, x, state=None):
+            logits = torch.full((x.shape[0], x.shape[1], spec.size), -20.0)
+            for char, logit in favoured.items():
+                logits[..., representation._index[char]] = logit
+            return logits, state
+
+        def sharpening(self, state):
+            return None
+
+        def compiled_sampler(self, rows):
+            return None
+
+    prime = representation.steered_opening({"meter": "6/8", "key": "D"})
+    out = generate(BarHappy(), spec, [prime] * 3, [1.0] * 3, max_length=150, seed=0, device=torch.device("cpu"),
+                   rules=[representation.token_rule() for _ in range(3)])
+    for row in out.sequences:
+        tune = representation.decode(row).data
+        assert forbidden(tune) == []  # read afresh, the tune keeps every rule
+        lengths = bar_lengths(tune)
+        assert max(lengths) == 3, tune  # no bar overflows
+        # the short ones: pickups opening sections and their complements closing them
+        assert sum(length == 3 for length in lengths) >= 0.55 * len(lengths), tune
+    unruled = generate(BarHappy(), spec, [prime], [1.0], max_length=150, seed=0, device=torch.device("cpu"))
+    lengths = bar_lengths(representation.decode(unruled.sequences[0]).data)
+    assert sum(length == 3 for length in lengths) < 0.3 * len(lengths)
+
+
+def bar_lengths(tune: str) -> list[float]:
+    """Quarter notes in each of the tune's inner bars, as music21 reads them."""
+    score, error = parse_abc(tune + "\n")
+    assert score is not None, error
+    lengths = [m.duration.quarterLength for m in score.recurse().getElementsByClass("Measure")][1:-1]
+    assert len(lengths) >= 5, tune
+    return lengths
+
+
+def test_whole_bars_can_be_turned_off():
+    assert AbcRepresentation(AbcConfig(whole_bars=False)).token_rule() is None
+
+
+def test_chords_hold_notes_and_inline_fields_name_a_field():
+    rule = rule_for("X:1\nM:6/8\nL:1/8\nK:D\ndfa [d")
+    assert allows(rule, "f") and allows(rule, "]") and allows(rule, "'") and not allows(rule, ".")
+    rule = rule_for("X:1\nM:6/8\nL:1/8\nK:D\ndfa [T")
+    assert allows(rule, ":") and not allows(rule, "e")
+
+
+def test_blanks_do_not_pad_a_bar():
+    rule = rule_for("X:1\nM:6/8\nL:1/8\nK:D\ndfa ")
+    assert not allows(rule, " ") and allows(rule, "d")
