@@ -20,7 +20,6 @@ no meter (or ``M:none``) nothing is constrained.
 
 from __future__ import annotations
 
-import copy
 import functools
 import re
 from dataclasses import dataclass, replace
@@ -46,7 +45,8 @@ TICKS = 2**8 * 9 * 5 * 7  # per unit (L:): exact for lengths down to /256, tuple
 GRID = TICKS // 4  # a bar always has room for a whole number of these
 AT_FULL_BAR = frozenset(" \\-)")  # what may stand between a full bar and its bar line (once each)
 FILLERS = frozenset(" `")  # never twice in a row: a model that wants a bar line must not pad
-NOT_STATE = frozenset({"line", "line_start", "text", "broke"})  # what a body state does not depend on
+SPECIAL = frozenset(PITCHES | ACCIDENTALS | OCTAVES | LENGTH | BAR_RESTS | AT_FULL_BAR | FILLERS
+                    | set(TEXT_CLOSERS) | set(TEXT_CLOSERS.values()) | set("|:[]()<>\n\t"))  # the rest: one class
 MASKS_KEPT = 100_000  # masks remembered per vocabulary (generation revisits the same states)
 TUPLET_SPANS = {2: 3, 3: 2, 4: 3, 6: 2, 8: 3}  # (p: p notes in the time of q; 5, 7, 9: 3 in compound meter, else 2
 
@@ -151,8 +151,20 @@ class BarClock:
         return bar is not None and self.mode in ("body", "bracket", "chord") and self.filled <= bar
 
     def state(self) -> tuple:
-        """What decides which characters may come next (body modes), hashable."""
-        return tuple(value for name, value in vars(self).items() if name not in NOT_STATE)
+        """What decides which characters may come next, hashable: two clocks with
+        one state allow the same characters."""
+        return (self.mode, self.closer, self.meter, self.bar, self.filled, self.note, self.head, self.lengthening,
+                self.chord_notes, self.run, self.section_start, self.pickup,
+                min(self.section_bars, MIN_SECTION_BARS), self.closes_music, self.next_in, self.next_not_in,
+                self.line_chars, self.line_chars == 1 and self.line_first.isalpha(), self.line_start is not None,
+                self.blank_line, self.last if self.last in AT_FULL_BAR | FILLERS else "",
+                self.tuplet, self.tuplet_spec, self.dots, self.next_rhythm)
+
+    def copy(self) -> BarClock:
+        """A copy to try a character on (every attribute is immutable)."""
+        twin = object.__new__(BarClock)
+        twin.__dict__.update(self.__dict__)
+        return twin
 
     def _overflows(self) -> bool:
         return self.constrained and self.ticks > self.bar
@@ -208,7 +220,7 @@ class BarClock:
             self.mode = "body"
         if self.mode == "body":
             self._end_length()
-            self.line_start = copy.copy(self)
+            self.line_start = self.copy()
             self.line_start.line_start = None
 
     def _field(self, letter: str, value: str) -> None:
@@ -224,7 +236,7 @@ class BarClock:
     def _become_field_line(self) -> None:
         """``W:`` at the start of a body line: a field, not a note its letter began."""
         letter = self.line_first
-        self.__dict__.update(copy.copy(self.line_start).__dict__)
+        self.__dict__.update(self.line_start.__dict__)
         self.line, self.mode = letter + ":", "field"
 
     def _inline_field(self) -> None:
@@ -414,7 +426,8 @@ class WholeBars(TokenRule):
         self.classes: dict[str, list[int]] = {}  # tokens that behave alike: one trial each
         for token, char in enumerate(chars):
             if char is not None:
-                self.classes.setdefault("c" if char in "ABCDEFGabcdefg" else char, []).append(token)
+                self.classes.setdefault("c" if char in "ABCDEFGabcdefg" else char if char in SPECIAL else ".",
+                                        []).append(token)
 
     def feed(self, token: int) -> None:
         if token == self.end:
@@ -438,7 +451,7 @@ class WholeBars(TokenRule):
         clock = self.clock
         mask = np.zeros(len(self.chars), dtype=bool)
         for char, tokens in self.classes.items():
-            trial = copy.copy(clock)
+            trial = clock.copy()
             trial.broke = False
             trial.feed(char)
             mask[tokens] = not trial.broke
