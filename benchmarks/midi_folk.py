@@ -1,8 +1,9 @@
 """Users' own MIDI: folk tunes with chords under the melody, as many users have them.
 
-Writes `--tunes` tunes of music21's bundled ABC collections that carry chord
-symbols (the Nottingham Music Database, Ryan's Mammoth, O'Neill's, ...) as MIDI files, the chord symbols played as block chords under
-the melody, into a folder; trains `noizenet run --repr midi --model M --data FOLDER
+Writes `--tunes` tunes of music21's bundled ABC collections as MIDI files with block
+chords under the melody, into a folder: the few tunes that carry chord symbols play
+those, every other tune gets a chord per bar the way a folk accompanist picks one
+(the triad of the key that holds most of the bar's melody, by duration); trains `noizenet run --repr midi --model M --data FOLDER
 --max-minutes MIN --seed S` on it; and prints the run's polyphonic measures of the
 continuations beside the training pieces', and how many samples open in music21
 and pretty_midi and have chords under a melody (two or more notes sounding in at
@@ -22,6 +23,7 @@ import tempfile
 from pathlib import Path
 
 import music21
+import numpy as np
 import pretty_midi
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -37,23 +39,50 @@ CORPUS = Path(music21.__file__).parent / "corpus"
 CHORD = re.compile(r'"[A-G][#b]?(m|7|m7|maj7|dim|sus4)?"')  # a quoted chord symbol in ABC
 
 
-def write_folk_midi(folder: Path, tunes: int) -> int:
-    """Up to ``tunes`` corpus tunes with chord symbols as MIDI files in ``folder``."""
-    written = 0
+def write_folk_midi(folder: Path, tunes: int) -> tuple[int, int]:
+    """Up to ``tunes`` corpus tunes as MIDI files with chords in ``folder``: how many
+    were written, and how many of them play their own chord symbols."""
+    written = symbols = 0
     for path in sorted(CORPUS.rglob("*.abc")):
         for number, tune in enumerate(split_tunes(read_text(path))):
             if written >= tunes:
-                return written
-            if len(CHORD.findall(tune)) < 4:
-                continue
+                return written, symbols
             score, _ = parse_abc(tune)
-            if score is None or not score.recurse().getElementsByClass(music21.harmony.ChordSymbol):
+            if score is None or not score.parts or len(score.flatten().notes) < 16:
                 continue
             with quiet_music21():
-                music21.harmony.realizeChordSymbolDurations(score)
-            write_notes_midi(notes_from_score(score), folder / f"{path.stem}-{number:03d}.mid")
+                if len(CHORD.findall(tune)) >= 4 and score.recurse().getElementsByClass(music21.harmony.ChordSymbol):
+                    music21.harmony.realizeChordSymbolDurations(score)
+                    notes = notes_from_score(score)
+                    symbols += 1
+                else:
+                    notes = np.concatenate([notes_from_score(score), bar_chords(score)])
+            write_notes_midi(notes[np.argsort(notes[:, 0], kind="stable")], folder / f"{path.stem}-{number:03d}.mid")
             written += 1
-    return written
+    return written, symbols
+
+
+def bar_chords(score: music21.stream.Score) -> np.ndarray:
+    """``(N, 4)`` notes: one block triad per bar of the melody, in the octave below
+    middle C: of the key's seven triads, the one whose pitch classes the bar's
+    notes hold longest (ties: I, V, IV, vi, ii, iii before vii)."""
+    key = score.analyze("key")
+    scale = [key.pitchFromDegree(degree).pitchClass for degree in range(1, 8)]
+    preference = [0, 4, 3, 5, 1, 2, 6]  # scale degrees - 1 in the order ties go
+    rows = []
+    for measure in score.parts[0].getElementsByClass(music21.stream.Measure):
+        held = np.zeros(12)
+        for note in measure.flatten().notes:
+            for pitch in note.pitches:
+                held[pitch.pitchClass] += float(note.duration.quarterLength)
+        if not held.any():
+            continue
+        best = max(preference, key=lambda d: (sum(held[scale[(d + k) % 7]] for k in (0, 2, 4)), -preference.index(d)))
+        start = float(measure.getOffsetInHierarchy(score))
+        end = start + float(measure.duration.quarterLength)
+        root = 48 + scale[best]
+        rows += [(start, end, root + (scale[(best + k) % 7] - scale[best]) % 12, 70) for k in (0, 2, 4)]
+    return np.asarray(rows, dtype=np.float64).reshape(-1, 4)
 
 
 def chords_under_melody(path: Path) -> bool:
@@ -86,8 +115,8 @@ def main() -> None:
         root = args.keep or Path(scratch)
         data, out = root / "folk-midi", root / "run"
         data.mkdir(parents=True, exist_ok=True)
-        count = write_folk_midi(data, args.tunes)
-        print(f"{count} corpus tunes with chords written as MIDI to {data}")
+        count, symbols = write_folk_midi(data, args.tunes)
+        print(f"{count} corpus tunes written as MIDI with chords to {data} ({symbols} play their own chord symbols)")
         subprocess.run([sys.executable, "-m", "noizenet", "run", "--repr", "midi", "--model", args.model, "--data", str(data),
                         "--max-minutes", str(args.minutes), "--seed", str(args.seed), "--out", str(out), "--overwrite", "-q"],
                        check=True)

@@ -12,8 +12,8 @@ from noizenet.plugins.abc.bars import TICKS, BarClock, WholeBars, meter_length, 
 from noizenet.plugins.abc.representation import AbcConfig, AbcRepresentation
 from noizenet.plugins.abc.text import parse_abc
 
-# a 6/8 jig that keeps its meter in every way ABC writes time: a pickup and its
-# complement at the repeat, a second section opening with a pickup, chords with a
+# a 6/8 jig that keeps its meter in every way ABC writes time: 8-bar sections, a
+# pickup and its complement at the repeat, a second section opening with a pickup, chords with a
 # length inside and after the bracket, a triplet, broken rhythm, grace notes, chord
 # symbols, decorations, a slur, a tie, a comment, a lyrics line, an inline field
 JIG = """X:1
@@ -21,9 +21,9 @@ T:Every Way
 M:6/8
 L:1/8
 K:D
-A|"D"dfa afd|{g}fed ~e2d|[df]2[ce] [B/d/]A/ F2|(3efg f-f2e:|
+A|"D"dfa afd|{g}fed ~e2d|[df]2[ce] [B/d/]A/ F2|(3efg f-f2e|dfa afd|fed e2d|dfa afd|fed e2:|
 % second part
-|:f/g/|a>ga f2d|e3 e2f|
+|:f/g/|a>ga f2d|e3 e2f|dfa afd|fed e2d|dfa afd|fed e2d|dfa afd|
 w:la la
 [M:3/4]d2 c2 B2|A6:|
 """
@@ -44,7 +44,7 @@ def forbidden(text: str, rule: WholeBars | None = None) -> list[int]:
 
 def rule_for(text: str) -> WholeBars:
     """A rule that has read ``text`` and knows every character ABC tunes use."""
-    chars = sorted(set(text + "ABCDEFGabcdefgz0123456789/|:[]() ',^_=<>-\"!{}~.\n"))
+    chars = sorted(set(text + "ABCDEFGabcdefgz0123456789/|:[]() ',^_=<>-\"!{}~.\nTuHJ"))
     rule = WholeBars([None, *chars], end=0)
     for char in text:
         rule.feed(1 + chars.index(char))
@@ -86,7 +86,7 @@ def test_bar_lines_only_where_the_bar_is_full():
 
 
 def test_the_first_bar_may_be_a_pickup_and_a_section_ends_on_its_complement():
-    head = "X:1\nM:6/8\nL:1/8\nK:D\nA|dfa afd|fed e2d|dfa afd|fed e2d|fed e2"
+    head = "X:1\nM:6/8\nL:1/8\nK:D\nA|" + "dfa afd|fed e2d|" * 3 + "dfa afd|fed e2"
     assert allows(rule_for("X:1\nM:6/8\nL:1/8\nK:D\nA"), "|")
     assert not allows(rule_for(head[:-1]), "|")  # 4 of 6
     assert allows(rule_for(head), ":")  # the pickup's complement before :|
@@ -178,3 +178,8 @@ def test_chords_hold_notes_and_inline_fields_name_a_field():
 def test_blanks_do_not_pad_a_bar():
     rule = rule_for("X:1\nM:6/8\nL:1/8\nK:D\ndfa ")
     assert not allows(rule, " ") and allows(rule, "d")
+
+
+def test_letters_are_notes_or_decorations_music21_reads():
+    rule = rule_for("X:1\nM:6/8\nL:1/8\nK:D\ndfa ")
+    assert allows(rule, "T") and allows(rule, "u") and not allows(rule, "H") and not allows(rule, "J")

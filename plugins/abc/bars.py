@@ -7,12 +7,22 @@ written, one character at a time, and counts the bar so far in ``L:`` units (not
 rests, chords, tuplets, broken rhythms; grace notes, chord symbols, decorations and
 comments take no time). A character breaks the rule when it is
 
-- a bar line before the bar is full (the first bar may be shorter: a pickup),
-- a note or rest where the bar is already full,
+- a bar line before the bar is full; a bar may be short only where it opens the
+  tune or a section (a pickup, not followed by a section end) or closes a section
+  of at least ``MIN_SECTION_BARS`` bars as the pickup's complement; no empty bar
+  except where a line starts; a bar line is one of ABC's (``|``, ``||``, ``:|``, ...);
+- a note or rest where the bar is already full, or anything but a bar line (one
+  blank, ``\\``, ``-`` or ``)`` before it) after a full bar;
 - a length (``2``, ``/``, ``3/2``) that makes a note overflow the bar, unless it
   shortens a note that overflows (a note begun with less than a unit left must be
-  shortened before anything else may follow),
-- anything else while a note overflows.
+  shortened before anything else may follow); anything else while a note overflows;
+- a note length that leaves the bar off a grid of quarter units (outside tuplets),
+  so that the rest of the bar can always be filled;
+- a letter that is neither a note nor one of ABC's decorations (nor H, after which
+  music21 drops a note), except the letter of a field line (``w:``);
+- inside a chord ``[...]``, anything but notes; after ``[`` and a letter, anything
+  but the ``:`` of an inline field;
+- a second blank (or backtick) in a row: a model that wants a bar line must not pad.
 
 :class:`WholeBars` asks the clock which tokens may come next. Where the tune states
 no meter (or ``M:none``) nothing is constrained.
@@ -34,12 +44,13 @@ ACCIDENTALS = frozenset("^_=")
 OCTAVES = frozenset(",'")
 LENGTH = frozenset("0123456789/")
 BAR_RESTS = frozenset("ZX")  # a rest of a whole bar
+DECORATIONS = frozenset("LMOPSTuv")  # ABC's decoration letters but H (music21 drops the note after it)
 TEXT_CLOSERS = {'"': '"', "!": "!", "{": "}", "%": "\n", "+": "+"}  # chord symbols, decorations, grace notes, comments
 FIELD_LINE = re.compile(r"([A-Za-z]):(.*)")
 METER = re.compile(r"\s*(\d+(?:\+\d+)*)\s*/\s*(\d+)")
 UNIT = re.compile(r"\s*(\d+)\s*/\s*(\d+)")
 BAR_LINES = frozenset({"|", "||", "|]", "[|", "|:", ":|", "::", ":|:", ":||", "||:", ":||:", "|::", "::|", ":|]"})
-MIN_SECTION_BARS = 4  # full bars before a section may end (folk sections have 4 or 8)
+MIN_SECTION_BARS = 8  # full bars before a section may end (folk sections have 8)
 BAR_LINE_STARTS = frozenset(line[:i] for line in BAR_LINES for i in range(1, len(line) + 1))
 TICKS = 2**8 * 9 * 5 * 7  # per unit (L:): exact for lengths down to /256, tuplets up to 9, broken rhythms
 GRID = TICKS // 4  # a bar always has room for a whole number of these
@@ -318,6 +329,11 @@ class BarClock:
             self.filled = self.bar or 0
         elif char == "[":
             self.mode = "bracket"
+        elif char.isalpha() and char not in DECORATIONS and self.constrained:
+            if self.line_chars == 1 and self.line_start is not None:
+                self.next_in = ":"  # a field line (w:, K:, ...)
+            else:
+                self.broke = True
         elif char in TEXT_CLOSERS:
             self.mode, self.closer = "text", TEXT_CLOSERS[char]
 
@@ -426,8 +442,7 @@ class WholeBars(TokenRule):
         self.classes: dict[str, list[int]] = {}  # tokens that behave alike: one trial each
         for token, char in enumerate(chars):
             if char is not None:
-                self.classes.setdefault("c" if char in "ABCDEFGabcdefg" else char if char in SPECIAL else ".",
-                                        []).append(token)
+                self.classes.setdefault(_alike(char), []).append(token)
 
     def feed(self, token: int) -> None:
         if token == self.end:
@@ -463,3 +478,14 @@ class WholeBars(TokenRule):
 def _masks_for(chars: tuple[str | None, ...], end: int) -> dict[tuple, np.ndarray | None]:
     """The masks found so far for one vocabulary, shared by all its rows."""
     return {}
+
+
+def _alike(char: str) -> str:
+    """A character that every clock treats as it treats ``char``."""
+    if char in "ABCDEFGabcdefg":
+        return "c"
+    if char in SPECIAL:
+        return char
+    if char.isalpha():
+        return "T" if char in DECORATIONS else "J"
+    return "."
