@@ -44,7 +44,7 @@ def forbidden(text: str, rule: WholeBars | None = None) -> list[int]:
 
 def rule_for(text: str) -> WholeBars:
     """A rule that has read ``text`` and knows every character ABC tunes use."""
-    chars = sorted(set(text + "ABCDEFGabcdefgz0123456789/|:[]() ',^_=<>-\"!{}~.\nTuHJ"))
+    chars = sorted(set(text + "ABCDEFGabcdefgz0123456789/|:[]() ',^_=<>-\"!{}~.\nTuHJSegno"))
     rule = WholeBars([None, *chars], end=0)
     for char in text:
         rule.feed(1 + chars.index(char))
@@ -110,7 +110,6 @@ def test_a_note_that_overflows_must_be_shortened():
 def test_free_meter_and_headers_are_not_constrained():
     assert rule_for("X:1\nM:none\nL:1/8\nK:D\ndfa afd fe").allowed() is None
     assert rule_for("X:1\nM:6/8\nL:1/8\n").allowed() is None  # still in the header
-    assert rule_for('X:1\nM:6/8\nL:1/8\nK:D\ndfa "Em').allowed() is None  # inside a chord symbol
 
 
 def test_a_meter_change_in_the_body_changes_the_bar():
@@ -183,3 +182,21 @@ def test_blanks_do_not_pad_a_bar():
 def test_letters_are_notes_or_decorations_music21_reads():
     rule = rule_for("X:1\nM:6/8\nL:1/8\nK:D\ndfa ")
     assert allows(rule, "T") and allows(rule, "u") and not allows(rule, "H") and not allows(rule, "J")
+
+
+def test_quoted_text_is_a_chord_symbol_a_fingering_or_an_annotation():
+    chord = rule_for('X:1\nM:6/8\nL:1/8\nK:D\ndfa "Em')
+    assert allows(chord, "7") and allows(chord, '"') and allows(chord, "/") and not allows(chord, "E")
+    opened = rule_for('X:1\nM:6/8\nL:1/8\nK:D\ndfa "')
+    assert allows(opened, "E") and allows(opened, "^") and allows(opened, "4") and not allows(opened, "S")
+    assert allows(rule_for('X:1\nM:6/8\nL:1/8\nK:D\ndfa "^Seg'), "n")
+    fingering = rule_for('X:1\nM:6/8\nL:1/8\nK:D\ndfa "4')
+    assert allows(fingering, '"') and not allows(fingering, "4")
+
+
+def test_lengths_accidentals_and_octaves_are_written_as_abc_writes_them():
+    rule = rule_for("X:1\nM:6/8\nL:1/8\nK:D\nd")
+    assert allows(rule, "/") and allows(rule, "'") and not allows(rule, "0")
+    for text, char, verdict in (("d/", "/", True), ("d/2", "/", False), ("^", "^", True), ("^", "z", False),
+                                ("^^", "^", False), ("=", "=", False), ("d2", ",", False), ("d,", ",", True)):
+        assert allows(rule_for("X:1\nM:6/8\nL:1/8\nK:D\n" + text), char) == verdict, (text, char)

@@ -22,6 +22,8 @@ comments take no time). A character breaks the rule when it is
   music21 drops a note), except the letter of a field line (``w:``);
 - inside a chord ``[...]``, anything but notes; after ``[`` and a letter, anything
   but the ``:`` of an inline field;
+- inside ``"..."``, anything but a chord symbol music21 reads (``"Am7/E"``), one
+  digit (a fingering) or an annotation (``"^Segno"``);
 - a second blank (or backtick) in a row: a model that wants a bar line must not pad.
 
 :class:`WholeBars` asks the clock which tokens may come next. Where the tune states
@@ -40,6 +42,12 @@ import numpy as np
 from noizenet.interfaces import TokenRule
 
 PITCHES = frozenset("ABCDEFGabcdefgzx")  # letters of notes and rests that take time
+NOTE_NAMES = frozenset("ABCDEFGabcdefg")
+CHORD_NOTES = 4  # notes in a chord at most
+CHORD_QUALITIES = ("", "m", "7", "m7", "maj7", "dim", "dim7", "aug", "+", "6", "m6", "9", "sus", "sus2", "sus4", "add9")
+ANNOTATIONS = frozenset("^_<>@")  # the first character of a quoted annotation
+ANNOTATION_CHARS = 24
+LENGTH_FORM = re.compile(r"([1-9]\d?)?(/{1,3}|/[1-9]\d?)?")  # what a length may be: 3, 3/2, /4, //, ... (no 0)
 ACCIDENTALS = frozenset("^_=")
 OCTAVES = frozenset(",'")
 LENGTH = frozenset("0123456789/")
@@ -119,6 +127,8 @@ class BarClock:
         self.filled = 0  # ticks of the bar before the last note
         self.note: Note | None = None
         self.head = False  # an accidental waits for its letter
+        self.accidental = ""  # that accidental so far (^, ^^, ...)
+        self.member_length = ""  # the length of a chord's later note
         self.lengthening = False  # the last note's length characters may follow
         self.chord_notes = 0  # letters read in the open chord
         self.run = ""  # the bar line being read ("|", ":|", "||", ...)
@@ -168,8 +178,14 @@ class BarClock:
                 self.chord_notes, self.run, self.section_start, self.pickup,
                 min(self.section_bars, MIN_SECTION_BARS), self.closes_music, self.next_in, self.next_not_in,
                 self.line_chars, self.line_chars == 1 and self.line_first.isalpha(), self.line_start is not None,
-                self.blank_line, self.last if self.last in AT_FULL_BAR | FILLERS else "",
-                self.tuplet, self.tuplet_spec, self.dots, self.next_rhythm)
+                self.blank_line, _alike(self.last), self.accidental, self.member_length,
+                self.text if self.quoting else "", self.tuplet, self.tuplet_spec, self.dots, self.next_rhythm)
+
+    @property
+    def quoting(self) -> bool:
+        """Inside ``"..."`` where the meter is known: a chord symbol, a fingering or an
+        annotation (``^``, ``_``, ``<``, ``>``, ``@`` and text), as music21 reads them."""
+        return self.mode == "text" and self.closer == '"' and self.bar is not None
 
     def copy(self) -> BarClock:
         """A copy to try a character on (every attribute is immutable)."""
@@ -206,6 +222,8 @@ class BarClock:
         self.line_chars = min(self.line_chars + 1, 3)
         self.line_first = self.line_first or char
         if self.mode == "text":
+            if self.quoting:
+                self.broke |= not quoted_ok(self.text, char)
             if char == self.closer:
                 self.mode = "body"
                 self._inline_field()
@@ -257,11 +275,12 @@ class BarClock:
         self.text = ""
 
     def _after_bracket(self, char: str) -> None:
+        """``[`` opens a chord, a ``[|`` bar line, an ending (``[1``) or an inline field."""
         self.mode = "body"
-        if char in PITCHES or char in ACCIDENTALS:
+        if char in NOTE_NAMES or char in ACCIDENTALS:
             self._start_note(char)
             self.mode = "chord"
-            self.chord_notes = int(char in PITCHES)
+            self.chord_notes = int(char in NOTE_NAMES)
         elif char == "|":
             self.run = "["
             self._bar_line(char)
@@ -270,34 +289,59 @@ class BarClock:
             self.next_in = ":"
         elif char.isdigit():  # an ending ([1): no time
             self.section_bars = MIN_SECTION_BARS
+        else:
+            self.broke |= self.constrained
 
     def _in_chord(self, char: str) -> None:
-        """Inside ``[...]``: notes only; the chord lasts as long as its first note."""
+        """Inside ``[...]``: up to ``CHORD_NOTES`` notes; the chord lasts as long as its
+        first note."""
         if char == "]":
             self.broke |= self.constrained and (self.chord_notes < 1 or self.head)
             self.mode, self.lengthening = "body", True
             self.chord_notes = -1  # closed: a length now is the chord's
-        elif char in PITCHES:
+        elif char in NOTE_NAMES:
+            self.broke |= self.constrained and self.chord_notes >= CHORD_NOTES
             self.head = False
             self.chord_notes += 1
             self.lengthening = self.chord_notes == 1
+            self.member_length = ""
         elif char in ACCIDENTALS:
-            self.head = True
+            self.broke |= self.constrained and self.chord_notes >= CHORD_NOTES
+            self._accidental(char)
             self.lengthening = False
         elif char in LENGTH:
             if self.lengthening:
                 self._lengthen(char)
-        elif char not in OCTAVES:
+            else:  # a later note's length: the chord's is its first note's
+                self.member_length += char
+                self.broke |= self.constrained and (self.head or not LENGTH_FORM.fullmatch(self.member_length))
+        elif char in OCTAVES:
+            self.broke |= self.constrained and self.previous not in NOTE_NAMES | OCTAVES
+        else:
             self.broke |= self.constrained
             self.lengthening = False
+
+    def _accidental(self, char: str) -> None:
+        """``^``, ``^^``, ``_``, ``__`` or ``=`` before a note."""
+        if self.head:
+            self.broke |= self.constrained and not (char == self.accidental in ("^", "_"))
+            self.accidental += char
+        else:
+            self.head, self.accidental = True, char
 
     def _body(self, char: str) -> None:
         if char in LENGTH and self.lengthening:
             self._lengthen(char)
             return
-        if char in OCTAVES and self.lengthening and self.note is not None and not self.note.length:
+        if char in OCTAVES:
+            self.broke |= self.constrained and self.previous not in NOTE_NAMES | OCTAVES
+            if self.lengthening:
+                return
+        if self.head and char in ACCIDENTALS:
+            self._accidental(char)
             return
         if self.head and char in PITCHES:
+            self.broke |= self.constrained and char not in NOTE_NAMES  # no accidental on a rest
             self.head = False
             self.lengthening = True
             return
@@ -348,7 +392,7 @@ class BarClock:
         self.tuplet = (factor, left - 1) if left > 1 else (Fraction(1), 0)
         self.note = Note(factor, rhythm=self.next_rhythm)
         self.next_rhythm, self.dots, self.tuplet_spec = Fraction(1), 0, ""
-        self.head = char in ACCIDENTALS
+        self.head, self.accidental = char in ACCIDENTALS, char
         self.lengthening = not self.head
 
     def _end_length(self) -> None:
@@ -367,7 +411,8 @@ class BarClock:
         else:
             self.note = replace(self.note, length=self.note.length + char)
         after = self.ticks
-        self.broke |= self.constrained and after > self.bar and after >= before
+        form = self.note.chord_length if self.chord_notes == -1 else self.note.length
+        self.broke |= self.constrained and ((after > self.bar and after >= before) or not LENGTH_FORM.fullmatch(form))
 
     def _commit(self) -> None:
         self.filled = self.ticks
@@ -452,7 +497,7 @@ class WholeBars(TokenRule):
 
     def allowed(self) -> np.ndarray | None:
         clock = self.clock
-        if not (clock.constrained or clock.next_in):
+        if not (clock.constrained or clock.next_in or clock.quoting):
             return None
         key = clock.state()
         if key not in self.masks:
@@ -464,6 +509,9 @@ class WholeBars(TokenRule):
     def _trial_mask(self) -> np.ndarray | None:
         """Each class of tokens tried on a copy of the clock."""
         clock = self.clock
+        if clock.quoting:  # every character counts here
+            mask = np.array([char is not None and quoted_ok(clock.text, char) for char in self.chars])
+            return mask if mask.any() else None
         mask = np.zeros(len(self.chars), dtype=bool)
         for char, tokens in self.classes.items():
             trial = clock.copy()
@@ -478,6 +526,30 @@ class WholeBars(TokenRule):
 def _masks_for(chars: tuple[str | None, ...], end: int) -> dict[tuple, np.ndarray | None]:
     """The masks found so far for one vocabulary, shared by all its rows."""
     return {}
+
+
+@functools.lru_cache(maxsize=1)
+def chord_symbol_prefixes() -> tuple[frozenset[str], frozenset[str]]:
+    """The chord symbols a generated tune may state (every one music21 reads: root,
+    quality, bass), and every beginning of one."""
+    roots = [f"{letter}{accidental}" for letter in "ABCDEFG" for accidental in ("", "#", "b")]
+    symbols = frozenset(f"{root}{quality}{bass}" for root in roots for quality in CHORD_QUALITIES
+                        for bass in ["", *(f"/{r}" for r in roots)])
+    return symbols, frozenset(symbol[:i] for symbol in symbols for i in range(1, len(symbol) + 1))
+
+
+def quoted_ok(text: str, char: str) -> bool:
+    """Whether ``char`` may follow ``text`` inside ``"..."``: a chord symbol, one digit
+    (a fingering), or an annotation of up to ``ANNOTATION_CHARS`` characters."""
+    symbols, prefixes = chord_symbol_prefixes()
+    if char == '"':
+        return text in symbols or (len(text) == 1 and text.isdigit()) or (len(text) > 1 and text[0] in ANNOTATIONS)
+    if char == "\n":
+        return False
+    so_far = text + char
+    if so_far[0] in ANNOTATIONS:
+        return len(so_far) <= ANNOTATION_CHARS
+    return so_far in prefixes or (len(so_far) == 1 and so_far.isdigit())
 
 
 def _alike(char: str) -> str:

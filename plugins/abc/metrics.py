@@ -237,9 +237,9 @@ class HeaderKept(Metric):
     piece_types = ("abc",)
     references = False
     figures = (
-        Figure("meter_kept_rate", "tunes whose bars fill the meter their prime states", "", "higher", headline=True,
+        Figure("meter_kept_rate", "parsed tunes whose bars fill the meter their prime states", "", "higher", headline=True,
                format="{:.2f}"),
-        Figure("key_kept_rate", "tunes whose notes fit the key their prime states (music21's key analysis)", "", "higher",
+        Figure("key_kept_rate", "parsed tunes whose notes fit the key their prime states (music21's key analysis)", "", "higher",
                headline=True, format="{:.2f}"),
     )
 
@@ -248,6 +248,8 @@ class HeaderKept(Metric):
         if not asked:
             return {}
         score, _ = parse_abc(sample.piece.data)
+        if score is not None and len(score.flatten().notes) < MIN_NOTES:
+            score = None  # judged among the tunes that parse, as abc_valid_rate counts them
         facts: dict[str, Any] = {f"asked_{name}": value for name, value in asked.items()}
         if "meter" in asked:
             facts["meter_kept"] = keeps_meter(score, asked["meter"]) if score is not None else None
@@ -256,7 +258,7 @@ class HeaderKept(Metric):
         return facts
 
     def per_set(self, context: EvaluationContext) -> MetricResult:
-        """Shares among the tunes that parse and whose prime states a meter (a key)."""
+        """Shares among the tunes that parse (8+ notes) and whose prime states a meter (a key)."""
         figures = {}
         for name in ("meter", "key"):
             verdicts = [s.facts[f"{name}_kept"] for s in context.samples if s.facts.get(f"{name}_kept") is not None]
