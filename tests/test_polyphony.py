@@ -147,6 +147,18 @@ def test_pianoroll_starts_its_output_at_the_keys_base_rates():
     assert restored.spec == rep.spec
 
 
+def test_the_start_prime_is_the_commonest_first_chord_of_the_training_pieces():
+    rep = PianorollRepresentation(PianorollConfig())
+    assert rep.opening(None).sum() == 0  # nothing learned yet: a silent frame
+    rep.fit([notes_piece("a", progression(2)), notes_piece("b", progression(2)), notes_piece("c", progression(2, shift=2))])
+    start = rep.opening(None)
+    assert start.shape == (1, KEYS)
+    assert sorted((start[0].nonzero().flatten() + LOWEST).tolist()) == [48, 52, 55, 72]  # C E G under the melody's C
+    restored = PianorollRepresentation(PianorollConfig())
+    restored.load_state_dict(rep.state_dict())
+    assert torch.equal(restored.opening(None), start)
+
+
 def test_transposition_keeps_pieces_on_the_piano():
     rep = PianorollRepresentation(PianorollConfig(transpose=[-5, 5]))
     low = notes_piece("low", notes_array([(0, 1, LOWEST + 2, 80)]))

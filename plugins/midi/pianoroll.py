@@ -10,6 +10,7 @@ predicted frame. Decoding joins a key held over consecutive frames into one note
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -60,6 +61,7 @@ class PianorollRepresentation(NotesRepresentation):
     def __init__(self, config: PianorollConfig) -> None:
         super().__init__(config)
         self.key_log_odds: tuple[float, ...] | None = None
+        self.first_keys: tuple[int, ...] = ()  # the commonest first frame of the training pieces
 
     @property
     def spec(self) -> OutputSpec:
@@ -72,15 +74,29 @@ class PianorollRepresentation(NotesRepresentation):
         """How often each key sounds in the training frames: the models' output layer
         starts from those log-odds (without them an LSTM sits for dozens of epochs
         at the base rates on JSB chorales before it learns anything more)."""
-        frames = torch.cat([self.encode(piece) for piece in pieces])
-        rate = frames.mean(0).clamp(RATE_FLOOR, 1 - RATE_FLOOR)
+        rolls = [self.encode(piece) for piece in pieces]
+        rate = torch.cat(rolls).mean(0).clamp(RATE_FLOOR, 1 - RATE_FLOOR)
         self.key_log_odds = tuple(torch.log(rate / (1 - rate)).tolist())
+        firsts = Counter(tuple(roll[0].nonzero().flatten().tolist()) for roll in rolls if len(roll))
+        self.first_keys = max(firsts, key=lambda keys: (firsts[keys], len(keys))) if firsts else ()
+
+    def opening(self, piece: Piece | None, *, seconds: float = 1.0) -> torch.Tensor:
+        """None (the ``start`` prime): the commonest first frame of the training
+        pieces, a chord the model has learned to continue (a silent frame, which no
+        piece begins with, led it into sparse textures: 3.4 notes at once where the
+        pieces hold 7)."""
+        if piece is None and self.first_keys:
+            frame = torch.zeros(1, KEYS)
+            frame[0, list(self.first_keys)] = 1.0
+            return frame
+        return super().opening(piece, seconds=seconds)
 
     def state_dict(self) -> dict[str, Any]:
-        return {"key_log_odds": self.key_log_odds}
+        return {"key_log_odds": self.key_log_odds, "first_keys": list(self.first_keys)}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.key_log_odds = state["key_log_odds"]
+        self.first_keys = tuple(state.get("first_keys", ()))  # runs made before it start from silence
 
     def encode_notes(self, notes: np.ndarray, quarters: float, *, whole: bool) -> torch.Tensor:
         """Float32 ``(T, 88)``; an empty opening is one silent frame."""
