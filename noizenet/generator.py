@@ -51,7 +51,8 @@ def generate(
     A row stops at ``spec.stop``. The state is carried step to step: the prefix is
     never re-read. Deterministic for a given ``seed``. ``compiled=False`` forces the
     eager path. ``rules`` (one per row, or none): each row draws only the tokens its
-    rule allows (:meth:`Representation.token_rule`). ``progress`` is called now and then with the fraction of steps done (0..1).
+    rule allows (:meth:`Representation.token_rule`). ``progress`` is called now and
+    then with the fraction of steps done (0..1).
     """
     progress = progress or (lambda fraction: None)
     rules = list(rules) if any(rule is not None for rule in rules) else []
