@@ -18,6 +18,8 @@ comments take no time). A character breaks the rule when it is
   shortened before anything else may follow); anything else while a note overflows;
 - a note length that leaves the bar off a grid of quarter units (outside tuplets),
   so that the rest of the bar can always be filled;
+- a field that changes the meter, unit or key in the body (``M:``, ``L:``, ``K:``,
+  ``[M:3/4]``): a tune keeps what its header (or ``--meter``, ``--key``) states;
 - a letter that is neither a note nor one of ABC's decorations (nor H, after which
   music21 drops a note), except the letter of a field line (``w:``);
 - inside a chord ``[...]``, anything but notes; after ``[`` and a letter, anything
@@ -52,6 +54,7 @@ ACCIDENTALS = frozenset("^_=")
 OCTAVES = frozenset(",'")
 LENGTH = frozenset("0123456789/")
 BAR_RESTS = frozenset("ZX")  # a rest of a whole bar
+HEADER_KEPT = frozenset("MLK")  # fields the body may not change: the meter, unit and key stay the header's
 DECORATIONS = frozenset("LMOPSTuv")  # ABC's decoration letters but H (music21 drops the note after it)
 TEXT_CLOSERS = {'"': '"', "!": "!", "{": "}", "%": "\n", "+": "+"}  # chord symbols, decorations, grace notes, comments
 FIELD_LINE = re.compile(r"([A-Za-z]):(.*)")
@@ -64,7 +67,7 @@ TICKS = 2**8 * 9 * 5 * 7  # per unit (L:): exact for lengths down to /256, tuple
 GRID = TICKS // 4  # a bar always has room for a whole number of these
 AT_FULL_BAR = frozenset(" \\-)")  # what may stand between a full bar and its bar line (once each)
 FILLERS = frozenset(" `")  # never twice in a row: a model that wants a bar line must not pad
-SPECIAL = frozenset(PITCHES | ACCIDENTALS | OCTAVES | LENGTH | BAR_RESTS | AT_FULL_BAR | FILLERS
+SPECIAL = frozenset(PITCHES | ACCIDENTALS | OCTAVES | LENGTH | BAR_RESTS | AT_FULL_BAR | FILLERS | HEADER_KEPT
                     | set(TEXT_CLOSERS) | set(TEXT_CLOSERS.values()) | set("|:[]()<>\n\t"))  # the rest: one class
 MASKS_KEPT = 100_000  # masks remembered per vocabulary (generation revisits the same states)
 TUPLET_SPANS = {2: 3, 3: 2, 4: 3, 6: 2, 8: 3}  # (p: p notes in the time of q; 5, 7, 9: 3 in compound meter, else 2
@@ -177,7 +180,7 @@ class BarClock:
         return (self.mode, self.closer, self.meter, self.bar, self.filled, self.note, self.head, self.lengthening,
                 self.chord_notes, self.run, self.section_start, self.pickup,
                 min(self.section_bars, MIN_SECTION_BARS), self.closes_music, self.next_in, self.next_not_in,
-                self.line_chars, self.line_chars == 1 and self.line_first.isalpha(), self.line_start is not None,
+                self.line_chars, self.line_first if self.line_chars == 1 else "", self.line_start is not None,
                 self.blank_line, _alike(self.last), self.accidental, self.member_length,
                 self.text if self.quoting else "", self.tuplet, self.tuplet_spec, self.dots, self.next_rhythm)
 
@@ -205,7 +208,7 @@ class BarClock:
             self.broke |= (bool(self.next_in) and char not in self.next_in) or char in self.next_not_in
             self.next_in = self.next_not_in = ""
         if char == "\n":
-            self.broke |= self._overflows() and self.mode != "text"
+            self.broke |= (self._overflows() and self.mode != "text") or self.quoting
             self._end_line()
             self.run = ""
             return
@@ -231,6 +234,7 @@ class BarClock:
                 self.text += char
             return
         if char == ":" and self.line_chars == 2 and self.line_first.isalpha() and self.line_start is not None:
+            self.broke |= self.constrained and self.line_first in HEADER_KEPT
             self._become_field_line()
         elif self.mode == "bracket":
             self._after_bracket(char)
@@ -264,9 +268,9 @@ class BarClock:
 
     def _become_field_line(self) -> None:
         """``W:`` at the start of a body line: a field, not a note its letter began."""
-        letter = self.line_first
+        letter, broke = self.line_first, self.broke
         self.__dict__.update(self.line_start.__dict__)
-        self.line, self.mode = letter + ":", "field"
+        self.line, self.mode, self.broke = letter + ":", "field", broke
 
     def _inline_field(self) -> None:
         field = FIELD_LINE.fullmatch(self.text.strip()) if self.closer == "]" else None
@@ -285,7 +289,8 @@ class BarClock:
             self.run = "["
             self._bar_line(char)
         elif char.isalpha():
-            self.mode, self.closer, self.text = "text", "]", char  # [M:6/8], read when it closes
+            self.broke |= self.constrained and char in HEADER_KEPT
+            self.mode, self.closer, self.text = "text", "]", char  # [P:B], read when it closes
             self.next_in = ":"
         elif char.isdigit():  # an ending ([1): no time
             self.section_bars = MIN_SECTION_BARS
