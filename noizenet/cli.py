@@ -189,10 +189,7 @@ def run_command(
             registry = load_registry(runs.recorded_plugins_dirs(raw, run_dir) + list(plugins_dir))
         else:
             raw = configuration.read_toml(config_file) if config_file else {}
-        raw = configuration.merge(raw, named, "command line")
-        for text in set_values:
-            section, key, value = configuration.parse_override(text)
-            raw = configuration.merge(raw, {section: {key: value}}, f"--set {text}")
+        raw = _apply_sets(configuration.merge(raw, named, "command line"), set_values)
         config = configuration.resolve(raw, registry)
         _warn_ignored_length(registry.get("representation", config.run.repr)(config.repr), seconds=seconds)
         say = functools.partial(_say, quiet)
@@ -227,6 +224,8 @@ def generate_command(
     unit: Unit = None,
     seed: Seed = None,
     max_length: Annotated[int | None, typer.Option("--max-length", help="Steps generated after the prime.")] = None,
+    set_values: Annotated[list[str], typer.Option("--set", help="Override a generate or repr key: SECTION.KEY=VALUE "
+                                                  "(repeatable; e.g. repr.whole_bars=false).")] = [],
     out: Annotated[Path | None, typer.Option("--out", help="Folder for the samples (new or empty); default: a new "
                                              "RUN_DIR/generations/DATE-TIME, listed in the run's report.")] = None,
     device: Device = None,
@@ -240,7 +239,8 @@ def generate_command(
         if max_length is not None:
             generate["max_length"] = max_length
         run = {k: v for k, v in {"seed": seed, "device": device}.items() if v is not None}
-        session = runs.session_from_run(RunDir(run_dir), {"generate": generate, "run": run}, plugins_dirs=plugins_dir, quiet=quiet)
+        overrides = _apply_sets({"generate": generate, "run": run}, set_values, sections=("generate", "repr"))
+        session = runs.session_from_run(RunDir(run_dir), overrides, plugins_dirs=plugins_dir, quiet=quiet)
         _warn_ignored_length(session.representation, seconds=seconds, max_length=max_length)
         folder = runs.empty_folder(out) if out else session.run_dir.new_generation()
         generation = runs.generate(session, runs.load_trained(session), folder)
@@ -248,6 +248,17 @@ def generate_command(
         figures = runs.sample_figures(session, generation.samples)
         shown = "".join(f"; {figure.label}: {figure.show(value)}" for figure, value in figures.values())
         _say(quiet, f"wrote {len(generation.samples)} samples to {generation.folder}{shown}")
+
+
+def _apply_sets(raw: dict[str, dict], set_values: list[str], sections: tuple[str, ...] | None = None) -> dict[str, dict]:
+    """``raw`` with each ``--set SECTION.KEY=VALUE`` laid over it (only ``sections`` where given)."""
+    for text in set_values:
+        section, key, value = configuration.parse_override(text)
+        if sections is not None and section not in sections:
+            raise configuration.ConfigError(f"--set {text}: a finished run takes only {' and '.join(sections)} keys here "
+                              "(the rest were fixed by training)")
+        raw = configuration.merge(raw, {section: {key: value}}, f"--set {text}")
+    return raw
 
 
 @app.command("evaluate", help="Score a trained run on its held-out pieces (needs its data); write metrics.json, plots and report.md.")

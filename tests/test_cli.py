@@ -1,4 +1,5 @@
 import json
+import shutil
 import logging
 
 import music21
@@ -188,3 +189,18 @@ def test_list_options_take_space_separated_values_but_not_a_run_directory(tmp_pa
     ]
     assert join_list_options(["run", "-t", "0.5", "1"]) == ["run", "-t", "0.5,1"]
     assert join_list_options(["generate", "--prime", "noise", str(tmp_path)]) == ["generate", "--prime", "noise", str(tmp_path)]
+
+
+def test_generate_takes_generate_and_repr_settings_only(cli, trained_run, tmp_path):
+    run = tmp_path / "copy"
+    shutil.copytree(trained_run, run)
+    texts = {}
+    for whole_bars in ("true", "false"):
+        out = tmp_path / whole_bars
+        result = cli("generate", run, "--set", f"repr.whole_bars={whole_bars}", "--set", "generate.max_length=300",
+                     "-n", "4", "--seed", "1", "--out", out, "-q")
+        assert result.exit_code == 0, result.output
+        texts[whole_bars] = [p.read_text() for p in sorted(out.glob("*.abc"))]
+    assert texts["true"] != texts["false"]
+    result = cli("generate", run, "--set", "model.hidden=8")
+    assert result.exit_code != 0 and "only generate and repr keys" in result.output
