@@ -110,7 +110,8 @@ def test_a_note_that_overflows_must_be_shortened():
 
 def test_free_meter_and_headers_are_not_constrained():
     assert rule_for("X:1\nM:none\nL:1/8\nK:D\ndfa afd fe").allowed() is None
-    assert rule_for("X:1\nM:6/8\nL:1/8\n").allowed() is None  # still in the header
+    header = rule_for("X:1\nM:6/8\nL:1/8\n")  # in the header: free text, but the tune may not end
+    assert allows(header, "T") and allows(header, "%") and not header.allowed()[0]
 
 
 def test_generation_keeps_the_header_s_meter_and_key():
@@ -230,3 +231,18 @@ def test_tokens_tried_as_one_class_are_allowed_alike():
                     trial.feed(candidate)
                     assert mask[token] == (not trial.broke), (text[: text.index(char)], candidate)
             rule.feed(rule.chars.index(char))
+
+
+def test_header_values_are_ones_music21_reads():
+    assert allows(rule_for("X:1\nM:6/8\nL:1/"), "8") and not allows(rule_for("X:1\nM:6/8\nL:"), "J")
+    assert not allows(rule_for("X: "), "H") and allows(rule_for("X: "), "4")
+    assert allows(rule_for("X:1\nM:6/8\nL:1/8\nK: A"), "m") and not allows(rule_for("X:1\nM:6/8\nL:1/8\nK:"), "x")
+    assert not allows(rule_for("X:1\nM:6/8\nL:1"), "\n") and allows(rule_for("X:1\nM:6/8\nL:1/8"), "\n")
+    assert allows(rule_for("X:1\nT:"), "H")  # a title is free
+
+
+def test_a_header_is_fields_and_comments_and_ends_in_k():
+    assert not allows(rule_for("X:1\nT:A\n"), " ") and allows(rule_for("X:1\nT:A\n"), "%")
+    assert not allows(rule_for("X:1\nT:A\nN"), "a")
+    long_header = "X:1\n" + "N:a\n" * 12
+    assert allows(rule_for(long_header), "K") and not allows(rule_for(long_header), "N")

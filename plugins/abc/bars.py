@@ -26,6 +26,10 @@ comments take no time). A character breaks the rule when it is
   but the ``:`` of an inline field;
 - inside ``"..."``, anything but a chord symbol music21 reads (``"Am7/E"``), one
   digit (a fingering) or an annotation (``"^Segno"``);
+- in the header, an ``X:``, ``M:``, ``L:``, ``Q:`` or ``K:`` value music21 cannot
+  read (``X: H82``, ``L:Jollin``), a line that is neither a field nor a comment, a
+  line but ``K:`` after ``MAX_HEADER_LINES``, a line longer than ``MAX_HEADER_LINE``,
+  or the end of the tune (it needs a body);
 - a second blank (or backtick) in a row: a model that wants a bar line must not pad.
 
 :class:`WholeBars` asks the clock which tokens may come next. Where the tune states
@@ -47,6 +51,15 @@ PITCHES = frozenset("ABCDEFGabcdefgzx")  # letters of notes and rests that take 
 NOTE_NAMES = frozenset("ABCDEFGabcdefg")
 CHORD_NOTES = 4  # notes in a chord at most
 CHORD_QUALITIES = ("", "m", "7", "m7", "maj7", "dim", "dim7", "aug", "+", "6", "m6", "9", "sus", "sus2", "sus4", "add9")
+MAX_HEADER_LINES = 12  # lines before K: must end the header
+MAX_HEADER_LINE = 120  # characters
+HEADER_VALUES = {  # field: (a whole value, the beginning of one)
+    "X:": (re.compile(r" ?\d+"), re.compile(r" ?\d*")),
+    "M:": (re.compile(r" ?(C\|?|[1-9]\d?/[1-9]\d?|none)"), re.compile(r" ?(C\|?|[1-9]\d?(/([1-9]\d?)?)?|n(o(ne?)?)?)?")),
+    "L:": (re.compile(r" ?1/[1-9]\d?"), re.compile(r" ?(1(/([1-9]\d?)?)?)?")),
+    "Q:": (re.compile(r" ?(\d+/\d+=\d+|\d+)"), re.compile(r" ?(\d*(/\d*(=\d*)?)?)?")),
+    "K:": (re.compile(r" ?[A-G][#b]? ?[A-Za-z]*"), re.compile(r" ?([A-G][#b]? ?[A-Za-z]*)?")),
+}
 ANNOTATIONS = frozenset("^_<>@")  # the first character of a quoted annotation
 ANNOTATION_CHARS = 24
 LENGTH_FORM = re.compile(r"([1-9]\d?)?(/{1,3}|/[1-9]\d?)?")  # what a length may be: 3, 3/2, /4, //, ... (no 0)
@@ -142,6 +155,7 @@ class BarClock:
         self.next_in = ""  # the next character must be one of these (when not empty)
         self.next_not_in = ""  # ... or must not be one of these
         self.line = ""  # a field line so far (header and field modes)
+        self.header_lines = 0
         self.line_chars = 0  # characters of the body line so far, counted up to 3
         self.line_first = ""  # its first character
         self.blank_line = True  # the body line so far is blank
@@ -184,6 +198,26 @@ class BarClock:
                 self.blank_line, _alike(self.last), self.accidental, self.member_length,
                 self.text if self.quoting else "", self.tuplet, self.tuplet_spec, self.dots, self.next_rhythm)
 
+    def header_allows(self, char: str) -> bool:
+        """In the header: after ``MAX_HEADER_LINES`` lines only ``K:`` (which ends
+        it) may begin a line; ``X:``, ``M:``, ``L:``, ``Q:`` and ``K:`` values are
+        ones music21 reads; the rest is free text."""
+        if self.header_lines >= MAX_HEADER_LINES and len(self.line) < 2:
+            return "K:".startswith(self.line + char)
+        if not self.line:  # a field (T:, ...) or a comment: no music before K:
+            return char.isalpha() or char == "%"
+        if len(self.line) == 1 and self.line != "%":
+            return char == ":"
+        if char != "\n" and len(self.line) >= MAX_HEADER_LINE:
+            return False
+        return not self.heading or header_ok(self.line, char)
+
+    @property
+    def heading(self) -> bool:
+        """Writing a header's ``X:``, ``M:``, ``L:``, ``Q:`` or ``K:`` line, whose value
+        music21 must read (a tune number, a meter, a unit length, a tempo, a key)."""
+        return self.mode == "header" and self.line[:2] in HEADER_VALUES
+
     @property
     def quoting(self) -> bool:
         """Inside ``"..."`` where the meter is known: a chord symbol, a fingering or an
@@ -209,6 +243,7 @@ class BarClock:
             self.next_in = self.next_not_in = ""
         if char == "\n":
             self.broke |= (self._overflows() and self.mode != "text") or self.quoting
+            self.broke |= self.mode == "header" and not self.header_allows(char)
             self._end_line()
             self.run = ""
             return
@@ -217,6 +252,7 @@ class BarClock:
                 self.section_bars = MIN_SECTION_BARS
             self.run = ""
         if self.mode in ("header", "field"):
+            self.broke |= self.mode == "header" and not self.header_allows(char)
             self.line += char
             return
         self.previous, self.last = self.last, char
@@ -245,6 +281,7 @@ class BarClock:
 
     def _end_line(self) -> None:
         line, self.line = self.line, ""
+        self.header_lines += self.mode == "header"
         self.line_chars, self.line_first, self.blank_line, self.last = 0, "", True, "\n"
         field = FIELD_LINE.fullmatch(line.strip())
         if self.mode in ("header", "field") and field:
@@ -502,6 +539,10 @@ class WholeBars(TokenRule):
 
     def allowed(self) -> np.ndarray | None:
         clock = self.clock
+        if clock.mode == "header":  # no caching: free text is seldom written twice
+            mask = np.array([char is not None and clock.header_allows(char) for char in self.chars])
+            mask[self.end] = False  # a tune has a body
+            return mask if mask.any() else None
         if not (clock.constrained or clock.next_in or clock.quoting):
             return None
         key = clock.state()
@@ -555,6 +596,14 @@ def quoted_ok(text: str, char: str) -> bool:
     if so_far[0] in ANNOTATIONS:
         return len(so_far) <= ANNOTATION_CHARS
     return so_far in prefixes or (len(so_far) == 1 and so_far.isdigit())
+
+
+def header_ok(line: str, char: str) -> bool:
+    """Whether ``char`` may follow ``line``, an ``X:``, ``M:``, ``L:`` or ``K:`` header
+    line so far (a newline: whether the line is whole)."""
+    whole, begun = HEADER_VALUES[line[:2]]
+    value = line[2:]
+    return bool(whole.fullmatch(value) if char == "\n" else begun.fullmatch(value + char))
 
 
 def _alike(char: str) -> str:
