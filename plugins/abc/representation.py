@@ -4,7 +4,8 @@ A tune is encoded from a start token to an end token, as written in its file:
 only line endings, trailing spaces and blank lines are normalised, so scores compare
 with other character models of the same text. ``drop_fields`` and
 ``drop_comments`` strip what is not music (titles, sources, transcribers' notes)
-for users who want the model to spend its capacity on notes alone.
+for users who want the model to spend its capacity on notes alone. Generation
+writes whole bars of the tune's meter (``whole_bars``, see bars.py).
 """
 
 from __future__ import annotations
