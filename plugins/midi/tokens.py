@@ -6,19 +6,20 @@ notes that start together follow one another without a shift (lowest pitch first
 Vocabulary: ``<start>``, ``<end>``, ``shift`` 1..``4*resolution`` grid steps (longer
 gaps take several), ``pitch`` 21..108, ``velocity`` in ``velocities`` bins,
 ``duration`` 1..``8*resolution`` grid steps (longer notes are clipped to two whole
-notes). A generated stream may lack any of them; decoding takes what is there
-(a pitch without velocity or duration gets 80 and one grid step).
+notes). Generation keeps that order (:class:`EventOrder`); decoding still takes any
+stream (a pitch without velocity or duration gets 80 and one grid step).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
 import numpy as np
 import torch
 
 from noizenet import hookimpl
 from noizenet.errors import ConfigError
-from noizenet.interfaces import OutputSpec
+from noizenet.interfaces import OutputSpec, TokenRule
 from noizenet.kinds import Categorical
 from noizenet.plugins.midi.base import NotesConfig, NotesRepresentation
 from noizenet.plugins.midi.notes import END, KEYS, LOWEST, LOUDNESS, PITCH, START, VELOCITY, notes_array
@@ -73,6 +74,9 @@ class MidiRepresentation(NotesRepresentation):
     def spec(self) -> OutputSpec:
         return OutputSpec(Categorical(), self.vocabulary.size, start=0, stop=1)
 
+    def token_rule(self) -> TokenRule:
+        return EventOrder(self.vocabulary)
+
     def encode_notes(self, notes: np.ndarray, quarters: float, *, whole: bool) -> torch.Tensor:
         """Int64 ``(T,)``: ``<start>``, the events, and for a whole piece the shifts to
         its end and ``<end>``."""
@@ -119,6 +123,41 @@ class MidiRepresentation(NotesRepresentation):
         notes = notes_array([tuple(row) for row in rows])
         notes[:, [START, END]] /= grid
         return notes, end / grid
+
+
+class EventOrder(TokenRule):
+    """The order ``encode`` writes: each pitch followed by its velocity and its
+    duration; between notes a shift, another pitch or the end; notes that start
+    together lowest first, each pitch once."""
+
+    def __init__(self, vocabulary: Vocabulary) -> None:
+        self.v = vocabulary
+        self.expect = "event"  # or "velocity", "duration"
+        self.lowest = vocabulary.pitch  # the lowest pitch token that may start a note now
+
+    def feed(self, token: int) -> None:
+        v = self.v
+        if v.shift <= token < v.pitch:
+            self.expect, self.lowest = "event", v.pitch
+        elif v.pitch <= token < v.velocity:
+            self.expect, self.lowest = "velocity", token + 1
+        elif v.velocity <= token < v.duration:
+            self.expect = "duration"
+        elif token >= v.duration:
+            self.expect = "event"
+
+    def allowed(self) -> np.ndarray:
+        v = self.v
+        mask = np.zeros(v.size, dtype=bool)
+        if self.expect == "velocity":
+            mask[v.velocity : v.duration] = True
+        elif self.expect == "duration":
+            mask[v.duration :] = True
+        else:
+            mask[1] = True  # the end
+            mask[v.shift : v.pitch] = True
+            mask[self.lowest : v.velocity] = True
+        return mask
 
 
 @hookimpl
