@@ -100,7 +100,7 @@ def test_a_note_that_overflows_must_be_shortened():
     assert allows(rule, "d")  # one unit left
     rule.feed(rule.chars.index("d"))
     assert not allows(rule, "2") and allows(rule, "/") and allows(rule, "'") and allows(rule, "|")
-    rule = rule_for("X:1\nM:6/8\nL:1/8\nK:D\ndfa afe/")  # half a unit left: d overflows
+    rule = rule_for("X:1\nM:6/8\nL:1/8\nK:D\n" + "dfa afd|" * 4 + "dfa afe/")  # half a unit left: d overflows
     rule.feed(rule.chars.index("d"))
     assert not allows(rule, "|") and not allows(rule, " ") and not allows(rule, "2") and allows(rule, "/")
     assert not rule.allowed()[0]  # nor may the tune end in mid-note
@@ -244,5 +244,16 @@ def test_header_values_are_ones_music21_reads():
 def test_a_header_is_fields_and_comments_and_ends_in_k():
     assert not allows(rule_for("X:1\nT:A\n"), " ") and allows(rule_for("X:1\nT:A\n"), "%")
     assert not allows(rule_for("X:1\nT:A\nN"), "a")
-    long_header = "X:1\n" + "N:a\n" * 12
+    long_header = "X:1\n" + "N:a\n" * 11
+    assert allows(rule_for(long_header), "M") and not allows(rule_for(long_header), "K")  # no meter yet
+    long_header = "X:1\nM:6/8\n" + "N:a\n" * 10
     assert allows(rule_for(long_header), "K") and not allows(rule_for(long_header), "N")
+
+
+def test_a_tune_ends_after_four_bars_and_its_body_holds_no_header_fields():
+    short = rule_for("X:1\nM:6/8\nL:1/8\nK:D\n" + "dfa afd|" * 3)
+    assert not short.allowed()[0]
+    short.feed(short.chars.index("\n"))
+    assert not allows(short, "N") and not allows(short, "K") and allows(short, "w") and allows(short, "T")
+    whole = rule_for("X:1\nM:6/8\nL:1/8\nK:D\n" + "dfa afd|" * 4)
+    assert whole.allowed()[0]

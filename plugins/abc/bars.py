@@ -18,8 +18,9 @@ comments take no time). A character breaks the rule when it is
   shortened before anything else may follow); anything else while a note overflows;
 - a note length that leaves the bar off a grid of quarter units (outside tuplets),
   so that the rest of the bar can always be filled;
-- a field that changes the meter, unit or key in the body (``M:``, ``L:``, ``K:``,
-  ``[M:3/4]``): a tune keeps what its header (or ``--meter``, ``--key``) states;
+- a field line in the body but lyrics, words, parts and titles (no ``M:``, ``L:``,
+  ``K:``, nor ``[M:3/4]``: a tune keeps what its header or ``--meter``, ``--key``
+  state), or the end of the tune before ``MIN_TUNE_BARS`` full bars;
 - a letter that is neither a note nor one of ABC's decorations (nor H, after which
   music21 drops a note), except the letter of a field line (``w:``);
 - inside a chord ``[...]``, anything but notes; after ``[`` and a letter, anything
@@ -68,6 +69,8 @@ OCTAVES = frozenset(",'")
 LENGTH = frozenset("0123456789/")
 BAR_RESTS = frozenset("ZX")  # a rest of a whole bar
 HEADER_KEPT = frozenset("MLK")  # fields the body may not change: the meter, unit and key stay the header's
+BODY_FIELDS = frozenset("wWPT")  # field lines a generated body may hold: lyrics, words, parts, titles
+MIN_TUNE_BARS = 4  # full bars before a tune may end
 DECORATIONS = frozenset("LMOPSTuv")  # ABC's decoration letters but H (music21 drops the note after it)
 TEXT_CLOSERS = {'"': '"', "!": "!", "{": "}", "%": "\n", "+": "+"}  # chord symbols, decorations, grace notes, comments
 FIELD_LINE = re.compile(r"([A-Za-z]):(.*)")
@@ -80,7 +83,7 @@ TICKS = 2**8 * 9 * 5 * 7  # per unit (L:): exact for lengths down to /256, tuple
 GRID = TICKS // 4  # a bar always has room for a whole number of these
 AT_FULL_BAR = frozenset(" \\-)")  # what may stand between a full bar and its bar line (once each)
 FILLERS = frozenset(" `")  # never twice in a row: a model that wants a bar line must not pad
-SPECIAL = frozenset(PITCHES | ACCIDENTALS | OCTAVES | LENGTH | BAR_RESTS | AT_FULL_BAR | FILLERS | HEADER_KEPT
+SPECIAL = frozenset(PITCHES | ACCIDENTALS | OCTAVES | LENGTH | BAR_RESTS | AT_FULL_BAR | FILLERS | HEADER_KEPT | BODY_FIELDS
                     | set(TEXT_CLOSERS) | set(TEXT_CLOSERS.values()) | set("|:[]()<>\n\t"))  # the rest: one class
 MASKS_KEPT = 100_000  # masks remembered per vocabulary (generation revisits the same states)
 TUPLET_SPANS = {2: 3, 3: 2, 4: 3, 6: 2, 8: 3}  # (p: p notes in the time of q; 5, 7, 9: 3 in compound meter, else 2
@@ -151,6 +154,7 @@ class BarClock:
         self.section_start = True  # the bar opens the tune or a section: it may be short
         self.pickup = 0  # ticks of the last short bar that opened a section
         self.section_bars = 0  # full bars since the section began (or an ending's)
+        self.tune_bars = 0  # full bars of the whole tune
         self.closes_music = False  # the bar line being read ends a bar with music in it
         self.next_in = ""  # the next character must be one of these (when not empty)
         self.next_not_in = ""  # ... or must not be one of these
@@ -193,19 +197,21 @@ class BarClock:
         one state allow the same characters."""
         return (self.mode, self.closer, self.meter, self.bar, self.filled, self.note, self.head, self.lengthening,
                 self.chord_notes, self.run, self.section_start, self.pickup,
-                min(self.section_bars, MIN_SECTION_BARS), self.closes_music, self.next_in, self.next_not_in,
+                min(self.section_bars, MIN_SECTION_BARS), min(self.tune_bars, MIN_TUNE_BARS), self.closes_music, self.next_in, self.next_not_in,
                 self.line_chars, self.line_first if self.line_chars == 1 else "", self.line_start is not None,
                 self.blank_line, _alike(self.last), self.accidental, self.member_length,
                 self.text if self.quoting else "", self.tuplet, self.tuplet_spec, self.dots, self.next_rhythm)
 
     def header_allows(self, char: str) -> bool:
-        """In the header: after ``MAX_HEADER_LINES`` lines only ``K:`` (which ends
-        it) may begin a line; ``X:``, ``M:``, ``L:``, ``Q:`` and ``K:`` values are
-        ones music21 reads; the rest is free text."""
+        """In the header: lines are fields or comments; ``K:`` (which ends it) only
+        after an ``M:`` with a meter, and after ``MAX_HEADER_LINES`` lines nothing else;
+        ``X:``, ``M:``, ``L:``, ``Q:`` and ``K:`` values are ones music21 reads; the
+        rest is free text."""
+        ending = "K:" if self.meter is not None else "M:"  # a tune states its meter before its key
         if self.header_lines >= MAX_HEADER_LINES and len(self.line) < 2:
-            return "K:".startswith(self.line + char)
+            return ending.startswith(self.line + char)
         if not self.line:  # a field (T:, ...) or a comment: no music before K:
-            return char.isalpha() or char == "%"
+            return (char.isalpha() and (char != "K" or self.meter is not None)) or char == "%"
         if len(self.line) == 1 and self.line != "%":
             return char == ":"
         if char != "\n" and len(self.line) >= MAX_HEADER_LINE:
@@ -270,7 +276,7 @@ class BarClock:
                 self.text += char
             return
         if char == ":" and self.line_chars == 2 and self.line_first.isalpha() and self.line_start is not None:
-            self.broke |= self.constrained and self.line_first in HEADER_KEPT
+            self.broke |= self.constrained and self.line_first not in BODY_FIELDS
             self._become_field_line()
         elif self.mode == "bracket":
             self._after_bracket(char)
@@ -416,8 +422,8 @@ class BarClock:
         elif char == "[":
             self.mode = "bracket"
         elif char.isalpha() and char not in DECORATIONS and self.constrained:
-            if self.line_chars == 1 and self.line_start is not None:
-                self.next_in = ":"  # a field line (w:, K:, ...)
+            if self.line_chars == 1 and self.line_start is not None and char in BODY_FIELDS:
+                self.next_in = ":"  # a field line: w:, W:
             else:
                 self.broke = True
         elif char in TEXT_CLOSERS:
@@ -483,6 +489,7 @@ class BarClock:
                 self.next_in = "|]" if complement and char == "|" else ""
             self.section_start = False
             self.section_bars += filled == self.bar
+            self.tune_bars += filled == self.bar
         elif self.constrained:
             self.broke |= self.run not in BAR_LINE_STARTS if continuing else not self.blank_before
         if self.run in (":", "||", "|]") and self.closes_music:  # a section ends
@@ -564,7 +571,7 @@ class WholeBars(TokenRule):
             trial.broke = False
             trial.feed(char)
             mask[tokens] = not trial.broke
-        mask[self.end] = clock.mode == "body" and not clock._overflows()
+        mask[self.end] = clock.mode == "body" and not clock._overflows() and clock.tune_bars >= MIN_TUNE_BARS
         return mask if mask.any() else None
 
 
