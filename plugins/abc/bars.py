@@ -28,13 +28,13 @@ comments take no time). A character breaks the rule when it is
 - inside ``"..."``, anything but a chord symbol music21 reads (``"Am7/E"``), one
   digit (a fingering) or an annotation (``"^Segno"``);
 - in the header, an ``X:``, ``M:``, ``L:``, ``Q:`` or ``K:`` value music21 cannot
-  read (``X: H82``, ``L:Jollin``), a line that is neither a field nor a comment, a
-  line but ``K:`` after ``MAX_HEADER_LINES``, a line longer than ``MAX_HEADER_LINE``,
-  or the end of the tune (it needs a body);
+  read (``X: H82``, ``L:Jollin``), a line that is neither a field nor a comment,
+  ``K:`` before an ``M:``, a line but ``K:`` after ``MAX_HEADER_LINES``, a line longer
+  than ``MAX_HEADER_LINE``, or the end of the tune (it needs a body);
 - a second blank (or backtick) in a row: a model that wants a bar line must not pad.
 
-:class:`WholeBars` asks the clock which tokens may come next. Where the tune states
-no meter (or ``M:none``) nothing is constrained.
+:class:`WholeBars` asks the clock which tokens may come next. A body whose tune
+states no meter (a prime without ``M:``, or ``M:none``) is not constrained.
 """
 
 from __future__ import annotations
@@ -83,8 +83,9 @@ TICKS = 2**8 * 9 * 5 * 7  # per unit (L:): exact for lengths down to /256, tuple
 GRID = TICKS // 4  # a bar always has room for a whole number of these
 AT_FULL_BAR = frozenset(" \\-)")  # what may stand between a full bar and its bar line (once each)
 FILLERS = frozenset(" `")  # never twice in a row: a model that wants a bar line must not pad
-SPECIAL = frozenset(PITCHES | ACCIDENTALS | OCTAVES | LENGTH | BAR_RESTS | AT_FULL_BAR | FILLERS | HEADER_KEPT | BODY_FIELDS
-                    | set(TEXT_CLOSERS) | set(TEXT_CLOSERS.values()) | set("|:[]()<>\n\t"))  # the rest: one class
+SPECIAL = frozenset(PITCHES | ACCIDENTALS | OCTAVES | LENGTH | BAR_RESTS | AT_FULL_BAR | FILLERS | HEADER_KEPT
+                    | BODY_FIELDS | set(TEXT_CLOSERS) | set(TEXT_CLOSERS.values())
+                    | set("|:[]()<>\n\t"))  # characters that behave as no other; the rest: one class per kind
 MASKS_KEPT = 100_000  # masks remembered per vocabulary (generation revisits the same states)
 TUPLET_SPANS = {2: 3, 3: 2, 4: 3, 6: 2, 8: 3}  # (p: p notes in the time of q; 5, 7, 9: 3 in compound meter, else 2
 
@@ -159,7 +160,7 @@ class BarClock:
         self.next_in = ""  # the next character must be one of these (when not empty)
         self.next_not_in = ""  # ... or must not be one of these
         self.line = ""  # a field line so far (header and field modes)
-        self.header_lines = 0
+        self.header_lines = 0  # header lines read
         self.line_chars = 0  # characters of the body line so far, counted up to 3
         self.line_first = ""  # its first character
         self.blank_line = True  # the body line so far is blank
