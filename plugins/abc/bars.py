@@ -24,7 +24,7 @@ comments take no time). A character breaks the rule when it is
 - a letter that is neither a note nor one of ABC's decorations (nor H, after which
   music21 drops a note), except the letter of a field line (``w:``);
 - inside a chord ``[...]``, anything but notes; after ``[`` and a letter, anything
-  but the ``:`` of an inline field;
+  but the ``:`` of an inline field; a ``]`` or ``}`` that closes nothing;
 - inside ``"..."``, anything but a chord symbol music21 reads (``"Am7/E"``), one
   digit (a fingering) or an annotation (``"^Segno"``);
 - in the header, an ``X:``, ``M:``, ``L:``, ``Q:`` or ``K:`` value music21 cannot
@@ -422,6 +422,8 @@ class BarClock:
             self.filled = self.bar or 0
         elif char == "[":
             self.mode = "bracket"
+        elif char in "]}":  # closing nothing open
+            self.broke |= self.constrained
         elif char.isalpha() and char not in DECORATIONS and self.constrained:
             if self.line_chars == 1 and self.line_start is not None and char in BODY_FIELDS:
                 self.next_in = ":"  # a field line: w:, W:
