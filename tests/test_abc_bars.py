@@ -201,6 +201,8 @@ def test_quoted_text_is_a_chord_symbol_a_fingering_or_an_annotation():
     opened = rule_for('X:1\nM:6/8\nL:1/8\nK:D\ndfa "')
     assert allows(opened, "E") and allows(opened, "^") and allows(opened, "4") and not allows(opened, "S")
     assert allows(rule_for('X:1\nM:6/8\nL:1/8\nK:D\ndfa "^Seg'), "n")
+    after_comment = rule_for('X:1\nM:6/8\nL:1/8\nK:D\ndfa afd|% a note\n"')  # the comment is not the symbol
+    assert allows(after_comment, "A") and not allows(after_comment, "n")
     fingering = rule_for('X:1\nM:6/8\nL:1/8\nK:D\ndfa "4')
     assert allows(fingering, '"') and not allows(fingering, "4")
 

@@ -197,9 +197,8 @@ class BarClock:
         """What decides which characters may come next, hashable: two clocks with
         one state allow the same characters."""
         return (self.mode, self.closer, self.meter, self.bar, self.filled, self.note, self.head, self.lengthening,
-                self.chord_notes, self.run, self.section_start, self.pickup,
-                min(self.section_bars, MIN_SECTION_BARS), min(self.tune_bars, MIN_TUNE_BARS), self.closes_music, self.next_in, self.next_not_in,
-                self.line_chars, self.line_first if self.line_chars == 1 else "", self.line_start is not None,
+                self.chord_notes, self.run, self.section_start, self.pickup, min(self.section_bars, MIN_SECTION_BARS),
+                min(self.tune_bars, MIN_TUNE_BARS), self.closes_music, self.next_in, self.next_not_in, self.line_chars, self.line_first if self.line_chars == 1 else "", self.line_start is not None,
                 self.blank_line, _alike(self.last), self.accidental, self.member_length,
                 self.text if self.quoting else "", self.tuplet, self.tuplet_spec, self.dots, self.next_rhythm)
 
@@ -430,7 +429,7 @@ class BarClock:
             else:
                 self.broke = True
         elif char in TEXT_CLOSERS:
-            self.mode, self.closer = "text", TEXT_CLOSERS[char]
+            self.mode, self.closer, self.text = "text", TEXT_CLOSERS[char], ""
 
     # -- time -----------------------------------------------------------------------
     def _start_note(self, char: str) -> None:
