@@ -364,10 +364,14 @@ class BarClock:
                 self.member_length += char
                 self.broke |= self.constrained and (self.head or not LENGTH_FORM.fullmatch(self.member_length))
         elif char in OCTAVES:
-            self.broke |= self.constrained and self.previous not in NOTE_NAMES | OCTAVES
+            self._octave()
         else:
             self.broke |= self.constrained
             self.lengthening = False
+
+    def _octave(self) -> None:
+        """``,`` or ``'`` right after a note's letter (or another octave mark)."""
+        self.broke |= self.constrained and self.previous not in NOTE_NAMES | OCTAVES
 
     def _accidental(self, char: str) -> None:
         """``^``, ``^^``, ``_``, ``__`` or ``=`` before a note."""
@@ -382,7 +386,7 @@ class BarClock:
             self._lengthen(char)
             return
         if char in OCTAVES:
-            self.broke |= self.constrained and self.previous not in NOTE_NAMES | OCTAVES
+            self._octave()
             if self.lengthening:
                 return
         if self.head and char in ACCIDENTALS:
@@ -456,12 +460,10 @@ class BarClock:
         if self.note is None:
             return
         before = self.ticks
-        if self.chord_notes == -1:
-            self.note = replace(self.note, chord_length=self.note.chord_length + char)
-        else:
-            self.note = replace(self.note, length=self.note.length + char)
+        field = "chord_length" if self.chord_notes == -1 else "length"  # after a chord's "]": the chord's
+        form = getattr(self.note, field) + char
+        self.note = replace(self.note, **{field: form})
         after = self.ticks
-        form = self.note.chord_length if self.chord_notes == -1 else self.note.length
         self.broke |= self.constrained and ((after > self.bar and after >= before) or not LENGTH_FORM.fullmatch(form))
 
     def _commit(self) -> None:
