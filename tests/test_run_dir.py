@@ -2,6 +2,7 @@
 --plugins-dir), evaluating says what it needs, and teammates can read its files."""
 
 import json
+import logging
 import os
 import shutil
 import stat
@@ -78,6 +79,18 @@ def test_a_header_alone_primes_a_tune_that_the_model_writes(cli, trained_run, tm
     assert result.exit_code == 0, result.output
     text = next(latest_generation(run).glob("*.abc")).read_text()
     assert text.startswith(header.read_text()) and len(text) > len(header.read_text()) + 20, text
+
+
+def test_characters_of_a_prime_file_the_run_never_saw_are_named(cli, trained_run, tmp_path, caplog):
+    caplog.set_level(logging.WARNING, logger="noizenet")
+    run = tmp_path / "run"
+    shutil.copytree(trained_run, run)
+    tune = tmp_path / "snow.abc"
+    tune.write_text("X:1\nT:Schnee \u2603\nM:6/8\nL:1/8\nK:D\nDFA dAF|\n")
+    assert cli("generate", run, "--prime-file", tune, "-n", "1").exit_code == 0
+    assert "never saw in training, left out: '\u2603'" in caplog.text
+    text = next(latest_generation(run).glob("*.abc")).read_text()
+    assert text.startswith("X:1\nT:Schnee \nM:6/8")  # what the model can read, the rest left out as said
 
 
 def test_generations_never_overwrite_each_other_and_the_report_lists_them(cli, trained_run, tmp_path):

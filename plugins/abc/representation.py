@@ -10,6 +10,7 @@ writes whole bars of the tune's meter (``whole_bars``, see bars.py).
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -38,6 +39,7 @@ STEERING_FORMS = {  # what --meter, --unit and --key accept, and how to say so
     "key": (re.compile(r"[A-G][#b]?(m|min|maj|mix|dor|phr|lyd|loc|aeo|ion)?", re.IGNORECASE),
             "give a tonic and mode such as D, Em, Ador or Gmix"),
 }
+log = logging.getLogger("noizenet")
 NOT_NOTES = re.compile(r'%[^\n]*|"[^"]*"|^[A-Za-z]:[^\n]*', re.MULTILINE)  # comments, strings, fields
 
 
@@ -131,6 +133,10 @@ class AbcRepresentation(Representation):
             if len(re.findall(r"[A-Ga-g]", music)) >= 3:
                 cut = body + bar.end()
                 break
+        unseen = sorted(set(text[:cut]) - set(self._index))
+        if unseen:
+            log.warning("the opening of '%s' has characters this run never saw in training, left out: %s",
+                        piece.id, " ".join(map(repr, unseen)))
         return torch.tensor([0, *self._ids(text[:cut])], dtype=torch.long)
 
     def steered_opening(self, steering: dict[str, str]) -> torch.Tensor:
