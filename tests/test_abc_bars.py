@@ -185,9 +185,11 @@ def test_chords_hold_notes_and_inline_fields_name_a_field():
     assert allows(rule, ":") and not allows(rule, "e")
 
 
-def test_blanks_do_not_pad_a_bar():
+def test_blanks_do_not_pad_a_bar_and_a_tie_is_one_dash():
     rule = rule_for("X:1\nM:6/8\nL:1/8\nK:D\ndfa ")
     assert not allows(rule, " ") and allows(rule, "d")
+    tied = rule_for("X:1\nM:6/8\nL:1/8\nK:D\ndfa a-")
+    assert not allows(tied, "-") and allows(tied, "a")
 
 
 def test_letters_are_notes_or_decorations_music21_reads():
@@ -250,6 +252,8 @@ def test_a_header_is_fields_and_comments_and_ends_in_k():
     assert allows(rule_for(long_header), "M") and not allows(rule_for(long_header), "K")  # no meter yet
     long_header = "X:1\nM:6/8\n" + "N:a\n" * 10
     assert allows(rule_for(long_header), "K") and not allows(rule_for(long_header), "N")
+    stated = rule_for("X:1\nT:A\nM:6/8\nL:1/8\nQ:1/4=120\n")  # X:, M:, L:, Q: once each; T: as often as it likes
+    assert allows(stated, "T") and allows(stated, "K") and not any(allows(stated, c) for c in "XMLQ")
 
 
 def test_a_tune_ends_after_four_bars_and_its_body_holds_no_header_fields():

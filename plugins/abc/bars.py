@@ -28,10 +28,12 @@ comments take no time). A character breaks the rule when it is
 - inside ``"..."``, anything but a chord symbol music21 reads (``"Am7/E"``), one
   digit (a fingering) or an annotation (``"^Segno"``);
 - in the header, an ``X:``, ``M:``, ``L:``, ``Q:`` or ``K:`` value music21 cannot
-  read (``X: H82``, ``L:Jollin``), a line that is neither a field nor a comment,
+  read (``X: H82``, ``L:Jollin``), a second of those fields but ``K:`` (which ends
+  the header), a line that is neither a field nor a comment,
   ``K:`` before an ``M:``, a line but ``K:`` after ``MAX_HEADER_LINES``, a line longer
   than ``MAX_HEADER_LINE``, or the end of the tune (it needs a body);
-- a second blank (or backtick) in a row: a model that wants a bar line must not pad.
+- a second blank (or backtick) in a row: a model that wants a bar line must not pad;
+  a second tie (``--``).
 
 :class:`WholeBars` asks the clock which tokens may come next. A body whose tune
 states no meter (a prime without ``M:``, or ``M:none``) is not constrained.
@@ -82,8 +84,8 @@ BAR_LINE_STARTS = frozenset(line[:i] for line in BAR_LINES for i in range(1, len
 TICKS = 2**8 * 9 * 5 * 7  # per unit (L:): exact for lengths down to /256, tuplets up to 9, broken rhythms
 GRID = TICKS // 4  # a bar always has room for a whole number of these
 AT_FULL_BAR = frozenset(" \\-)")  # what may stand between a full bar and its bar line (once each)
-FILLERS = frozenset(" `")  # never twice in a row: a model that wants a bar line must not pad
-SPECIAL = frozenset(PITCHES | ACCIDENTALS | OCTAVES | LENGTH | BAR_RESTS | AT_FULL_BAR | FILLERS | HEADER_KEPT
+NEVER_TWICE = frozenset(" `-")  # in a row: a model that wants a bar line must not pad; one tie is a tie
+SPECIAL = frozenset(PITCHES | ACCIDENTALS | OCTAVES | LENGTH | BAR_RESTS | AT_FULL_BAR | NEVER_TWICE | HEADER_KEPT
                     | BODY_FIELDS | set(TEXT_CLOSERS) | set(TEXT_CLOSERS.values())
                     | set("|:[]()<>\n\t"))  # characters that behave as no other; the rest: one class per kind
 MASKS_KEPT = 100_000  # masks remembered per vocabulary (generation revisits the same states)
@@ -161,6 +163,7 @@ class BarClock:
         self.next_not_in = ""  # ... or must not be one of these
         self.line = ""  # a field line so far (header and field modes)
         self.header_lines = 0  # header lines read
+        self.stated = ""  # the header's X:, M:, L:, Q: fields so far (each is stated once)
         self.line_chars = 0  # characters of the body line so far, counted up to 3
         self.line_first = ""  # its first character
         self.blank_line = True  # the body line so far is blank
@@ -211,7 +214,7 @@ class BarClock:
         if self.header_lines >= MAX_HEADER_LINES and len(self.line) < 2:
             return ending.startswith(self.line + char)
         if not self.line:  # a field (T:, ...) or a comment: no music before K:
-            return (char.isalpha() and (char != "K" or self.meter is not None)) or char == "%"
+            return (char.isalpha() and char not in self.stated and (char != "K" or self.meter is not None)) or char == "%"
         if len(self.line) == 1 and self.line != "%":
             return char == ":"
         if char != "\n" and len(self.line) >= MAX_HEADER_LINE:
@@ -290,6 +293,8 @@ class BarClock:
         self.header_lines += self.mode == "header"
         self.line_chars, self.line_first, self.blank_line, self.last = 0, "", True, "\n"
         field = FIELD_LINE.fullmatch(line.strip())
+        if self.mode == "header" and field and f"{field.group(1)}:" in HEADER_VALUES:
+            self.stated += field.group(1)
         if self.mode in ("header", "field") and field:
             self._field(field.group(1), field.group(2))
         if self.mode in ("field", "text"):
@@ -412,7 +417,7 @@ class BarClock:
             return
         self.broke |= overflowing or (self.constrained and (
             (self.ticks == self.bar and (char not in AT_FULL_BAR or char == self.previous))
-            or (char in FILLERS and char == self.previous)))
+            or (char in NEVER_TWICE and char == self.previous)))
         if char in "><":
             self._broken_rhythm(char)
             return
