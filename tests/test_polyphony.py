@@ -18,7 +18,7 @@ from noizenet.datasets.midi_files import BachChorales, BachChoralesConfig, MidiF
 from noizenet.errors import DataError
 from noizenet.generator import generate
 from noizenet.interfaces import Piece
-from noizenet.kinds import MultiLabel
+from noizenet.plugins.midi.multilabel import MultiLabel
 from noizenet.plugins.midi.metrics import measures
 from noizenet.plugins.midi.nade import NadeKeys
 from noizenet.plugins.midi.notes import KEYS, LOWEST, notes_array, notes_from_roll, notes_piece, read_midi, roll_from_notes, write_notes_midi

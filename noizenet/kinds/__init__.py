@@ -3,12 +3,12 @@
 A representation's :class:`~noizenet.interfaces.OutputSpec` carries one of these
 objects; the trainer, the generator and held-out scoring ask it for the loss,
 accuracy, sampling and units, and never compare names. A representation may bring
-its own kind (a subclass of :class:`OutputKind`).
+its own kind (a subclass of :class:`OutputKind`), as ``pianoroll`` does with
+``noizenet.plugins.midi.multilabel`` and ``nade``.
 """
 
 from noizenet.kinds.base import Draw, OutputKind
 from noizenet.kinds.categorical import Categorical
 from noizenet.kinds.continuous import Continuous
-from noizenet.kinds.multilabel import MultiLabel
 
-__all__ = ["Categorical", "Continuous", "Draw", "MultiLabel", "OutputKind"]
+__all__ = ["Categorical", "Continuous", "Draw", "OutputKind"]

@@ -1,7 +1,7 @@
 """Output kind ``nade-keys``: the keys of a frame modelled jointly, one after another,
 as the NADE output of RNN-NADE (Boulanger-Lewandowski et al. 2012) does.
 
-Independent Bernoullis (:class:`~noizenet.kinds.MultiLabel`) cannot say "C or E,
+Independent Bernoullis (:class:`~noizenet.plugins.midi.multilabel.MultiLabel`) cannot say "C or E,
 but not both"; here key ``k`` of the next frame is predicted from the model's state
 and from the keys below it in that frame, so chords are learned as chords:
 
@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from noizenet.kinds import Draw, OutputKind
-from noizenet.kinds.multilabel import flip_keys
+from noizenet.plugins.midi.multilabel import flip_keys
 
 
 class NadeKeys(OutputKind):

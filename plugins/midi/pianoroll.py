@@ -21,8 +21,8 @@ import torch
 from noizenet import hookimpl
 from noizenet.errors import ConfigError
 from noizenet.interfaces import OutputSpec, Piece
-from noizenet.kinds import MultiLabel
 from noizenet.plugins.midi.base import NotesConfig, NotesRepresentation
+from noizenet.plugins.midi.multilabel import MultiLabel
 from noizenet.plugins.midi.nade import NadeKeys
 from noizenet.plugins.midi.notes import KEYS, notes_from_roll, roll_from_notes
 
