@@ -1,16 +1,17 @@
 """Does generated audio sound like music? Every audio representation in one run.
 
 For each representation, trains `noizenet run --repr R --model M --max-minutes MIN
---seed S --prime song noise perlin --seconds 3` (on `--data DIR`, or the default
+--seed S --prime song noise perlin --seconds 3 -n N` (on `--data DIR`, or the default
 rendered corpus) into a scratch folder, and prints the tonality measures of its 3 s
-continuations beside held-out audio and white noise (the run's own `tonality`,
-`audio-quality` and `collapse` metrics), then the acceptance checks: voiced share
+continuations (N of each prime; the key kept is the mean over the N song-primed ones)
+beside held-out audio and white noise (the run's own `tonality`, `audio-quality` and
+`collapse` metrics), then the acceptance checks: voiced share
 >= 0.8 x real's, chroma entropy <= real's + 0.4 bits, pitch changes per second
 between 0.5x and 2x real's, no collapsed clip, different primes differ; and the
 aims: key correlation >= 0.7, Fréchet distance below a third of the waveform
 figure published before the codebook (13,800 on the default data).
 
-    .venv/bin/python benchmarks/audio_tonality.py [--data DIR] [--minutes 3] [--reprs codebook:lstm waveform:gru]
+    .venv/bin/python benchmarks/audio_tonality.py [--data DIR] [--minutes 3] [--samples 8] [--reprs codebook:lstm waveform:gru]
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ def run(representation: str, model: str, args: argparse.Namespace, folder: Path)
     out = folder / representation
     command = [sys.executable, "-m", "noizenet", "run", "--repr", representation, "--model", model,
                "--max-minutes", str(args.minutes), "--seed", str(args.seed), "--prime", "song,noise,perlin",
-               "--seconds", "3", "--out", str(out), "-q"]
+               "--seconds", "3", "--num-samples", str(args.samples), "--out", str(out), "-q"]
     if args.data:
         command += ["--data", str(args.data)]
     subprocess.run(command, check=True)
@@ -80,6 +81,7 @@ def main() -> None:
     parser.add_argument("--data", type=Path, help="a folder of audio (default: the rendered corpus)")
     parser.add_argument("--minutes", type=float, default=3.0, help="training minutes per representation")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--samples", type=int, default=8, help="continuations per prime (song, noise, perlin)")
     parser.add_argument("--reprs", nargs="+", default=["harmonic:lstm", "codebook:lstm", "waveform:gru", "fft:lstm"],
                         help="REPRESENTATION:MODEL pairs")
     args = parser.parse_args()
@@ -90,7 +92,7 @@ def main() -> None:
             results[f"{representation} ({model})"] = run(representation, model, args, Path(scratch))
     keys = {key for _, *row in ROWS for key in row if key}
     report("audio_tonality", {
-        "minutes": args.minutes, "data": str(args.data or "rendered corpus"),
+        "minutes": args.minutes, "samples": args.samples, "data": str(args.data or "rendered corpus"),
         "runs": {name: {**{k: m.get(k) for k in sorted(keys)}, "checks": checks(m), "train": m["train"]}
                  for name, m in results.items()},
     })
