@@ -35,6 +35,7 @@ ROWS = [  # (label, key of the continuations' figure, key of real audio's, key o
      "pitch_changes_per_s_white_noise"),
     ("spectral flatness (1024-point frames)", "flatness_generated", "flatness_real", "flatness_white_noise"),
     ("key kept after a song prime (correlation)", "key_correlation", "key_correlation_real", None),
+    ("... one held-out tune's opening vs another's sequel (chance)", None, "key_correlation_other", None),
     ("Fréchet distance to held-out audio", "frechet_generated", None, "frechet_white_noise"),
     ("collapsed continuations", "collapsed_samples", None, None),
 ]

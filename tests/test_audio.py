@@ -331,6 +331,26 @@ def test_tonality_hears_notes_in_a_melody_and_none_in_noise():
     assert -1 <= tune["key_correlation"] <= 1 and tune["key_correlation_real"] is not None
 
 
+def in_key(tonic: int, seed: int, seconds: float) -> np.ndarray:
+    """A plucked melody in the major key of ``tonic`` (semitones above A 220 Hz): per
+    second of ``seconds``, the scale and the tonic triad shuffled, 0.125 s a note."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(0.125 * RATE)) / RATE
+    steps = np.concatenate([rng.permutation([0, 2, 4, 5, 7, 9, 11, 0, 4, 7]) for _ in range(round(seconds))])
+    return np.concatenate([0.5 * np.sin(2 * np.pi * 220 * 2 ** ((tonic + s) / 12) * t) * np.exp(-6 * t)
+                           for s in steps]).astype(np.float32)
+
+
+def test_key_kept_is_high_for_a_continuation_in_the_prime_s_key_and_chance_is_measured():
+    real = [np.concatenate([in_key(tonic, seed, 1.0), in_key(tonic, seed + 10, 2.0)])
+            for seed, tonic in enumerate((0, 6, 3, 9))]
+    prime = in_key(0, 20, 1.0)
+    kept, _ = audio_figures([audio_sample("kept", "song", prime, in_key(0, 21, 2.0))], real)
+    moved, _ = audio_figures([audio_sample("moved", "song", prime, in_key(6, 21, 2.0))], real)
+    assert kept["key_correlation"] > 0.6 > 0.0 > moved["key_correlation"]
+    assert kept["key_correlation_real"] > 0.6 > kept["key_correlation_other"]  # tunes in keys a tritone or third apart
+
+
 def test_frechet_distance_of_a_feature_that_never_moves_is_finite_and_quiet():
     rng = np.random.default_rng(0)
     moving = rng.normal(size=(200, 4))

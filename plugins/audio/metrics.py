@@ -10,6 +10,7 @@ Fréchet distance) with held-out audio, beside the same distance for white noise
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import numpy as np
@@ -141,6 +142,8 @@ def _tonal_figures() -> tuple[Figure, ...]:
                                   "histograms)", "", "higher", headline=True, format="{:.3f}"),
         Figure("key_correlation_real", "the same between the opening of held-out audio and what follows it",
                "", format="{:.3f}"),
+        Figure("key_correlation_other", "the same between the opening of one held-out clip and what follows "
+                                        "another (chance)", "", format="{:.3f}"),
     )
 
 
@@ -176,20 +179,28 @@ class TonalityMetric(Metric):
                                "chroma_entropy": t.chroma_entropy} for s, t in zip(context.samples, tonal)]
         song = [s for s in context.samples if s.prime == "song"]
         figures["key_correlation"] = finite_mean(
-            _keeps_key(s.piece.data[: s.piece.meta.get("prime_samples", 0)], continuation(s), rate) for s in song
+            _keeps_key(_pitch_classes(s.piece.data[: s.piece.meta.get("prime_samples", 0)], rate),
+                       _pitch_classes(continuation(s), rate)) for s in song
         )
         if song:  # real audio cut like the song primes and their continuations
             cut, length = song[0].piece.meta.get("prime_samples", 0), len(continuation(song[0]))
-            figures["key_correlation_real"] = finite_mean(_keeps_key(r[:cut], r[cut : cut + length], rate) for r in real)
+            openings = [_pitch_classes(r[:cut], rate) for r in real]
+            follows = [_pitch_classes(r[cut : cut + length], rate) for r in real]
+            figures["key_correlation_real"] = finite_mean(map(_keeps_key, openings, follows))
+            figures["key_correlation_other"] = finite_mean(  # each opening beside the other clips' sequels
+                _keeps_key(openings[i], follows[j]) for i, j in itertools.permutations(range(len(real)), 2))
         return MetricResult(figures, details={"per_sample": per_sample})
 
 
-def _keeps_key(prime: np.ndarray, after: np.ndarray, rate: int) -> float:
+def _pitch_classes(audio: np.ndarray, rate: int) -> np.ndarray | None:
+    """``(12,)`` chroma summed over ``audio``; None when it is shorter than a pitch frame."""
+    return measures.chroma(audio, rate).sum(axis=1) if len(audio) >= measures.PITCH_FRAME else None
+
+
+def _keeps_key(prime: np.ndarray | None, after: np.ndarray | None) -> float:
     """Correlation of the pitch-class histograms of a prime and what follows it (NaN
     when either is too short or has no pitch)."""
-    if min(len(prime), len(after)) < measures.PITCH_FRAME:
-        return float("nan")
-    value = measures.correlation(measures.chroma(prime, rate).sum(axis=1), measures.chroma(after, rate).sum(axis=1))
+    value = None if prime is None or after is None else measures.correlation(prime, after)
     return float("nan") if value is None else value
 
 
