@@ -11,7 +11,8 @@ between 0.5x and 2x real's, no collapsed clip, different primes differ; and the
 aims: key correlation >= 0.7, Fréchet distance below a third of the waveform
 figure published before the codebook (13,800 on the default data).
 
-    .venv/bin/python benchmarks/audio_tonality.py [--data DIR] [--minutes 3] [--samples 8] [--reprs codebook:lstm waveform:gru]
+    .venv/bin/python benchmarks/audio_tonality.py [--data DIR] [--minutes 3] [--samples 8]
+        [--reprs codebook:lstm waveform:gru]
 """
 
 from __future__ import annotations

@@ -213,8 +213,9 @@ class BarClock:
         ending = "K:" if self.meter is not None else "M:"  # a tune states its meter before its key
         if self.header_lines >= MAX_HEADER_LINES and len(self.line) < 2:
             return ending.startswith(self.line + char)
-        if not self.line:  # a field (T:, ...) or a comment: no music before K:
-            return (char.isalpha() and char not in self.stated and (char != "K" or self.meter is not None)) or char == "%"
+        if not self.line:  # a field (T:, ...) or a comment: no music before K:; X:, M:, L:, Q: once
+            fresh = char not in self.stated and (char != "K" or self.meter is not None)
+            return (char.isalpha() and fresh) or char == "%"
         if len(self.line) == 1 and self.line != "%":
             return char == ":"
         if char != "\n" and len(self.line) >= MAX_HEADER_LINE:

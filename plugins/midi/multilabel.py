@@ -1,8 +1,9 @@
 """Output kind ``multi-label`` (the ``pianoroll`` representation's with
-``repr.output = "independent"``, and a base for kinds of keys): a frame of on/off keys per step (a piano roll); one Bernoulli
-per key. The loss of a step is the sum over keys of the binary log-loss, in nats per
-frame: the measure of the polyphonic-music literature (Boulanger-Lewandowski et al.
-2012). Each key is sampled on its own, from the sigmoid of its logit at a temperature."""
+``repr.output = "independent"``, and a base for kinds of keys): a frame of on/off
+keys per step (a piano roll); one Bernoulli per key. The loss of a step is the sum
+over keys of the binary log-loss, in nats per frame: the measure of the
+polyphonic-music literature (Boulanger-Lewandowski et al. 2012). Each key is sampled
+on its own, from the sigmoid of its logit at a temperature."""
 
 from __future__ import annotations
 

@@ -1,9 +1,10 @@
 """Output kind ``nade-keys``: the keys of a frame modelled jointly, one after another,
 as the NADE output of RNN-NADE (Boulanger-Lewandowski et al. 2012) does.
 
-Independent Bernoullis (:class:`~noizenet.plugins.midi.multilabel.MultiLabel`) cannot say "C or E,
-but not both"; here key ``k`` of the next frame is predicted from the model's state
-and from the keys below it in that frame, so chords are learned as chords:
+Independent Bernoullis (:class:`~noizenet.plugins.midi.multilabel.MultiLabel`)
+cannot say "C or E, but not both"; here key ``k`` of the next frame is predicted
+from the model's state and from the keys below it in that frame, so chords are
+learned as chords:
 
     h_k = sigmoid(c + sum_{j<k} x_j V_j)        (a NADE hidden layer of ``rank`` units)
     p(x_k = 1) = sigmoid(b_k + U_k . h_k)
