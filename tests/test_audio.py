@@ -332,8 +332,9 @@ def test_tonality_hears_notes_in_a_melody_and_none_in_noise():
 
 
 def in_key(tonic: int, seed: int, seconds: float) -> np.ndarray:
-    """A plucked melody in the major key of ``tonic`` (semitones above A 220 Hz): per
-    second of ``seconds``, the scale and the tonic triad shuffled, 0.125 s a note."""
+    """A plucked melody in the major key of ``tonic`` (semitones above A 220 Hz):
+    ``round(seconds)`` groups of ten 0.125 s notes, each the scale and the tonic triad
+    shuffled (1.25 s a group)."""
     rng = np.random.default_rng(seed)
     t = np.arange(int(0.125 * RATE)) / RATE
     steps = np.concatenate([rng.permutation([0, 2, 4, 5, 7, 9, 11, 0, 4, 7]) for _ in range(round(seconds))])
