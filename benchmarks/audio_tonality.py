@@ -11,8 +11,14 @@ between 0.5x and 2x real's, no collapsed clip, different primes differ; and the
 aims: key correlation >= 0.7, Fréchet distance below a third of the waveform
 figure published before the codebook (13,800 on the default data).
 
+With several ``--seeds`` (each a different split, so real audio and chance move
+too) it ends with the key kept per representation over the seeds: the mean, and
+the mean of ``(kept - chance) / (real - chance)`` (0 = chance, 1 = as well as the
+tunes themselves); the table's real-audio and noise columns are the first run's.
+``--set SECTION.KEY=VALUE`` is passed to every run.
+
     .venv/bin/python benchmarks/audio_tonality.py [--data DIR] [--minutes 3] [--samples 8]
-        [--reprs codebook:lstm waveform:gru]
+        [--reprs codebook:lstm waveform:gru] [--seeds 0 1 2] [--set model.dropout=0.2]
 """
 
 from __future__ import annotations
@@ -23,6 +29,8 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
 from machine import report  # noqa: E402
@@ -42,13 +50,15 @@ ROWS = [  # (label, key of the continuations' figure, key of real audio's, key o
 ]
 
 
-def run(representation: str, model: str, args: argparse.Namespace, folder: Path) -> dict:
-    out = folder / representation
+def run(representation: str, model: str, seed: int, args: argparse.Namespace, folder: Path) -> dict:
+    out = folder / f"{representation}-{seed}"
     command = [sys.executable, "-m", "noizenet", "run", "--repr", representation, "--model", model,
-               "--max-minutes", str(args.minutes), "--seed", str(args.seed), "--prime", "song,noise,perlin",
+               "--max-minutes", str(args.minutes), "--seed", str(seed), "--prime", "song,noise,perlin",
                "--seconds", "3", "--num-samples", str(args.samples), "--out", str(out), "-q"]
     if args.data:
         command += ["--data", str(args.data)]
+    for value in args.set:
+        command += ["--set", value]
     subprocess.run(command, check=True)
     return json.loads((out / "metrics.json").read_text())
 
@@ -78,11 +88,33 @@ def table(results: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
+def key_over_seeds(results: dict[str, dict], pairs: list[str]) -> str:
+    """Per representation: the key kept, real audio's and chance, each the mean over
+    the seeds, and the mean of (kept - chance) / (real - chance)."""
+    lines = ["| key kept, mean over seeds | kept | real audio | chance | (kept - chance) / (real - chance) |",
+             "| --- | --- | --- | --- | --- |"]
+    for pair in pairs:
+        runs = [m for name, m in results.items() if name.startswith(pair_label(pair))]
+        kept, real, chance = (np.mean([m[key] for m in runs]) for key in
+                              ("key_correlation", "key_correlation_real", "key_correlation_other"))
+        relative = np.mean([(m["key_correlation"] - m["key_correlation_other"])
+                            / (m["key_correlation_real"] - m["key_correlation_other"]) for m in runs])
+        lines.append(f"| {pair_label(pair)}, {len(runs)} seeds | {kept:.3f} | {real:.3f} | {chance:.3f} | {relative:.2f} |")
+    return "\n".join(lines)
+
+
+def pair_label(pair: str) -> str:
+    representation, model = pair.split(":")
+    return f"{representation} ({model})"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, help="a folder of audio (default: the rendered corpus)")
     parser.add_argument("--minutes", type=float, default=3.0, help="training minutes per representation")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0], help="one run per seed and representation")
+    parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                        help="passed to every run (repeatable)")
     parser.add_argument("--samples", type=int, default=8, help="continuations per prime (song, noise, perlin)")
     parser.add_argument("--reprs", nargs="+", default=["harmonic:lstm", "codebook:lstm", "waveform:gru", "fft:lstm"],
                         help="REPRESENTATION:MODEL pairs")
@@ -91,16 +123,20 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch:
         for pair in args.reprs:
             representation, model = pair.split(":")
-            results[f"{representation} ({model})"] = run(representation, model, args, Path(scratch))
+            for seed in args.seeds:
+                name = pair_label(pair) + (f" seed {seed}" if len(args.seeds) > 1 else "")
+                results[name] = run(representation, model, seed, args, Path(scratch))
     keys = {key for _, *row in ROWS for key in row if key}
     report("audio_tonality", {
-        "minutes": args.minutes, "samples": args.samples, "data": str(args.data or "rendered corpus"),
+        "minutes": args.minutes, "samples": args.samples, "seeds": args.seeds, "set": args.set,
+        "data": str(args.data or "rendered corpus"),
         "runs": {name: {**{k: m.get(k) for k in sorted(keys)}, "checks": checks(m), "train": m["train"]}
                  for name, m in results.items()},
     })
     print(table(results))
     for name, m in results.items():
         print(f"{name}: " + ", ".join(f"{check} {'yes' if ok else 'NO'}" for check, ok in checks(m).items()))
+    print(key_over_seeds(results, args.reprs))
 
 
 if __name__ == "__main__":
