@@ -88,13 +88,13 @@ def table(results: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
-def key_over_seeds(results: dict[str, dict], pairs: list[str]) -> str:
-    """Per representation: the key kept, real audio's and chance, each the mean over
-    the seeds, and the mean of (kept - chance) / (real - chance)."""
+def key_over_seeds(by_pair: dict[str, list[dict]]) -> str:
+    """Per REPRESENTATION:MODEL pair (its runs' metrics, one per seed): the key kept,
+    real audio's and chance, each the mean over the seeds, and the mean of
+    (kept - chance) / (real - chance)."""
     lines = ["| key kept, mean over seeds | kept | real audio | chance | (kept - chance) / (real - chance) |",
              "| --- | --- | --- | --- | --- |"]
-    for pair in pairs:
-        runs = [m for name, m in results.items() if name.startswith(pair_label(pair))]
+    for pair, runs in by_pair.items():
         kept, real, chance = (np.mean([m[key] for m in runs]) for key in
                               ("key_correlation", "key_correlation_real", "key_correlation_other"))
         relative = np.mean([(m["key_correlation"] - m["key_correlation_other"])
@@ -119,13 +119,10 @@ def main() -> None:
     parser.add_argument("--reprs", nargs="+", default=["harmonic:lstm", "codebook:lstm", "waveform:gru", "fft:lstm"],
                         help="REPRESENTATION:MODEL pairs")
     args = parser.parse_args()
-    results = {}
     with tempfile.TemporaryDirectory() as scratch:
-        for pair in args.reprs:
-            representation, model = pair.split(":")
-            for seed in args.seeds:
-                name = pair_label(pair) + (f" seed {seed}" if len(args.seeds) > 1 else "")
-                results[name] = run(representation, model, seed, args, Path(scratch))
+        by_pair = {pair: [run(*pair.split(":"), seed, args, Path(scratch)) for seed in args.seeds] for pair in args.reprs}
+    results = {pair_label(pair) + (f" seed {seed}" if len(args.seeds) > 1 else ""): m
+               for pair, runs in by_pair.items() for seed, m in zip(args.seeds, runs)}
     keys = {key for _, *row in ROWS for key in row if key}
     report("audio_tonality", {
         "minutes": args.minutes, "samples": args.samples, "seeds": args.seeds, "set": args.set,
@@ -136,7 +133,7 @@ def main() -> None:
     print(table(results))
     for name, m in results.items():
         print(f"{name}: " + ", ".join(f"{check} {'yes' if ok else 'NO'}" for check, ok in checks(m).items()))
-    print(key_over_seeds(results, args.reprs))
+    print(key_over_seeds(by_pair))
 
 
 if __name__ == "__main__":
