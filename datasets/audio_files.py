@@ -43,14 +43,17 @@ class AudioFilesConfig:
     sample_rate: int = 16000  # Hz; files are resampled to it and mixed to mono
     max_seconds: float = 0.0  # read at most this much of each file; 0 = all of it
     suffixes: list[str] = field(default_factory=lambda: list(AUDIO_SUFFIXES))  # files looked for in a folder
-    # With fewer than 3 files there is nothing to validate and test on by file: each is
-    # then cut into pieces of about this many seconds (at least 3). 0 = never cut.
+    # A folder of fewer than `cut_below` files is too small to validate and test on by
+    # file (one held-out file is one tune's noise, and 3 files would train on one): each
+    # file is then cut into pieces of about `segment_seconds` (at least 3 a file), so that
+    # training, validation and testing each hear most of the files. 0 = never cut.
     segment_seconds: float = 10.0
+    cut_below: int = 12
 
     def __post_init__(self) -> None:
         _check_rate(self.sample_rate)
-        if self.max_seconds < 0 or self.segment_seconds < 0:
-            raise ConfigError("data.max_seconds and data.segment_seconds must be >= 0")
+        if self.max_seconds < 0 or self.segment_seconds < 0 or self.cut_below < 0:
+            raise ConfigError("data.max_seconds, data.segment_seconds and data.cut_below must be >= 0")
 
 
 def load_audio(path: Path, sample_rate: int, max_seconds: float = 0.0) -> np.ndarray:
@@ -82,8 +85,8 @@ class AudioFiles(Dataset):
         path = Path(self.path)
         if not files:
             raise DataError(f"--data {path}: no audio files ({', '.join(sorted(suffixes))}) in this folder")
-        readable = 0
-        cut = len(files) < 3 and self.config.segment_seconds > 0
+        readable = segments = 0
+        cut = len(files) < self.config.cut_below and self.config.segment_seconds > 0
         for file in files:
             try:
                 audio = load_audio(file, self.config.sample_rate, self.config.max_seconds)
@@ -97,12 +100,15 @@ class AudioFiles(Dataset):
             if count < 3:
                 yield Piece(name, audio, meta)
                 continue
-            log.info("%s: cut into %d pieces of %.1f s, to have some to validate and test on",
-                     name, count, len(audio) / count / self.config.sample_rate)
+            segments += count
             for k, part in enumerate(np.array_split(audio, count)):
                 yield Piece(f"{name}@{k}", np.ascontiguousarray(part), meta)
         if readable == 0:
             raise DataError(f"--data {path}: none of its {len(files)} file(s) is readable audio")
+        if segments:
+            log.info("a folder of fewer than %d files (data.cut_below): its files are cut into %d pieces of about "
+                     "%g s or less, so that validation and testing hear most of them", self.config.cut_below, segments,
+                     self.config.segment_seconds)
 
 
     def read_file(self, path: Path) -> Piece:

@@ -49,6 +49,14 @@ PrimeFile = Annotated[
     typer.Option("--prime-file", help="Continue this file (repeatable): an .abc tune for abc, audio for audio "
                                       "representations; only these primes unless --prime names others too."),
 ]
+PrimeBars = Annotated[
+    int | None, typer.Option("--prime-bars", help="Cut each --prime-file to its first N bars (ABC, MIDI; default: all of it).")
+]
+PrimeSeconds = Annotated[
+    float | None,
+    typer.Option("--prime-seconds", help="Cut each --prime-file to its first S seconds (audio; default: all of it, "
+                                         "up to 30 s, a longer file its last 30 s)."),
+]
 InjectNoise = Annotated[
     float | None,
     typer.Option("--inject-noise", help="Noise fed back while generating: std on frames, or share of random tokens."),
@@ -96,9 +104,10 @@ def user_errors(debug: bool, quiet: bool = False) -> Iterator[None]:
 
 def _generate_overrides(
     temperature: list[str], num_samples: int | None, prime: list[str], seconds: float | None, inject_noise: float | None,
-    prime_files: list[Path], steering: dict[str, str | None],
+    prime_files: list[Path], named: dict[str, Any],
 ) -> dict[str, Any]:
-    given = {"seconds": seconds, "inject_noise": inject_noise, **steering}
+    """The ``[generate]`` keys the options give; ``named``: more keys by name (steering, prime cuts)."""
+    given = {"seconds": seconds, "inject_noise": inject_noise, **named}
     values: dict[str, Any] = {k: v for k, v in given.items() if v is not None}
     if temperature:
         values["temperature"] = _floats(temperature, "--temperature")
@@ -154,6 +163,8 @@ def run_command(
     num_samples: NumSamples = None,
     prime: PrimeOpt = [],
     prime_file: PrimeFile = [],
+    prime_bars: PrimeBars = None,
+    prime_seconds: PrimeSeconds = None,
     seconds: Seconds = None,
     inject_noise: InjectNoise = None,
     meter: Meter = None,
@@ -180,7 +191,8 @@ def run_command(
             },
             "model": {"hidden": hidden, "layers": layers, "dropout": dropout},
             "generate": _generate_overrides(temperature, num_samples, prime, seconds, inject_noise, prime_file,
-                                            {"meter": meter, "key": key, "unit": unit}),
+                                            {"meter": meter, "key": key, "unit": unit,
+                                        "prime_bars": prime_bars, "prime_file_seconds": prime_seconds}),
         }
         named = {section: {k: v for k, v in values.items() if v is not None} for section, values in named.items()}
         if resume is not None:
@@ -217,6 +229,8 @@ def generate_command(
     num_samples: NumSamples = None,
     prime: PrimeOpt = [],
     prime_file: PrimeFile = [],
+    prime_bars: PrimeBars = None,
+    prime_seconds: PrimeSeconds = None,
     seconds: Seconds = None,
     inject_noise: InjectNoise = None,
     meter: Meter = None,
@@ -235,7 +249,8 @@ def generate_command(
 ) -> None:
     with user_errors(debug, quiet):
         generate = _generate_overrides(temperature, num_samples, prime, seconds, inject_noise, prime_file,
-                                       {"meter": meter, "key": key, "unit": unit})
+                                       {"meter": meter, "key": key, "unit": unit,
+                                        "prime_bars": prime_bars, "prime_file_seconds": prime_seconds})
         if max_length is not None:
             generate["max_length"] = max_length
         run = {k: v for k, v in {"seed": seed, "device": device}.items() if v is not None}

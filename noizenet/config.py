@@ -49,7 +49,7 @@ class RunConfig:
 
 @dataclass
 class TrainConfig:
-    epochs: int = 100
+    epochs: int = 0  # 0 = no limit: the minutes decide (a small corpus trains for its minutes too)
     max_minutes: float = 4.0  # training stops at whichever of epochs/minutes comes first
     layout: str = "pieces"  # pieces: each batch row is a piece from its start; stream: pieces end to end
     batch_size: int = 32  # rows of a batch
@@ -62,13 +62,16 @@ class TrainConfig:
     warmup_steps: int = 30
     min_lr_ratio: float = 0.02  # cosine ends at lr * this
     patience: int = 5  # validations without improvement before stopping; 0 = never
-    early_stop_after: float = 0.25  # share of the budget (epochs or minutes) before patience may stop training
+    # ... and they must span this share of the budget since the best validation (on a
+    # small corpus an epoch takes a second: five validations are no trend)
+    patience_share: float = 0.1
+    early_stop_after: float = 0.5  # share of the budget (epochs or minutes) before patience may stop training
     val_every: float = 1.0  # epochs between validations (fractions allowed); also at every 10% of max_minutes
     val_max_tokens: int = 50_000  # validation pieces scored during training (all of them at the end); 0 = all
     split: list[float] = field(default_factory=lambda: [0.8, 0.1, 0.1])  # train/val/test by piece
 
     def __post_init__(self) -> None:
-        _at_least("train.epochs", self.epochs, 1)
+        _at_least("train.epochs", self.epochs, 0)
         if not self.max_minutes > 0:
             raise ConfigError(f"train.max_minutes must be > 0, got {self.max_minutes}")
         _choice("train.layout", self.layout, LAYOUTS)
@@ -84,8 +87,9 @@ class TrainConfig:
         if not 0 <= self.min_lr_ratio <= 1:
             raise ConfigError(f"train.min_lr_ratio must be in [0, 1], got {self.min_lr_ratio}")
         _at_least("train.patience", self.patience, 0)
-        if not 0 <= self.early_stop_after <= 1:
-            raise ConfigError(f"train.early_stop_after must be in [0, 1], got {self.early_stop_after}")
+        for key in ("early_stop_after", "patience_share"):
+            if not 0 <= getattr(self, key) <= 1:
+                raise ConfigError(f"train.{key} must be in [0, 1], got {getattr(self, key)}")
         if not self.val_every > 0:
             raise ConfigError(f"train.val_every must be > 0, got {self.val_every}")
         _at_least("train.val_max_tokens", self.val_max_tokens, 0)
@@ -98,7 +102,9 @@ class TrainConfig:
 @dataclass
 class GenerateConfig:
     prime: list[str] = field(default_factory=lambda: ["start"])
-    prime_files: list[str] = field(default_factory=list)  # files whose openings prime samples too (a tune, a song)
+    prime_files: list[str] = field(default_factory=list)  # files that prime samples too, each all of it (a tune, a song)
+    prime_bars: int = 0  # cut each prime file to its first bars (ABC, MIDI); 0 = all of it
+    prime_file_seconds: float = 0.0  # cut each prime file to its first seconds (audio); 0 = all of it, up to 30 s
     temperature: list[float] = field(default_factory=lambda: [1.0])  # 0 = argmax
     num_samples: int = 10  # per prime and temperature
     max_length: int = 1500  # tokens (or frames) generated after the prime, for symbolic music
@@ -121,6 +127,8 @@ class GenerateConfig:
                 raise ConfigError(f"generate.temperature must be >= 0, got {t}")
         _at_least("generate.num_samples", self.num_samples, 1)
         _at_least("generate.max_length", self.max_length, 1)
+        _at_least("generate.prime_bars", self.prime_bars, 0)
+        _at_least("generate.prime_file_seconds", self.prime_file_seconds, 0)
         for key in ("seconds", "prime_seconds"):
             if not (getattr(self, key) > 0 and math.isfinite(getattr(self, key))):
                 raise ConfigError(f"generate.{key} must be > 0, got {getattr(self, key)}")

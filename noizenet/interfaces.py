@@ -125,6 +125,20 @@ class Representation(ABC):
         (symbolic ones choose their own, e.g. the header and first bar).
         """
 
+    def prime(self, piece: Piece, *, bars: int = 0, seconds: float = 0.0) -> torch.Tensor:
+        """A user's whole piece as a prime (``--prime-file``): generation continues
+        after its end. ``bars`` / ``seconds`` (0 = all) cut it to its first bars or
+        seconds, for representations that count them (ABC and MIDI bars, audio seconds).
+
+        By default: :meth:`encode` without the stop token, ``bars`` and ``seconds``
+        ignored. Override to cut, or to bound a prime longer than the model can take.
+        """
+        encoded = self.encode(piece)
+        stop = self.spec.stop
+        if stop is not None and len(encoded) and int(encoded[-1]) == stop:
+            return encoded[:-1]
+        return encoded
+
     @abstractmethod
     def write(self, piece: Piece, path_stem: Path) -> list[Path]:
         """Write ``piece`` as files named ``path_stem`` + suffixes; return those written.

@@ -45,7 +45,7 @@ def _summary(metrics: dict[str, Any], config: Config) -> list[Block]:
     return [
         Block("text", f"{data}pieces train/val/test: {pieces}; seed {config.run.seed}."),
         Block("text", f"Training: {train.get('epochs', '?')} epochs, {train.get('steps', '?')} steps in "
-                      f"{train.get('seconds', '?')} s (stopped by: {train.get('stopped', '?')}); "
+                      f"{train.get('seconds', '?')} s (stopped: {train.get('stop_reason', train.get('stopped', '?'))}); "
                       f"{train.get('parameters', 0):,} parameters."),
         Block("text", "Config: [config.toml](config.toml) (rerun with `noizenet run --config config.toml`); "
                       "per-validation log: [metrics.jsonl](metrics.jsonl); all figures: [metrics.json](metrics.json)."),

@@ -240,6 +240,7 @@ def train(session: Session, *, resume: bool = False) -> dict[str, Any]:
         calibrate(session, val_encoded[:CALIBRATION_PIECES])
     summary = {
         "stopped": result.stopped,
+        "stop_reason": result.reason,
         "epochs": round(result.epochs, 3),
         "steps": result.steps,
         "seconds": round(result.seconds, 1),
@@ -314,8 +315,8 @@ def generate(session: Session, trained: Trained, folder: Path | None = None) -> 
     named = [(name, name, session.registry.get("prime", name)().make(representation, context, gen.num_samples))
              for name in gen.prime]
     for path in map(Path, gen.prime_files):
-        opening = representation.opening(file_piece(session, path), seconds=gen.prime_seconds)
-        named.append((f"file-{path.stem}", f"file:{path.name}", [opening] * gen.num_samples))
+        prime = representation.prime(file_piece(session, path), bars=gen.prime_bars, seconds=gen.prime_file_seconds)
+        named.append((f"file-{path.stem}", f"file:{path.name}", [prime] * gen.num_samples))
     for stem, prime_name, primes in named:
         for temperature in gen.temperature:
             for index, tensor in enumerate(primes):
@@ -459,7 +460,7 @@ def execute(
         say(f"noizenet {'train' if train_only else 'run'}: {config.run.repr} + {config.run.model} on "
             f"{config.dataset_name} ({len(splits.train)}/{len(splits.val)}/{len(splits.test)} pieces) -> {run_dir.root}")
         summary = train(session, resume=resume is not None)
-        say(f"trained {summary['epochs']} epochs in {summary['seconds']} s ({summary['stopped']}), "
+        say(f"trained {summary['epochs']} epochs in {summary['seconds']} s ({summary['stop_reason']}), "
             f"{summary['tokens_per_s']:,.0f} tokens/s")
         metrics = None
         if not train_only:

@@ -29,6 +29,7 @@ from noizenet.windows import PieceWindows, StreamWindows, Window
 log = logging.getLogger("noizenet")
 DIVERGENCE_STEPS = 10  # losses averaged for the divergence check
 GPU_LOSS_READ_EVERY = 16  # on a GPU, steps queued between host syncs (loss read, clock, decisions)
+RISE = 0.02  # patience stops training on a validation loss this share above its best (a rise, not a plateau)
 
 
 class TrainingInterrupted(NoizenetError):
@@ -52,7 +53,10 @@ class TrainerState:
     step_seconds: float = 0.0  # time inside training steps (the throughput)
     state: Any = None  # the model's recurrent state, carried across windows
     best_val: float = math.inf
+    best_epoch: float = 0.0  # where the best validation was
+    best_progress: float = 0.0  # share of the budget used then
     bad_validations: int = 0
+    recent_val: list[float] = field(default_factory=list)  # the last validation losses, newest last
     plateau_factor: float = 1.0
     initial_loss: float | None = None  # mean of the first DIVERGENCE_STEPS losses
     recent_losses: list[float] = field(default_factory=list)
@@ -73,6 +77,7 @@ class TrainerState:
 @dataclass
 class TrainResult:
     stopped: str  # "epochs", "time", "early-stop"
+    reason: str  # why, in a sentence for the summary and the report
     epochs: float
     steps: int
     seconds: float
@@ -189,7 +194,7 @@ class Trainer:
         self.scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
         # Steps between reads of the loss: each read waits for the GPU to finish.
         self.read_every = 1 if device.type == "cpu" else GPU_LOSS_READ_EVERY
-        self.total_steps = cfg.epochs * windows.windows_per_epoch
+        self.total_steps = cfg.epochs * windows.windows_per_epoch  # 0: no epoch limit
         self.run_state = TrainerState(next_val_epoch=cfg.val_every)  # saved in every checkpoint
         self.validated_step = -1
         self.epoch_windows = windows.count(0)
@@ -216,7 +221,11 @@ class Trainer:
     # -- the loop ----------------------------------------------------------------
     def progress(self) -> float:
         """Share of the budget used: epochs (estimated in steps) or minutes, the larger."""
-        return min(1.0, max(self.run_state.step / self.total_steps, self.run_state.seconds / (60 * self.cfg.max_minutes)))
+        by_steps = self.run_state.step / self.total_steps if self.total_steps else 0.0
+        return min(1.0, max(by_steps, self.run_state.seconds / (60 * self.cfg.max_minutes)))
+
+    def _epochs_done(self) -> bool:
+        return bool(self.cfg.epochs) and self.run_state.epoch >= self.cfg.epochs
 
     def fit(self) -> TrainResult:
         self.model.train()
@@ -259,11 +268,12 @@ class Trainer:
                         break
                 else:  # the epoch ran to its end
                     self.run_state.epoch, self.run_state.window = self.run_state.epoch + 1, 0
-                    if self.run_state.epoch >= self.cfg.epochs:
+                    if self._epochs_done():
                         stopped = self._validate() if self.validated_step != self.run_state.step else "epochs"
         seconds = self.run_state.step_seconds - start_step_seconds
         return TrainResult(
             stopped=stopped,
+            reason=self._reason(stopped),
             epochs=self.epoch_position(),
             steps=self.run_state.step,
             seconds=self.run_state.seconds,
@@ -366,6 +376,7 @@ class Trainer:
         improved = val["loss"] < self.run_state.best_val
         if improved:
             self.run_state.best_val = val["loss"]
+            self.run_state.best_epoch, self.run_state.best_progress = self.epoch_position(), self.progress()
             self.run_state.bad_validations = 0
         else:
             self.run_state.bad_validations += 1
@@ -373,14 +384,40 @@ class Trainer:
         self._save_last()
         if improved:
             atomic_torch_save(self.run_dir.best, self._checkpoint())
-        patient = self.progress() < self.cfg.early_stop_after  # a small held-out set is too noisy to stop on early
-        if self.cfg.patience and self.run_state.bad_validations >= self.cfg.patience and not patient:
+        self.run_state.recent_val = [*self.run_state.recent_val, val["loss"]][-max(1, self.cfg.patience):]
+        if self._rising():
             return "early-stop"
         if self.run_state.seconds >= 60 * self.cfg.max_minutes:
             return "time"
-        if self.run_state.epoch >= self.cfg.epochs:
+        if self._epochs_done():
             return "epochs"
         return ""
+
+    def _rising(self) -> bool:
+        """Patience: ``cfg.patience`` validations without a new best whose mean is
+        :data:`RISE` above the best (a plateau trains on), spanning at least
+        ``cfg.patience_share`` of the budget since the best, and not before
+        ``cfg.early_stop_after`` of it (a small held-out set is too noisy to stop on early)."""
+        cfg, state = self.cfg, self.run_state
+        if not cfg.patience or state.bad_validations < cfg.patience:
+            return False
+        rose = sum(state.recent_val) / len(state.recent_val) > state.best_val + RISE * abs(state.best_val)
+        return rose and self.progress() >= cfg.early_stop_after and self.progress() - state.best_progress >= cfg.patience_share
+
+    def _reason(self, stopped: str) -> str:
+        """Why training ended, in words a user can act on."""
+        state, cfg = self.run_state, self.cfg
+        if stopped == "early-stop":
+            mean = sum(state.recent_val) / len(state.recent_val)
+            return (f"early stop: the validation loss rose, its last {len(state.recent_val)} validations averaging "
+                    f"{mean:.4g} against the best {state.best_val:.4g} at epoch {state.best_epoch:.1f}, "
+                    f"{100 * (self.progress() - state.best_progress):.0f}% of the budget ago; best.pt keeps the best "
+                    f"(train.patience=0 trains on)")
+        if stopped == "epochs":
+            early = state.seconds < 0.9 * 60 * cfg.max_minutes
+            return f"ran its {cfg.epochs} epochs" + (f" in {state.seconds:.0f} s of {cfg.max_minutes:g} minutes "
+                                                     "(--epochs 0 trains for the minutes)" if early else "")
+        return f"used its {cfg.max_minutes:g} minutes"
 
     def _save_last(self) -> None:
         atomic_torch_save(self.run_dir.last, self._checkpoint())

@@ -126,7 +126,7 @@ def notes(audio: np.ndarray) -> list[int]:
 
 
 def test_codebook_round_trip_keeps_the_notes_and_the_codebook_travels_in_the_state():
-    train = [piece(seed) for seed in range(6)]
+    train = [piece(seed) for seed in range(7, 33)]  # 52 s: 3,276 frames, 51 codes of at least 64 frames
     rep = CodebookRepresentation(CodebookConfig(codes=64, fit_frames=3000))
     rep.fit(train)
     encoded = rep.encode(piece(7))
@@ -181,9 +181,43 @@ def test_token_and_frame_kind_scores_the_token_and_the_features_and_samples_one_
     assert torch.equal(drawn[:, :3].sum(1), torch.ones(2)) and torch.equal(drawn[1], torch.tensor([0.0, 1.0, 0.0, 1.0, 2.0]))
 
 
-def test_codebook_needs_enough_frames_for_its_codes():
-    with pytest.raises(DataError, match="lower repr.codes"):
+def test_codebook_learns_fewer_codes_from_little_audio_and_refuses_too_little(caplog):
+    """No code is learned from fewer than 64 frames: 8 pieces of 2 s (1,000 frames of
+    16 ms) make 15 codes, not 256; 2 s alone (126 frames) are too few for two."""
+    caplog.set_level(logging.WARNING, logger="noizenet")
+    codebook = CodebookRepresentation(CodebookConfig())
+    codebook.fit([piece(seed) for seed in range(8)])
+    assert codebook.spec.size == len(codebook.centroids) == 1008 // 64
+    assert "15 codes instead of 256" in caplog.text
+    assert codebook.encode(piece(9)).max() < 15
+    with pytest.raises(DataError, match="needs at least 128 training frames"):
         CodebookRepresentation(CodebookConfig(codes=512, fit_frames=1000)).fit([piece()])
+
+
+def test_augmentation_is_seeded_and_keeps_length_and_sample_rate():
+    rep = CodebookRepresentation(CodebookConfig(augment_copies=3))
+    pieces = [piece(seed) for seed in range(2)]
+    first, again = rep.augment(pieces), rep.augment(pieces)
+    assert [p.id for p in first] == [f"a~aug{k}" for k in (1, 2, 3)] * 2
+    assert all(np.array_equal(a.data, b.data) for a, b in zip(first, again))  # same seed: same copies
+    assert all(len(p.data) == len(pieces[0].data) and p.meta["sample_rate"] == RATE and p.data.dtype == np.float32
+               and np.abs(p.data).max() <= 0.99 for p in first)
+    assert not np.allclose(first[0].data, pieces[0].data)
+    other = CodebookRepresentation(CodebookConfig(augment_copies=3, augment_seed=1)).augment(pieces)
+    assert not np.allclose(other[0].data, first[0].data)
+    assert rep.augment([Piece("long", np.zeros(RATE * 601, np.float32), {"sample_rate": RATE})]) == []  # over 10 minutes
+    assert CodebookRepresentation(CodebookConfig(augment_copies=0)).augment(pieces) == []
+
+
+def test_a_prime_file_longer_than_the_limit_keeps_its_end(caplog):
+    caplog.set_level(logging.WARNING, logger="noizenet")
+    rep = WaveformRepresentation(WaveformConfig())
+    rep.fit([piece()])
+    audio = np.concatenate([np.zeros(RATE * 30, np.float32), melody(4, 2.0)])
+    prime = rep.prime(Piece("long.wav", audio, {"sample_rate": RATE}))
+    assert len(prime) == 30 * RATE and "lasts 32 s: its last 30 s" in caplog.text
+    assert torch.equal(prime[-2 * RATE:], rep.encode(Piece("end", audio[-2 * RATE:], {"sample_rate": RATE})))
+    assert len(rep.prime(Piece("long.wav", audio, {"sample_rate": RATE}), seconds=1.5)) == 1.5 * RATE
 
 
 def test_audio_representations_refuse_text():
@@ -194,9 +228,19 @@ def test_audio_representations_refuse_text():
 # -- data -------------------------------------------------------------------------------
 def test_audio_folder_skips_a_corrupt_file_and_names_it(audio_folder, caplog):
     caplog.set_level(logging.WARNING, logger="noizenet")
-    pieces = list(AudioFiles(AudioFilesConfig(), audio_folder).pieces())
+    pieces = list(AudioFiles(AudioFilesConfig(cut_below=0), audio_folder).pieces())
     assert len(pieces) == 8 and all(p.data.dtype == np.float32 and p.meta["sample_rate"] == RATE for p in pieces)
     assert "broken.wav" in caplog.text
+
+
+def test_a_small_folder_is_cut_into_pieces_so_that_every_split_hears_its_files(tmp_path):
+    for i in range(4):
+        soundfile.write(tmp_path / f"tune{i}.wav", melody(i, 15.0), RATE)
+    pieces = list(AudioFiles(AudioFilesConfig(), tmp_path).pieces())
+    assert [p.id for p in pieces] == [f"tune{i}.wav@{k}" for i in range(4) for k in range(3)]
+    assert sum(len(p.data) for p in pieces) == 4 * 15 * RATE
+    kept = list(AudioFiles(AudioFilesConfig(cut_below=4), tmp_path).pieces())
+    assert [p.id for p in kept] == [f"tune{i}.wav" for i in range(4)]
 
 
 def test_a_single_file_is_cut_into_pieces_to_validate_and_test_on(tmp_path):
@@ -378,7 +422,9 @@ def run_audio(cli, tmp_path, audio_folder, *extra):
 
 
 def test_waveform_run_writes_wavs_pngs_and_collapse_statistics(cli, tmp_path, audio_folder):
-    out, metrics = run_audio(cli, tmp_path, audio_folder, "--repr", "waveform", "--model", "gru", "--set", "data.max_seconds=1")
+    # augmented copies would make the one epoch five times as long, at 16,000 steps a second of audio
+    out, metrics = run_audio(cli, tmp_path, audio_folder, "--repr", "waveform", "--model", "gru", "--set", "data.max_seconds=1",
+                             "--set", "repr.augment_copies=0")
     wavs = sorted((out / "samples").glob("*.wav"))
     assert len(wavs) == 6 and len(list((out / "samples").glob("*.png"))) == 6
     for wav in wavs:
@@ -396,7 +442,7 @@ def test_waveform_run_writes_wavs_pngs_and_collapse_statistics(cli, tmp_path, au
 
 def test_zscore_runs_to_the_end_and_reports_its_collapse_at_temperature_zero(cli, tmp_path, audio_folder):
     out, metrics = run_audio(cli, tmp_path, audio_folder, "--repr", "waveform", "--model", "lstm",
-                             "--set", "repr.encoding=zscore", "-t", "0")
+                             "--set", "repr.encoding=zscore", "-t", "0", "--set", "repr.augment_copies=0")
     assert metrics["samples_checked"] == 6
     assert all(isinstance(v["collapsed"], bool) for v in metrics["quality"]["collapse"]["per_sample"])
     assert all(soundfile.info(w).frames == RATE * 3 // 4 for w in (out / "samples").glob("*.wav"))
@@ -417,7 +463,12 @@ def test_fft_run_generates_audio_and_again_once_its_data_is_gone(cli, tmp_path, 
     assert cli("generate", out, "--prime-file", mine, "-n", "1", "-q").exit_code == 0
     (sample,) = json.loads((latest_generation(out) / "samples.json").read_text())["samples"]
     assert sample["prime"] == "file:mine.wav" and sample["continuation_seconds"] >= 0.5
+    whole = soundfile.info(mine).duration  # all of the file primes it, to whole hops of 512 samples
+    assert abs(sample["seconds"] - sample["continuation_seconds"] - whole) <= 512 / RATE
     assert (latest_generation(out) / "file-mine-t1-00.wav").exists()
+    assert cli("generate", out, "--prime-file", mine, "--prime-seconds", "0.1", "-n", "1", "-q").exit_code == 0
+    (cut,) = json.loads((latest_generation(out) / "samples.json").read_text())["samples"]
+    assert cut["seconds"] - cut["continuation_seconds"] <= 0.1 + 512 / RATE < whole
     shutil.rmtree(data)  # song openings and the sampling spread are in best.pt
     assert cli("generate", out, "-q").exit_code == 0
     again = torch.load(latest_generation(out) / "sequences.pt", weights_only=True)

@@ -100,21 +100,58 @@ def test_reading_the_loss_every_few_steps_trains_the_same(tmp_path):
     assert all(torch.equal(a, b) for a, b in zip(runs[0][2], runs[1][2]))
 
 
-def test_patience_cannot_stop_training_in_the_first_quarter_of_its_budget(tmp_path, monkeypatch):
-    """A tiny held-out set can look worse at once; early stopping waits for
-    train.early_stop_after of the budget (here 5 of 20 epochs), then stops."""
+def test_patience_cannot_stop_training_in_the_first_half_of_its_budget(tmp_path, monkeypatch):
+    """A small held-out set can look worse at once: patience stops training only after
+    train.early_stop_after of the budget (by default half: 10 of 20 epochs), and only
+    once the validations without a new best span train.patience_share of it."""
     spec = OutputSpec(Categorical(), 20, start=0, stop=1)
     pieces = [torch.randint(2, 20, (40,), generator=torch.Generator().manual_seed(i)) for i in range(8)]
-    worse = iter(range(1, 100))  # every validation after the first is worse
-    monkeypatch.setattr("noizenet.trainer.score_pieces", lambda *args, **kwargs: {"loss": float(next(worse)), "steps": 1})
-    for early_stop_after, stopped_at in ((0.25, 5), (0.0, 2)):
-        folder = tmp_path / str(early_stop_after)
+    for settings, stopped_at in (({}, 10), ({"early_stop_after": 0.0, "patience_share": 0.0}, 2),
+                                 ({"early_stop_after": 0.0, "patience_share": 0.125}, 4)):
+        worse = iter(range(1, 100))  # every validation after the first is worse
+        monkeypatch.setattr("noizenet.trainer.score_pieces", lambda *args, **kwargs: {"loss": float(next(worse)), "steps": 1})
+        folder = tmp_path / str(stopped_at)
         folder.mkdir()
         trainer = Trainer(
             model=RecurrentNet("gru", spec, RecurrentConfig(hidden=8, layers=1, embedding=4)), spec=spec,
             windows=make_windows("pieces", pieces, batch_size=4, seq_len=16, seed=0), val_encoded=pieces[:2],
-            cfg=TrainConfig(epochs=20, max_minutes=60, patience=1, early_stop_after=early_stop_after),
+            cfg=TrainConfig(epochs=20, max_minutes=60, patience=1, **settings),
             run_dir=RunDir(folder), device=torch.device("cpu"), checkpoint_extra={}, quiet=True,
         )
         result = trainer.fit()
         assert (result.stopped, result.epochs) == ("early-stop", stopped_at)
+        assert result.reason.startswith("early stop: the validation loss rose") and "epoch 1.0" in result.reason
+
+
+def test_a_plateau_of_the_validation_loss_trains_on(tmp_path, monkeypatch):
+    """Patience stops on a rise (2% above the best), never on a loss that only stalls."""
+    spec = OutputSpec(Categorical(), 20, start=0, stop=1)
+    pieces = [torch.randint(2, 20, (40,), generator=torch.Generator().manual_seed(i)) for i in range(8)]
+    stalled = iter([1.0] + [1.01, 1.005] * 50)
+    monkeypatch.setattr("noizenet.trainer.score_pieces", lambda *args, **kwargs: {"loss": next(stalled), "steps": 1})
+    trainer = Trainer(
+        model=RecurrentNet("gru", spec, RecurrentConfig(hidden=8, layers=1, embedding=4)), spec=spec,
+        windows=make_windows("pieces", pieces, batch_size=4, seq_len=16, seed=0), val_encoded=pieces[:2],
+        cfg=TrainConfig(epochs=12, max_minutes=60, patience=1, early_stop_after=0.0, patience_share=0.0),
+        run_dir=RunDir(tmp_path), device=torch.device("cpu"), checkpoint_extra={}, quiet=True,
+    )
+    result = trainer.fit()
+    assert (result.stopped, result.epochs) == ("epochs", 12) and result.reason.startswith("ran its 12 epochs in ")
+
+
+def test_without_an_epoch_limit_a_small_corpus_trains_for_its_minutes(tmp_path):
+    """train.epochs = 0 (the default): the minutes alone end training, however many
+    epochs a small corpus makes of them."""
+    spec = OutputSpec(Categorical(), 20, start=0, stop=1)
+    pieces = [torch.randint(2, 20, (40,), generator=torch.Generator().manual_seed(i)) for i in range(4)]
+    trainer = Trainer(
+        model=RecurrentNet("gru", spec, RecurrentConfig(hidden=8, layers=1, embedding=4)), spec=spec,
+        windows=make_windows("pieces", pieces, batch_size=4, seq_len=16, seed=0), val_encoded=pieces[:1],
+        cfg=TrainConfig(max_minutes=0.05, patience=0), run_dir=RunDir(tmp_path), device=torch.device("cpu"),
+        checkpoint_extra={}, quiet=True,
+    )
+    result = trainer.fit()
+    assert result.stopped == "time" and result.seconds >= 3.0 and result.epochs >= 1
+    assert result.reason == "used its 0.05 minutes"
+
+

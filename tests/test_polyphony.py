@@ -331,5 +331,10 @@ def test_midi_run_on_a_folder_writes_polyphonic_midi_and_continues_a_midi_file(c
     again = cli("generate", out, "--prime-file", mine, "-n", "1", "-q")
     assert again.exit_code == 0, again.output
     generated = read_midi(next(latest_generation(out).glob("*mine*.mid")))
-    opening = progression(2, shift=2)  # the opening: 8 quarter notes
-    assert all(np.isclose(generated[:, :3], row[:3]).all(axis=1).any() for row in opening)
+    whole = progression(4, shift=2)  # every note of the file primes the sample
+    assert all(np.isclose(generated[:, :3], row[:3]).all(axis=1).any() for row in whole)
+    (sample,) = json.loads((latest_generation(out) / "samples.json").read_text())["samples"]
+    cut = cli("generate", out, "--prime-file", mine, "--prime-bars", "1", "-n", "1", "-q")
+    assert cut.exit_code == 0, cut.output
+    (first_bar,) = json.loads((latest_generation(out) / "samples.json").read_text())["samples"]
+    assert 0 < first_bar["prime_steps"] < sample["prime_steps"] / 3  # 6 notes of 24

@@ -53,19 +53,25 @@ def test_run_files_get_the_permissions_of_any_new_file(trained_run, tmp_path):
         assert stat.S_IMODE(path.stat().st_mode) == usual, path
 
 
-def test_generate_continues_the_users_own_tune(cli, trained_run, tmp_path):
+def test_generate_continues_the_users_whole_tune_or_its_first_bars(cli, trained_run, tmp_path):
     run = tmp_path / "run"
     shutil.copytree(trained_run, run)
     tune = tmp_path / "my_tune.abc"
-    tune.write_text("X:1\nT:My tune\nM:6/8\nL:1/8\nK:G\nGAB cBA|BGG G2D|GAB cBA|BGE E2D|\n")
+    whole = "X:1\nT:My tune\nM:6/8\nL:1/8\nK:G\nGAB cBA|BGG G2D|GAB cBA|BGE E2D|\nDGG GBd|ecA BGE|DGG GBd|ecA G3|\n"
+    tune.write_text(whole)
     result = cli("generate", run, "--prime-file", tune, "-n", "2", "--seed", "1")
     assert result.exit_code == 0, result.output
     manifest = json.loads((latest_generation(run) / "samples.json").read_text())
     assert [s["name"] for s in manifest["samples"]] == ["file-my_tune-t1-00", "file-my_tune-t1-01"]
     assert {s["prime"] for s in manifest["samples"]} == {"file:my_tune.abc"}
-    for sample in manifest["samples"]:  # the opening, verbatim, then the model's continuation
+    for sample in manifest["samples"]:  # all of the tune, verbatim, then the model's continuation
         text = (latest_generation(run) / f"{sample['name']}.abc").read_text()
-        assert text.startswith("X:1\nT:My tune\nM:6/8\nL:1/8\nK:G\nGAB cBA|") and len(text) > 60
+        assert text.startswith(whole), text
+        assert sample["prime_steps"] == 1 + len(whole)  # the start token and every character
+    cut = cli("generate", run, "--prime-file", tune, "--prime-bars", "2", "-n", "1", "--seed", "1", "-q")
+    assert cut.exit_code == 0, cut.output
+    (sample,) = json.loads((latest_generation(run) / "samples.json").read_text())["samples"]
+    assert sample["prime_steps"] == 1 + len("X:1\nT:My tune\nM:6/8\nL:1/8\nK:G\nGAB cBA|BGG G2D|")
     wrong = cli("generate", run, "--prime-file", tmp_path / "nothing.abc")
     assert wrong.exit_code == 2 and "--prime-file" in wrong.output and "nothing.abc" in wrong.output
 

@@ -124,18 +124,16 @@ class AbcRepresentation(Representation):
         (a pickup bar of fewer than three notes is taken with the bar after it)."""
         if piece is None:
             return torch.tensor([0], dtype=torch.long)
+        return self.prime(piece, bars=1)
+
+    def prime(self, piece: Piece, *, bars: int = 0, seconds: float = 0.0) -> torch.Tensor:
+        """Start token, then the whole tune as written (the model continues after
+        its last bar), or its header and first ``bars`` full bars."""
         text = self.normalize(piece)
-        key = re.search(r"(?m)^K:.*$", text)
-        body = key.end() + 1 if key else 0
-        cut = len(text)
-        for bar in re.finditer(r"\|", text[body:]):
-            music = NOT_NOTES.sub("", text[body : body + bar.start()])
-            if len(re.findall(r"[A-Ga-g]", music)) >= 3:
-                cut = body + bar.end()
-                break
+        cut = after_bars(text, bars) if bars else len(text)
         unseen = sorted(set(text[:cut]) - set(self._index))
         if unseen:
-            log.warning("the opening of '%s' has characters this run never saw in training, left out: %s",
+            log.warning("the prime '%s' has characters this run never saw in training, left out: %s",
                         piece.id, " ".join(map(repr, unseen)))
         return torch.tensor([0, *self._ids(text[:cut])], dtype=torch.long)
 
@@ -181,6 +179,22 @@ class AbcRepresentation(Representation):
         midi_path = Path(f"{path_stem}.mid")
         atomic_write_bytes(midi_path, midi)
         return [*written, midi_path, render_midi(midi_path, Path(f"{path_stem}.wav"))]
+
+
+def after_bars(text: str, bars: int) -> int:
+    """Where the ``bars``-th full bar of the tune's body ends (after its bar line);
+    a pickup of fewer than three notes counts with the bar after it. The tune's end
+    when it has fewer bars."""
+    key = re.search(r"(?m)^K:.*$", text)
+    body = key.end() + 1 if key else 0
+    start, counted = body, 0
+    for bar in re.finditer(r"\|[|\]]*:*", text[body:]):
+        notes = len(re.findall(r"[A-Ga-g]", NOT_NOTES.sub("", text[start : body + bar.start()])))
+        if notes >= (3 if counted == 0 else 1):
+            counted, start = counted + 1, body + bar.end()
+            if counted == bars:
+                return start
+    return len(text)
 
 
 LETTERS = "C,D,E,F,G,A,B,CDEFGABcdefgabc'd'e'f'g'a'b'"

@@ -12,16 +12,21 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import logging
+
 import numpy as np
 import torch
 
 from noizenet.errors import DataError
 from noizenet.interfaces import Piece, PrimeContext, Representation
+from noizenet.plugins.audio.augment import augmented_copies, wanted
 from noizenet.plugins.audio.plots import plot_sample
 from noizenet.plugins.audio.stft import Framing
 from noizenet.rundir import atomic_write_wav
 
+log = logging.getLogger("noizenet")
 DEFAULT_SAMPLE_RATE = 16000
+PRIME_MAX_SECONDS = 30  # of a user's file as a prime: generation feeds it step by step
 # Defaults of the representations with one step per 16 ms frame (codebook, harmonic):
 # 62.5 steps per second, so a 2x256 LSTM trains on a few hundred thousand steps and
 # samples far faster than real time. Dropout 0.3: at 0.1 the codebook learned to stay
@@ -83,6 +88,23 @@ class AudioRepresentation(Representation):
     def encode(self, piece: Piece) -> torch.Tensor:
         return self.to_steps(self.audio_of(piece))
 
+    def augment(self, pieces: Sequence[Piece]) -> list[Piece]:
+        """Pitch-shifted, tempo-changed, louder or softer copies of each piece when the
+        training audio is short (``repr.augment_*``, see augment.py); ids ``ID~augN``."""
+        cfg = self.config
+        seconds = sum(len(p.data) / p.meta.get("sample_rate", DEFAULT_SAMPLE_RATE) for p in pieces)
+        if not wanted(cfg, seconds):
+            return []
+        log.info("training audio is %.1f minutes: %d augmented copies of each piece too (up to %d semitones, "
+                 "%g%% tempo, %g dB; repr.augment_copies=0 for none)", seconds / 60, cfg.augment_copies,
+                 cfg.augment_semitones, 100 * cfg.augment_tempo, cfg.augment_gain_db)
+        extra = []
+        for piece in pieces:
+            rate = piece.meta.get("sample_rate", DEFAULT_SAMPLE_RATE)
+            for k, audio in enumerate(augmented_copies(piece.data, rate, cfg, piece.id), start=1):
+                extra.append(Piece(f"{piece.id}~aug{k}", audio, piece.meta))
+        return extra
+
     def decode(self, encoded: torch.Tensor, *, prime_steps: int = 0) -> Piece:
         audio = np.clip(self.from_steps(encoded), -1.0, 1.0).astype(np.float32)
         prime_samples = min(len(audio), self.prime_samples(prime_steps))
@@ -104,6 +126,19 @@ class AudioRepresentation(Representation):
             return self.to_steps(np.zeros(self.hop, np.float32))
         audio = self.audio_of(piece)[: max(self.hop, round(seconds * self.sample_rate))]
         return self.to_steps(audio)
+
+    def prime(self, piece: Piece, *, bars: int = 0, seconds: float = 0.0) -> torch.Tensor:
+        """All of ``piece`` up to :data:`PRIME_MAX_SECONDS` (a longer one: its last
+        ones, with a warning), or its first ``seconds``."""
+        audio = self.audio_of(piece)
+        limit = round(PRIME_MAX_SECONDS * self.sample_rate)
+        if seconds:
+            audio = audio[: round(seconds * self.sample_rate)]
+        elif len(audio) > limit:
+            log.warning("the prime '%s' lasts %.0f s: its last %d s prime the samples (--prime-seconds cuts it "
+                        "from the start instead)", piece.id, len(audio) / self.sample_rate, PRIME_MAX_SECONDS)
+            audio = audio[-limit:]
+        return self.opening(Piece(piece.id, audio, piece.meta), seconds=len(audio) / self.sample_rate)
 
     def prime_from_signal(self, signal: np.ndarray, *, smooth: bool, context: PrimeContext) -> torch.Tensor:
         return self.to_steps(np.clip(signal, -1, 1).astype(np.float32))

@@ -26,6 +26,7 @@ from noizenet.errors import ConfigError
 from noizenet.interfaces import OutputSpec, Piece
 from noizenet.kinds import Continuous
 from noizenet.plots import plt, save_figure
+from noizenet.plugins.audio.augment import AugmentConfig
 from noizenet.plugins.audio.base import AudioRepresentation
 from noizenet.plugins.synthesis import write_midi
 
@@ -33,12 +34,13 @@ PITCH_CLASSES = ["C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B"
 
 
 @dataclass
-class ChromaConfig:
+class ChromaConfig(AugmentConfig):
     hop: int = 2048  # samples between frames (128 ms at 16 kHz)
     chord_notes: int = 3  # at most this many pitch classes per decoded chord
     threshold: float = 0.5  # a pitch class joins the chord at this share of the frame's strongest
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if self.hop < 64:
             raise ConfigError(f"repr.hop must be >= 64 samples, got {self.hop}")
         if not 1 <= self.chord_notes <= 12 or not 0 < self.threshold <= 1:

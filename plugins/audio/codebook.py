@@ -13,6 +13,7 @@ travels in the checkpoint.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -25,21 +26,25 @@ from noizenet import hookimpl
 from noizenet.errors import ConfigError, DataError
 from noizenet.interfaces import OutputSpec
 from noizenet.kinds import Categorical
+from noizenet.plugins.audio.augment import AugmentConfig
 from noizenet.plugins.audio.base import FRAME_STEP_SUGGESTED, FramedRepresentation
 from noizenet.plugins.audio.stft import Framing
 
 PEAK_PERCENTILE = 99.9  # of the training magnitudes: "the loudest", robust to a stray click
+FRAMES_PER_CODE = 64  # training frames a code is learned from at least: fewer frames, fewer codes
+log = logging.getLogger("noizenet")
 
 
 @dataclass
-class CodebookConfig:
+class CodebookConfig(AugmentConfig):
     frame_size: int = 1024  # samples per STFT frame (64 ms at 16 kHz)
     hop: int = 256  # samples between frames: one token per 16 ms
-    codes: int = 256  # spectra in the codebook: the vocabulary
+    codes: int = 256  # spectra in the codebook: the vocabulary (fewer when the training audio has under 64 frames a code)
     fit_frames: int = 30_000  # training frames k-means learns from at most (evenly spread)
     range_db: float = 60.0  # dynamics kept below the loudest training magnitude; quieter detail is one floor
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if self.frame_size < 4 or self.frame_size % 2:
             raise ConfigError(f"repr.frame_size must be an even number >= 4, got {self.frame_size}")
         if not 1 <= self.hop <= self.frame_size // 2:
@@ -64,7 +69,7 @@ class CodebookRepresentation(FramedRepresentation):
 
     @property
     def spec(self) -> OutputSpec:
-        return OutputSpec(Categorical(), self.config.codes)
+        return OutputSpec(Categorical(), len(self.centroids))
 
     def log_spectra(self, audio: np.ndarray) -> np.ndarray:
         """``(T, bins)`` log-magnitude frames (a noise floor far below the music adds
@@ -75,11 +80,15 @@ class CodebookRepresentation(FramedRepresentation):
         frames = sum(len(a) // self.hop + 1 for a in audio)
         stride = max(1, frames // self.config.fit_frames)  # every stride-th frame of every piece
         magnitudes = np.concatenate([np.abs(self.framing.spectra(a))[::stride].astype(np.float32) for a in audio])
-        if len(magnitudes) < self.config.codes:
-            raise DataError(f"representation 'codebook' needs at least {self.config.codes} training frames "
-                            f"(repr.codes), the training audio has {len(magnitudes)}; lower repr.codes")
+        codes = min(self.config.codes, frames // FRAMES_PER_CODE)
+        if codes < 2:
+            raise DataError(f"representation 'codebook' needs at least {2 * FRAMES_PER_CODE} training frames "
+                            f"({2 * FRAMES_PER_CODE * self.hop / self.sample_rate:.1f} s of audio), the training audio has {frames}")
+        if codes < self.config.codes:
+            log.warning("codebook: %d codes instead of %d (repr.codes): the training audio has %d frames, and a code "
+                        "is learned from %d at least", codes, self.config.codes, frames, FRAMES_PER_CODE)
         self.floor = float(np.percentile(magnitudes, PEAK_PERCENTILE)) * 10 ** (-self.config.range_db / 20) or 1e-3
-        kmeans = MiniBatchKMeans(n_clusters=self.config.codes, random_state=0, n_init=3, batch_size=4096)
+        kmeans = MiniBatchKMeans(n_clusters=codes, random_state=0, n_init=3, batch_size=4096)
         self.centroids = kmeans.fit(np.log(magnitudes + self.floor)).cluster_centers_.astype(np.float32)
 
     def to_steps(self, audio: np.ndarray) -> torch.Tensor:

@@ -26,6 +26,7 @@ from noizenet import hookimpl
 from noizenet.errors import ConfigError
 from noizenet.interfaces import OutputSpec
 from noizenet.kinds import Continuous
+from noizenet.plugins.audio.augment import AugmentConfig
 from noizenet.plugins.audio.base import FramedRepresentation
 from noizenet.plugins.audio.stft import Framing
 
@@ -33,12 +34,13 @@ FEATURES = ("complex", "magnitude")
 
 
 @dataclass
-class FftConfig:
+class FftConfig(AugmentConfig):
     frame_size: int = 1024  # samples per frame (64 ms at 16 kHz)
     hop: int = 512  # samples between frames; frame_size / 2 for exact overlap-add
     features: str = "complex"  # complex | magnitude
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if self.frame_size < 4 or self.frame_size % 2:
             raise ConfigError(f"repr.frame_size must be an even number >= 4, got {self.frame_size}")
         if not 1 <= self.hop <= self.frame_size:

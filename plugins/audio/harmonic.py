@@ -27,6 +27,7 @@ from noizenet import hookimpl
 from noizenet.errors import ConfigError
 from noizenet.interfaces import OutputSpec, Piece
 from noizenet.plugins.audio.additive import Analysis, HarmonicPlusNoise
+from noizenet.plugins.audio.augment import AugmentConfig
 from noizenet.plugins.audio.base import FRAME_STEP_SUGGESTED, AudioRepresentation
 from noizenet.plugins.audio.token_frame import TokenAndFrame
 from noizenet.plugins.midi.notes import notes_array, write_notes_midi
@@ -40,7 +41,7 @@ SHORTEST_NOTE = 3  # frames (48 ms): shorter pitch runs are not written to the .
 
 
 @dataclass
-class HarmonicConfig:
+class HarmonicConfig(AugmentConfig):
     frame_size: int = 1024  # samples per analysis frame (64 ms at 16 kHz: a period of the lowest note fits)
     hop: int = 256  # samples between frames: one step per 16 ms
     lowest: int = 36  # MIDI note of the lowest pitch token (C2, 65 Hz)
@@ -49,6 +50,7 @@ class HarmonicConfig:
     bands: int = 16  # noise bands, log-spaced up to Nyquist
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if self.frame_size < 256 or self.frame_size % 2:
             raise ConfigError(f"repr.frame_size must be an even number >= 256, got {self.frame_size}")
         if not 16 <= self.hop <= self.frame_size // 2:

@@ -25,6 +25,7 @@ from noizenet import hookimpl
 from noizenet.errors import ConfigError
 from noizenet.interfaces import OutputSpec
 from noizenet.kinds import Categorical, Continuous
+from noizenet.plugins.audio.augment import AugmentConfig
 from noizenet.plugins.audio.base import AudioRepresentation
 
 ENCODINGS = ("mulaw", "zscore", "minmax")
@@ -33,7 +34,7 @@ SCALERS = {"zscore": (StandardScaler, ("mean_", "scale_", "var_")), "minmax": (M
 
 
 @dataclass
-class WaveformConfig:
+class WaveformConfig(AugmentConfig):
     encoding: str = "mulaw"  # mulaw | zscore | minmax
     mu: int = 255  # mu-law: mu + 1 quantization levels
     # Pre-emphasis y[n] = x[n] - a x[n-1] before encoding, undone after decoding (LPCNet
@@ -42,6 +43,7 @@ class WaveformConfig:
     pre_emphasis: float = 0.0
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if self.encoding not in ENCODINGS:
             raise ConfigError(f"repr.encoding must be one of {', '.join(ENCODINGS)}; got '{self.encoding}'")
         if not 1 <= self.mu <= 65535 or (self.mu + 1) % 2:

@@ -20,6 +20,7 @@ from noizenet.plugins.midi.plots import plot_roll
 from noizenet.plugins.synthesis import render_midi
 
 SIGNAL_PITCHES = (48, 84)  # MIDI pitches that noise and Perlin primes span (C3 to C6)
+QUARTERS_PER_BAR = 4.0  # --prime-bars counts bars of 4/4 in MIDI files
 
 
 @dataclass
@@ -69,7 +70,17 @@ class NotesRepresentation(Representation):
         ``piece``, cut at its end; None: an empty opening."""
         if piece is None:
             return self.encode_notes(notes_array([]), 0.0, whole=False)
-        cut = self.config.opening
+        return self._first_quarters(piece, self.config.opening)
+
+    def prime(self, piece: Piece, *, bars: int = 0, seconds: float = 0.0) -> torch.Tensor:
+        """Every note of ``piece`` (the model continues after its end), or those that
+        begin in its first ``bars`` bars, counted as bars of 4 quarter notes."""
+        if not bars:
+            return self.encode_notes(piece.data, piece.meta["quarters"], whole=False)
+        return self._first_quarters(piece, bars * QUARTERS_PER_BAR)
+
+    def _first_quarters(self, piece: Piece, cut: float) -> torch.Tensor:
+        """The notes that begin in the first ``cut`` quarter notes of ``piece``, cut there, as a prime."""
         notes = piece.data[piece.data[:, START] < cut].copy()
         notes[:, END] = np.minimum(notes[:, END], cut)
         return self.encode_notes(notes, min(cut, piece.meta["quarters"]), whole=False)
