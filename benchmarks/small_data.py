@@ -14,7 +14,7 @@ that parse for ABC, polyphony for MIDI. ``--reference`` adds one run on the full
 bundled corpus of each kind's representation, for the same figures there.
 
     .venv/bin/python benchmarks/small_data.py [--kinds audio abc midi] [--sizes 3 6 12]
-        [--seeds 0 1 2] [--minutes 1.5] [--set repr.augment_copies=0] [--reference]
+        [--seeds 0 1 2] [--minutes 1.5] [--set repr.augment_copies=0] [--audio-repr harmonic] [--reference]
 """
 
 from __future__ import annotations
@@ -35,7 +35,8 @@ EXTRA = {"audio": ["--prime", "song,noise,perlin", "--seconds", "3"], "abc": [],
 
 
 def run(kind: str, data: Path | None, seed: int, args: argparse.Namespace, out: Path) -> dict:
-    command = [sys.executable, "-m", "noizenet", "run", "--repr", REPRESENTATION[kind], "--max-minutes", str(args.minutes),
+    representation = args.audio_repr if kind == "audio" else REPRESENTATION[kind]
+    command = [sys.executable, "-m", "noizenet", "run", "--repr", representation, "--max-minutes", str(args.minutes),
                "--seed", str(seed), "--out", str(out), "-q", *EXTRA[kind]]
     if data is not None:
         command += ["--data", str(data)]
@@ -89,6 +90,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--minutes", type=float, default=1.5, help="--max-minutes of every run")
     parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="passed to every run")
+    parser.add_argument("--audio-repr", default="codebook", help="representation of the audio runs")
     parser.add_argument("--reference", action="store_true", help="also one run per kind on the full bundled corpus")
     args = parser.parse_args()
     results: dict[str, list[dict]] = {}
@@ -104,9 +106,10 @@ def main() -> None:
                 m = run(kind, None, 0, args, Path(scratch) / f"run-{kind}-full")
                 rows.append({"pieces": "bundled corpus", "seed": 0, **figures(kind, m, args.minutes)})
             results[kind] = rows
-    report("small_data", {"minutes": args.minutes, "set": args.set, "results": results})
+    report("small_data", {"minutes": args.minutes, "set": args.set, "audio_repr": args.audio_repr, "results": results})
     for kind, rows in results.items():
-        print(f"\n{kind} ({REPRESENTATION[kind]}), {args.minutes:g} training minutes per run")
+        print(f"\n{kind} ({args.audio_repr if kind == 'audio' else REPRESENTATION[kind]}), "
+              f"{args.minutes:g} training minutes per run")
         print(table(rows))
         for row in rows:
             if row["stopped"] != "time":

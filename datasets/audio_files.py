@@ -21,7 +21,8 @@ import soundfile as sf
 
 from noizenet import hookimpl
 from noizenet.datasets.abc_files import Music21Abc, Music21AbcConfig
-from noizenet.datasets.paths import AUDIO_SUFFIXES, cache_folder, data_files
+from noizenet.cache import cache_folder
+from noizenet.datasets.paths import AUDIO_SUFFIXES, data_files
 from noizenet.errors import ConfigError, DataError
 from noizenet.interfaces import Dataset, Piece
 from noizenet.plugins.abc.text import midi_bytes
@@ -49,11 +50,15 @@ class AudioFilesConfig:
     # training, validation and testing each hear most of the files. 0 = never cut.
     segment_seconds: float = 10.0
     cut_below: int = 12
+    # Silence before a file's first sound and after its last, quieter than this many dB
+    # below its peak, is cut: a song's silent tail taught the codebook that silence
+    # lasts, and continuations stayed silent once there. 0 = keep it.
+    trim_db: float = 60.0
 
     def __post_init__(self) -> None:
         _check_rate(self.sample_rate)
-        if self.max_seconds < 0 or self.segment_seconds < 0 or self.cut_below < 0:
-            raise ConfigError("data.max_seconds, data.segment_seconds and data.cut_below must be >= 0")
+        if min(self.max_seconds, self.segment_seconds, self.cut_below, self.trim_db) < 0:
+            raise ConfigError("data.max_seconds, data.segment_seconds, data.cut_below and data.trim_db must be >= 0")
 
 
 def load_audio(path: Path, sample_rate: int, max_seconds: float = 0.0) -> np.ndarray:
@@ -94,6 +99,8 @@ class AudioFiles(Dataset):
                 log.warning("skipping %s", error)
                 continue
             readable += 1
+            if self.config.trim_db:
+                audio, _ = librosa.effects.trim(audio, top_db=self.config.trim_db)
             name, meta = file.relative_to(root).as_posix(), {"sample_rate": self.config.sample_rate, "source": str(file)}
             segment = self.config.segment_seconds * self.config.sample_rate
             count = min(len(audio), max(3, round(len(audio) / segment))) if cut else 1

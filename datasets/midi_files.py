@@ -17,7 +17,8 @@ import numpy as np
 import scipy.io
 
 from noizenet import hookimpl
-from noizenet.datasets.paths import cache_folder, data_files
+from noizenet.cache import cache_folder
+from noizenet.datasets.paths import data_files
 from noizenet.errors import ConfigError, DataError
 from noizenet.interfaces import Dataset, Piece
 from noizenet.plugins.midi.notes import KEYS, notes_from_roll, notes_from_score, notes_piece, read_midi

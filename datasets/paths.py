@@ -1,9 +1,8 @@
 """What ``--data PATH`` names, for datasets that read files: the file itself, or
-the matching files under a folder; and where datasets cache what they make."""
+the matching files under a folder."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -28,12 +27,3 @@ def data_files(path: Path | None, dataset: str, matches: Callable[[Path], bool],
     if not path.is_dir():
         return [path], path.parent
     return sorted(p for p in path.rglob("*") if p.is_file() and matches(p)), path
-
-
-def cache_folder(configured: str, name: str) -> Path:
-    """``configured`` (a dataset's ``data.cache``), else ``$NOIZENET_CACHE``, else
-    ``~/.cache/noizenet``; the subfolder ``name`` of it, made if missing."""
-    root = configured or os.environ.get("NOIZENET_CACHE") or Path.home() / ".cache" / "noizenet"
-    folder = Path(root).expanduser() / name
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder

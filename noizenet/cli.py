@@ -1,5 +1,5 @@
 """The ``noizenet`` command line (typer): run, train, generate, evaluate, compare,
-plugins. It parses options and prints; :mod:`noizenet.run` does the work."""
+plugins, cache. It parses options and prints; :mod:`noizenet.run` does the work."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from typing import Annotated, Any
 import typer
 
 from noizenet import config as configuration
+from noizenet import prepared
 from noizenet import run as runs
 from noizenet.compare import compare_runs
 from noizenet.errors import DataError, NoizenetError
@@ -175,6 +176,8 @@ def run_command(
         str | None, typer.Option("--precision", help="Training autocast: auto | fp32 | bf16 | fp16 (GPU).")
     ] = None,
     threads: Annotated[int | None, typer.Option("--threads", help="CPU threads (default: all available).")] = None,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Encode the corpus in memory instead of preparing it "
+                                           "once and memory-mapping it (see `noizenet cache list`).")] = False,
     plugins_dir: PluginsDir = [],
     quiet: Quiet = False,
     debug: Debug = False,
@@ -184,6 +187,7 @@ def run_command(
         named = {
             "run": {"repr": repr, "model": model, "data": str(Path(data).expanduser().absolute()) if data else None,
                     "seed": seed, "device": device, "threads": threads, "precision": precision,
+                    "cache": False if no_cache else None,
                     "plugins_dirs": [str(p.expanduser().absolute()) for p in plugins_dir] or None},
             "train": {
                 "epochs": epochs, "max_minutes": max_minutes, "lr": lr, "optimizer": optimizer,
@@ -320,6 +324,38 @@ def plugins_command(plugins_dir: PluginsDir = [], debug: Debug = False) -> None:
             for entry in registry.entries(kind):
                 description = getattr(entry.plugin, "description", "")
                 typer.echo(f"  {entry.name:<16} {entry.origin}" + (f"  - {description}" if description else ""))
+
+
+cache_app = typer.Typer(help="Prepared corpora: the encoded splits that runs memory-map instead of encoding anew.",
+                        no_args_is_help=True)
+app.add_typer(cache_app, name="cache")
+
+
+@cache_app.command("list", help="List the prepared corpora: key, size on disk, pieces, what they were made from.")
+def cache_list_command(debug: Debug = False) -> None:
+    with user_errors(debug):
+        corpora = prepared.cached_corpora()
+        for corpus in corpora:
+            pieces = "/".join(str(corpus.pieces.get(name, "?")) for name in prepared.SPLITS)
+            what = ", ".join(f"{k} {v}" for k, v in corpus.describe.items())
+            typer.echo(f"{corpus.key}  {corpus.bytes / 1e6:9.1f} MB  {corpus.created}  {pieces:>14} pieces  {what}")
+        total = sum(c.bytes for c in corpora)
+        typer.echo(f"{len(corpora)} prepared corpora, {total / 1e6:.1f} MB in {prepared.root()}")
+
+
+@cache_app.command("remove", help="Remove prepared corpora by key (a prefix is enough), or all of them.")
+def cache_remove_command(
+    keys: Annotated[list[str] | None, typer.Argument(help="Keys (or prefixes) from `noizenet cache list`.")] = None,
+    all_: Annotated[bool, typer.Option("--all", help="Remove every prepared corpus.")] = False,
+    debug: Debug = False,
+) -> None:
+    with user_errors(debug):
+        if not keys and not all_:
+            raise configuration.ConfigError("name the keys to remove (noizenet cache list), or pass --all")
+        removed = prepared.remove([""] if all_ else keys or [])
+        if keys and not removed:
+            raise DataError(f"no prepared corpus has a key starting with {', '.join(keys)} (noizenet cache list)")
+        typer.echo(f"removed {len(removed)} prepared corpora")
 
 
 def join_list_options(argv: list[str]) -> list[str]:

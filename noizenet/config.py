@@ -40,6 +40,7 @@ class RunConfig:
     threads: int = 0  # intra-op CPU threads; 0 = all available cores
     precision: str = "auto"  # training autocast: auto (bf16 where the hardware has it) | fp32 | bf16 | fp16 (GPU)
     plugins_dirs: list[str] = field(default_factory=list)  # --plugins-dir folders, loaded again by generate/evaluate
+    cache: bool = True  # prepare the encoded corpus once and memory-map it in later runs; false = encode in memory (--no-cache)
 
     def __post_init__(self) -> None:
         _choice("run.device", self.device, DEVICES)

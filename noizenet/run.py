@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from noizenet import config as configuration
-from noizenet import distributed
+from noizenet import distributed, prepared
 from noizenet.config import Config
 from noizenet.device import autocast_dtype, pick_device, set_threads
 from noizenet.errors import DataError, RunDirError
@@ -65,12 +65,22 @@ class Session:
     device: torch.device
     quiet: bool = False
     _splits: Splits | None = None
+    _corpus: prepared.PreparedCorpus | None = None
 
     @property
     def splits(self) -> Splits:
         if self._splits is None:
             self._splits = load_splits(self)
         return self._splits
+
+    def corpus(self, *, fitted: bool) -> prepared.PreparedCorpus:
+        """The encoded splits (the training one with its augmented copies), prepared
+        once and mapped from the cache (``run.cache``), or encoded in memory.
+        ``fitted``: the representation's state is already restored (resume, evaluate),
+        so a missing cache is encoded with it instead of fitting anew."""
+        if self._corpus is None:
+            self._corpus = encode_corpus(self, fitted=fitted)
+        return self._corpus
 
     def build_model(self) -> SequenceModel:
         plugin = self.registry.get("model", self.config.run.model)
@@ -185,6 +195,29 @@ def encode_all(representation: Representation, pieces: Sequence[Piece]) -> list[
     return [representation.encode(piece) for piece in pieces]
 
 
+def encode_corpus(session: Session, *, fitted: bool) -> prepared.PreparedCorpus:
+    """Augment and fit (unless ``fitted``), then encode every split: through the
+    prepared-corpus cache when ``run.cache``, else in memory."""
+    splits, representation, config = session.splits, session.representation, session.config
+
+    def encode_splits() -> dict[str, tuple[list[str], list[torch.Tensor]]]:
+        train = splits.train + representation.augment(splits.train)
+        if not fitted:
+            representation.fit(train)
+        with progress_bar("encode", quiet=session.quiet) as bar:
+            encoded = {}
+            for done, (name, pieces) in enumerate((("train", train), ("val", splits.val), ("test", splits.test)), 1):
+                encoded[name] = ([p.id for p in pieces], encode_all(representation, pieces))
+                bar.update(done / 3, name)
+        return encoded
+
+    if not config.run.cache:
+        return prepared.in_memory(encode_splits)
+    describe = {"representation": config.run.repr, "dataset": config.dataset_name, "data": config.run.data or "(built-in)"}
+    return prepared.prepare(representation, {"train": splits.train, "val": splits.val, "test": splits.test},
+                            encode_splits, describe=describe, restore=not fitted)
+
+
 def openings(session: Session) -> dict[str, Any]:
     """The encoded openings of the test pieces, at ``generate.prime_seconds``."""
     seconds = session.config.generate.prime_seconds
@@ -198,14 +231,14 @@ def train(session: Session, *, resume: bool = False) -> dict[str, Any]:
     run_dir, cfg, representation = session.run_dir, session.config, session.representation
     splits = session.splits
     checkpoint = run_dir.load_checkpoint("last") if resume else None
-    train_pieces = splits.train + representation.augment(splits.train)
     if checkpoint is not None:
         representation.load_state_dict(checkpoint["representation"])
-    else:
-        representation.fit(train_pieces)
+    corpus = session.corpus(fitted=checkpoint is not None)
+    if checkpoint is not None:  # exactly the state it trained with, whatever the cache held
+        representation.load_state_dict(checkpoint["representation"])
     windows = make_windows(
         cfg.train.layout,
-        encode_all(representation, train_pieces),
+        corpus.train,
         batch_size=cfg.train.batch_size,
         seq_len=cfg.train.seq_len,
         seed=cfg.run.seed,
@@ -215,7 +248,7 @@ def train(session: Session, *, resume: bool = False) -> dict[str, Any]:
     if windows.batch_size < cfg.train.batch_size:
         log.warning("training data is small: batch size lowered to %d", windows.batch_size)
     model = session.build_model()
-    val_encoded = encode_all(representation, splits.val)
+    val_encoded = corpus.val
     trainer = Trainer(
         model=model,
         spec=representation.spec,
@@ -249,7 +282,7 @@ def train(session: Session, *, resume: bool = False) -> dict[str, Any]:
         "parameters": sum(p.numel() for p in model.parameters()),
         "precision": str(trainer.amp_dtype or torch.float32).removeprefix("torch."),
         "train_pieces": len(splits.train),
-        "augmented_pieces": len(train_pieces) - len(splits.train),
+        "augmented_pieces": len(corpus.train) - len(splits.train),
         "val_pieces": len(splits.val),
         "test_pieces": len(splits.test),
     }
@@ -416,8 +449,8 @@ def evaluate(session: Session, trained: Trained, generation: Generation, train_s
         run_dir=session.run_dir,
         model=trained.model,
         representation=representation,
-        val=encode_all(representation, splits.val),
-        test=encode_all(representation, splits.test),
+        val=session.corpus(fitted=True).val,
+        test=session.corpus(fitted=True).test,
         device=session.device,
         config=session.config,
         metrics=session.registry.metrics_for(representation),

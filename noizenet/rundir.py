@@ -40,6 +40,7 @@ def _umask() -> int:
 
 
 FILE_MODE = 0o666 & ~_umask()  # what open() would give a new file: teammates can read shared runs
+DIR_MODE = 0o777 & ~_umask()  # and mkdir a new folder
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:

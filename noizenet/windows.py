@@ -136,14 +136,25 @@ class StreamWindows:
         return self.windows_per_epoch
 
     def epoch(self, epoch: int, start: int = 0) -> Iterator[Window]:
+        """The pieces laid end to end in this epoch's order, cut into streams; each
+        window reads only its own steps (nothing of the whole corpus is copied)."""
         order = np.random.default_rng((self.seed, epoch)).permutation(len(self.encoded))
-        corpus = torch.cat([self.encoded[i] for i in order])
-        streams = self.batch_size * self.world_size
-        usable = streams * self.stream_len
-        x_all = corpus[:usable].view(streams, self.stream_len, *corpus.shape[1:])
-        y_all = corpus[1 : usable + 1].view(streams, self.stream_len, *corpus.shape[1:])
-        mine = slice(self.rank * self.batch_size, (self.rank + 1) * self.batch_size)
-        x_all, y_all = x_all[mine], y_all[mine]
+        pieces = [self.encoded[i] for i in order]
+        starts = np.concatenate([[0], np.cumsum([len(p) for p in pieces])])
+        mine = range(self.rank * self.batch_size, (self.rank + 1) * self.batch_size)
         for i in range(start, self.windows_per_epoch):
-            cols = slice(i * self.seq_len, (i + 1) * self.seq_len)
-            yield Window(x_all[:, cols], y_all[:, cols], None, fresh=torch.full((self.batch_size,), i == 0))
+            rows = [_steps(pieces, starts, s * self.stream_len + i * self.seq_len, self.seq_len + 1) for s in mine]
+            x, y = torch.stack([r[:-1] for r in rows]), torch.stack([r[1:] for r in rows])
+            yield Window(x, y, None, fresh=torch.full((self.batch_size,), i == 0))
+
+
+def _steps(pieces: Sequence[torch.Tensor], starts: np.ndarray, lo: int, count: int) -> torch.Tensor:
+    """``count`` steps of ``pieces`` laid end to end (piece j begins at ``starts[j]``), from ``lo``."""
+    parts, hi = [], lo + count
+    j = int(np.searchsorted(starts, lo, side="right")) - 1
+    while lo < hi:
+        offset = lo - int(starts[j])
+        n = min(hi, int(starts[j + 1])) - lo
+        parts.append(pieces[j][offset : offset + n])
+        lo, j = lo + n, j + 1
+    return torch.cat(parts)

@@ -96,6 +96,18 @@ def test_opening_is_header_and_first_bar():
     assert representation.opening(None).tolist() == [representation.spec.start]
 
 
+def test_a_prime_is_the_whole_tune_or_its_first_bars():
+    representation = fitted(TUNE)
+    whole = representation.decode(representation.prime(Piece("a", TUNE))).data
+    assert whole == normalize_tune(TUNE)  # every character, and no end token: the model goes on after it
+    assert representation.prime(Piece("a", TUNE))[-1] != representation.spec.stop
+    for bars in (1, 2, 3):  # the pickup "A|" counts with the bar after it
+        cut = representation.decode(representation.prime(Piece("a", TUNE), bars=bars)).data
+        assert cut.endswith("|") and cut.split("K:D\n% a comment line\n")[1].count("|") == bars + 1
+    text = "X:1\nM:4/4\nL:1/8\nK:G\n|:GABc dedB|dBGB A2A2:|\n|:d2 dc BcdB|1 A4 G4:|2 A4 G4|]\n"
+    assert representation.decode(representation.prime(Piece("b", text), bars=2)).data.endswith("|dBGB A2A2:|")
+
+
 def test_write_produces_abc_midi_and_wav_that_open(tmp_path):
     representation = fitted(TUNE)
     piece = representation.decode(representation.encode(Piece("a", TUNE)))
