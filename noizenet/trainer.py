@@ -258,6 +258,8 @@ class Trainer:
                         tick = time.perf_counter()
                         stopped = self._validate()
                         self.run_state.seconds += time.perf_counter() - tick
+                        # a validation longer than a tenth of the budget must not start another at once
+                        self.run_state.time_validations = max(self.run_state.time_validations, self._tenths())
                     if stopping:
                         self._save_last()
                         self.run_dir.set_status("interrupted", step=self.run_state.step)
@@ -348,10 +350,14 @@ class Trainer:
         scheduled = position + 1e-9 >= self.run_state.next_val_epoch
         if scheduled:
             self.run_state.next_val_epoch = (math.floor(position / self.cfg.val_every + 1e-9) + 1) * self.cfg.val_every
-        tenth = int(10 * self.run_state.seconds / (60 * self.cfg.max_minutes))
+        tenth = self._tenths()
         timed = tenth > self.run_state.time_validations
         self.run_state.time_validations = max(tenth, self.run_state.time_validations)
         return scheduled or timed or self._out_of_budget()
+
+    def _tenths(self) -> int:
+        """Tenths of the time budget used."""
+        return int(10 * self.run_state.seconds / (60 * self.cfg.max_minutes))
 
     def _out_of_budget(self) -> bool:
         return self.run_state.seconds >= 60 * self.cfg.max_minutes

@@ -1,3 +1,5 @@
+import time
+
 import pytest
 import torch
 
@@ -155,3 +157,25 @@ def test_without_an_epoch_limit_a_small_corpus_trains_for_its_minutes(tmp_path):
     assert result.reason == "used its 0.05 minutes"
 
 
+
+
+def test_a_validation_longer_than_a_tenth_of_the_budget_does_not_start_another_at_once(tmp_path, monkeypatch):
+    """Validations at each tenth of the minutes: one that lasts past the next tenth
+    (a long held-out piece) used to set off another after every step."""
+    spec = OutputSpec(Categorical(), 20, start=0, stop=1)
+    pieces = [torch.randint(2, 20, (400,), generator=torch.Generator().manual_seed(i)) for i in range(4)]
+
+    def slow_score(*args, **kwargs):
+        time.sleep(0.5)  # a fifth of the 2.4 s budget
+        return {"loss": 1.0, "steps": 1}
+
+    monkeypatch.setattr("noizenet.trainer.score_pieces", slow_score)
+    trainer = Trainer(
+        model=RecurrentNet("gru", spec, RecurrentConfig(hidden=8, layers=1, embedding=4)), spec=spec,
+        windows=make_windows("pieces", pieces, batch_size=4, seq_len=4, seed=0), val_encoded=pieces[:1],
+        cfg=TrainConfig(max_minutes=0.04, patience=0, val_every=1000), run_dir=RunDir(tmp_path),
+        device=torch.device("cpu"), checkpoint_extra={}, quiet=True,
+    )
+    result = trainer.fit()
+    validations = len((tmp_path / "metrics.jsonl").read_text().splitlines())
+    assert result.stopped == "time" and validations <= 6 and result.steps > 3 * validations
