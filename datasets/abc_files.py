@@ -15,7 +15,7 @@ from pathlib import Path
 import music21
 
 from noizenet import hookimpl
-from noizenet.datasets.paths import AUDIO_SUFFIXES, data_files
+from noizenet.datasets.paths import AUDIO_SUFFIXES, DataFiles, data_files
 from noizenet.errors import DataError
 from noizenet.interfaces import Dataset, Piece
 from noizenet.plugins.abc.text import normalize_tune, split_tunes
@@ -37,11 +37,11 @@ def read_text(path: Path) -> str:
         return data.decode("latin-1")
 
 
-def tunes_in_files(files: list[Path], root: Path, *, header_only: bool = False) -> Iterator[Piece]:
-    """Every usable tune of ``files`` as a piece with id ``relative/path.abc#N``
+def tunes_in_files(data: DataFiles, *, header_only: bool = False) -> Iterator[Piece]:
+    """Every usable tune of ``data``'s files as a piece with id ``relative/path.abc#N``
     (with ``header_only``, a header without notes too)."""
     skipped = 0
-    for path in files:
+    for path in data.files:
         try:
             text = read_text(path)
         except OSError as error:
@@ -51,7 +51,7 @@ def tunes_in_files(files: list[Path], root: Path, *, header_only: bool = False) 
             if normalize_tune(tune, header_only=header_only) is None:
                 skipped += 1
                 continue
-            yield Piece(id=f"{path.relative_to(root).as_posix()}#{number}", data=tune, meta={"source": str(path)})
+            yield Piece(id=f"{data.piece_id(path)}#{number}", data=tune, meta=data.meta(path))
     if skipped:
         log.warning("skipped %d tune(s) with no K: field or no notes", skipped)
 
@@ -66,11 +66,11 @@ class AbcFiles(Dataset):
 
     name = "abc-files"
     Config = AbcFilesConfig
-    description = "an .abc file or a folder of them (--data PATH)"
+    description = "an .abc file, a folder of them, or a list of them (--data PATH; .txt or .jsonl with splits)"
 
     def pieces(self, *, header_only: bool = False) -> Iterator[Piece]:
-        files, root = data_files(self.path, self.name, lambda p: fnmatch(p.name, self.config.pattern), "an .abc file")
-        path = Path(self.path)
+        data = data_files(self.path, self.name, lambda p: fnmatch(p.name, self.config.pattern), "an .abc file")
+        files, path = data.files, Path(self.path)
         audio_hint = "; for audio use --repr codebook (or waveform, fft, chroma)"
         if files == [path] and path.suffix.lower() in AUDIO_SUFFIXES:
             raise DataError(f"--data {path} is audio, and representation 'abc' reads ABC text{audio_hint}")
@@ -78,7 +78,7 @@ class AbcFiles(Dataset):
             has_audio = any(p.suffix.lower() in AUDIO_SUFFIXES for p in path.rglob("*"))
             raise DataError(f"--data {path}: no {self.config.pattern} files in this folder" + (audio_hint if has_audio else ""))
         count = 0
-        for piece in tunes_in_files(files, root, header_only=header_only):
+        for piece in tunes_in_files(data, header_only=header_only):
             count += 1
             yield piece
         if count == 0:
@@ -113,7 +113,7 @@ class Music21Abc(Dataset):
                 known = sorted(p.name for p in root.iterdir() if any(p.rglob("*.abc")))
                 raise DataError(f"data.collections: '{name}' is not in music21's corpus (ABC collections: {', '.join(known)})")
             files += sorted(folder.rglob("*.abc"))
-        yield from tunes_in_files(files, root)
+        yield from tunes_in_files(DataFiles(files, root))
 
 
 @hookimpl

@@ -82,11 +82,12 @@ class AudioFiles(Dataset):
 
     name = "audio-files"
     Config = AudioFilesConfig
-    description = "an audio file or a folder of them: wav, flac, ogg, mp3, ... (--data PATH)"
+    description = "an audio file, a folder of them, or a list of them: wav, flac, ogg, mp3, ... (--data PATH)"
 
     def pieces(self) -> Iterator[Piece]:
         suffixes = {s.lower() for s in self.config.suffixes}
-        files, root = data_files(self.path, self.name, lambda p: p.suffix.lower() in suffixes, "an audio file")
+        data = data_files(self.path, self.name, lambda p: p.suffix.lower() in suffixes, "an audio file")
+        files = data.files
         path = Path(self.path)
         if not files:
             raise DataError(f"--data {path}: no audio files ({', '.join(sorted(suffixes))}) in this folder")
@@ -101,7 +102,7 @@ class AudioFiles(Dataset):
             readable += 1
             if self.config.trim_db:
                 audio, _ = librosa.effects.trim(audio, top_db=self.config.trim_db)
-            name, meta = file.relative_to(root).as_posix(), {"sample_rate": self.config.sample_rate, "source": str(file)}
+            name, meta = data.piece_id(file), {"sample_rate": self.config.sample_rate, **data.meta(file)}
             segment = self.config.segment_seconds * self.config.sample_rate
             count = min(len(audio), max(3, round(len(audio) / segment))) if cut else 1
             if count < 3:

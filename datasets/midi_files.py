@@ -32,7 +32,7 @@ CHORALES_VERSION = 1  # bump when reading the chorales changes, so that an old c
 MAT_SPLITS = {"traindata": "train", "validdata": "validation", "testdata": "test"}
 
 
-def midi_piece(path: Path, piece_id: str) -> Piece:
+def midi_piece(path: Path, piece_id: str, **meta: str) -> Piece:
     """The notes of one MIDI file; raises DataError, naming it, when it is not readable MIDI."""
     try:
         notes = read_midi(path)
@@ -40,7 +40,7 @@ def midi_piece(path: Path, piece_id: str) -> Piece:
         raise DataError(f"{path}: not readable MIDI ({str(error).splitlines()[0][:120] if str(error) else type(error).__name__})") from None
     if len(notes) == 0:
         raise DataError(f"{path}: no pitched notes")
-    return notes_piece(piece_id, notes, source=str(path))
+    return notes_piece(piece_id, notes, **{"source": str(path), **meta})
 
 
 @dataclass
@@ -54,17 +54,18 @@ class MidiFiles(Dataset):
 
     name = "midi-files"
     Config = MidiFilesConfig
-    description = "a .mid/.midi file or a folder of them (--data PATH)"
+    description = "a .mid/.midi file, a folder of them, or a list of them (--data PATH; .txt or .jsonl with splits)"
 
     def pieces(self) -> Iterator[Piece]:
         suffixes = {s.lower() for s in self.config.suffixes}
-        files, root = data_files(self.path, self.name, lambda p: p.suffix.lower() in suffixes, "a MIDI file")
+        data = data_files(self.path, self.name, lambda p: p.suffix.lower() in suffixes, "a MIDI file")
+        files = data.files
         if not files:
             raise DataError(f"--data {self.path}: no MIDI files ({', '.join(sorted(suffixes))}) in this folder")
         readable = 0
         for file in files:
             try:
-                piece = midi_piece(file, file.relative_to(root).as_posix())
+                piece = midi_piece(file, data.piece_id(file), **data.meta(file))
             except DataError as error:
                 log.warning("skipping %s", error)
                 continue

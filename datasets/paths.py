@@ -1,29 +1,91 @@
-"""What ``--data PATH`` names, for datasets that read files: the file itself, or
-the matching files under a folder."""
+"""What ``--data PATH`` names, for datasets that read files: the file itself, the
+matching files under a folder, or a manifest that lists them (and their split)."""
 
 from __future__ import annotations
 
+import json
+import logging
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from noizenet.errors import DataError
+
+log = logging.getLogger("noizenet")
 
 # Audio files (librosa reads them); the audio datasets look for these, the ABC ones refuse them.
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".m4a", ".aiff", ".aif", ".au", ".opus")
 
 
-def data_files(path: Path | None, dataset: str, matches: Callable[[Path], bool], what: str) -> tuple[list[Path], Path]:
-    """(files, root): ``path`` itself, or every file under the folder ``path`` for
-    which ``matches`` is true (sorted, recursive); piece ids are relative to ``root``.
+MANIFEST_SUFFIXES = (".txt", ".list", ".jsonl")  # --data as a list of files rather than a folder
+SPLIT_WORDS = {"train": "train", "training": "train", "validation": "validation", "valid": "validation",
+               "val": "validation", "test": "test"}
+
+
+@dataclass
+class DataFiles:
+    """What ``--data`` names: the files to read, the folder piece ids are relative
+    to, and the split a manifest gives a file (where it gives one)."""
+
+    files: list[Path]
+    root: Path
+    splits: dict[Path, str] = field(default_factory=dict)
+
+    def piece_id(self, file: Path) -> str:
+        return file.relative_to(self.root).as_posix() if file.is_relative_to(self.root) else file.as_posix()
+
+    def meta(self, file: Path) -> dict[str, str]:
+        """A piece's ``source``, and its ``split`` where the manifest gives one."""
+        return {"source": str(file), **({"split": self.splits[file]} if file in self.splits else {})}
+
+
+def data_files(path: Path | None, dataset: str, matches: Callable[[Path], bool], what: str) -> DataFiles:
+    """``path`` itself, every file under the folder ``path`` for which ``matches`` is
+    true (sorted, recursive), or the files a manifest lists (:func:`manifest_files`).
 
     ``what`` names the files in errors ("an .abc file"). An empty list means a folder
     without matching files: the caller says why in its own words.
     """
     if path is None:
-        raise DataError(f"dataset '{dataset}' needs --data PATH ({what} or a folder of them)")
+        raise DataError(f"dataset '{dataset}' needs --data PATH ({what}, a folder of them, or a list of them)")
     path = Path(path)
     if not path.exists():
         raise DataError(f"--data {path}: no such file or folder")
-    if not path.is_dir():
-        return [path], path.parent
-    return sorted(p for p in path.rglob("*") if p.is_file() and matches(p)), path
+    if path.is_dir():
+        return DataFiles(sorted(p for p in path.rglob("*") if p.is_file() and matches(p)), path)
+    if path.suffix.lower() in MANIFEST_SUFFIXES:
+        return manifest_files(path, matches, what)
+    return DataFiles([path], path.parent)
+
+
+def manifest_files(path: Path, matches: Callable[[Path], bool], what: str) -> DataFiles:
+    """The files a manifest lists: ``.txt`` / ``.list``, one path a line (``#`` starts a
+    comment); ``.jsonl``, one ``{"path": ..., "split": "train" | "validation" | "test"}``
+    a line (``split`` optional). Relative paths are relative to the manifest's folder.
+    Listed files that are missing are an error; files of another kind are skipped."""
+    root, files, splits, other = path.parent, [], {}, 0
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        line = line.split("#", 1)[0].strip() if path.suffix.lower() != ".jsonl" else line.strip()
+        if not line:
+            continue
+        split = None
+        if path.suffix.lower() == ".jsonl":
+            try:
+                entry = json.loads(line)
+                line, split = entry["path"], entry.get("split")
+            except (ValueError, KeyError, TypeError):
+                raise DataError(f"{path}:{number}: expected a JSON object with a \"path\", got {line[:80]!r}") from None
+            if split is not None and split not in SPLIT_WORDS:
+                raise DataError(f"{path}:{number}: split {split!r} is not one of train, validation, test")
+        file = (root / line).resolve() if not Path(line).is_absolute() else Path(line)
+        if not file.is_file():
+            raise DataError(f"{path}:{number}: {file} is not a file")
+        if not matches(file):
+            other += 1
+            continue
+        files.append(file)
+        if split is not None:
+            splits[file] = SPLIT_WORDS[split]
+    if other:
+        log.warning("%s: %d listed file(s) are not %s, skipped", path, other, what)
+    return DataFiles(files, root.resolve(), splits)

@@ -1,3 +1,4 @@
+import json
 import logging
 
 import pytest
@@ -122,3 +123,28 @@ def test_broken_tunes_are_skipped_with_a_count_and_the_rest_used(tmp_path, tunes
     pieces = list(AbcFiles(AbcFilesConfig(), path).pieces())
     assert [p.data.strip() for p in pieces] == [g.strip() for g in good]
     assert "skipped 3 tune(s)" in caplog.text
+
+
+def test_data_may_be_a_manifest_of_files_with_or_without_their_split(tmp_path, caplog):
+    caplog.set_level(logging.WARNING, logger="noizenet")
+    folder = tmp_path / "tunes"
+    folder.mkdir()
+    for i in range(4):
+        (folder / f"t{i}.abc").write_text(f"X:{i}\nM:4/4\nL:1/8\nK:D\nDFAF DFAF|GBdB GBdB|\n")
+    (folder / "notes.txt").write_text("not a tune")
+    listed = tmp_path / "some.txt"
+    listed.write_text("# a curated subset\ntunes/t2.abc\n\ntunes/t0.abc  # the first\ntunes/notes.txt\n")
+    pieces = list(AbcFiles(AbcFilesConfig(), listed).pieces())
+    assert [p.id for p in pieces] == ["tunes/t2.abc#1", "tunes/t0.abc#1"] and "1 listed file(s) are not" in caplog.text
+    with_splits = tmp_path / "given.jsonl"
+    rows = [{"path": str(folder / f"t{i}.abc"), "split": split} for i, split in enumerate(["train", "train", "valid", "test"])]
+    with_splits.write_text("\n".join(json.dumps(row) for row in rows) + "\n")
+    train, val, test = split_pieces(list(AbcFiles(AbcFilesConfig(), with_splits).pieces()), [0.8, 0.1, 0.1], seed=0)
+    assert ([p.id for p in train], [p.id for p in val], [p.id for p in test]) == (
+        ["tunes/t0.abc#1", "tunes/t1.abc#1"], ["tunes/t2.abc#1"], ["tunes/t3.abc#1"])
+    (tmp_path / "gone.txt").write_text("tunes/t9.abc\n")
+    with pytest.raises(DataError, match=r"gone.txt:1: .*t9.abc is not a file"):
+        list(AbcFiles(AbcFilesConfig(), tmp_path / "gone.txt").pieces())
+    (tmp_path / "bad.jsonl").write_text('{"path": "tunes/t0.abc", "split": "dev"}\n')
+    with pytest.raises(DataError, match="split 'dev' is not one of"):
+        list(AbcFiles(AbcFilesConfig(), tmp_path / "bad.jsonl").pieces())
