@@ -19,14 +19,17 @@ def score_pieces(
     spec: OutputSpec,
     device: torch.device,
     *,
-    max_batch_tokens: int = 1 << 18,
+    max_batch_values: int = 1 << 24,
     chunk: int = CHUNK,
     context: int = CONTEXT,
     progress: Callable[[float], None] | None = None,
 ) -> dict[str, float]:
     """Score each piece from its first step to its last, state carried through it.
 
-    Pieces are padded into batches of similar length; padding is masked out. A piece
+    Pieces are padded into batches of similar length, each holding at most
+    ``max_batch_values`` output numbers (steps x the spec's size: 64 MB of float32,
+    so a piano roll's NADE output, 2,920 numbers a step, batches 5,700 steps, not the
+    whole held-out set); padding is masked out. A piece
     longer than ``chunk`` steps (seconds of audio samples) is scored in chunks of
     ``chunk`` predictions, side by side in one batch, each reading the ``context``
     steps before it unscored first, so that a recurrent model needs no serial pass
@@ -35,6 +38,7 @@ def score_pieces(
     ``progress`` is called after each batch with the fraction of segments scored.
     """
     kind = spec.kind
+    max_batch_tokens = max(1, max_batch_values // max(1, spec.size))  # a batch holds one segment at least
     was_training = model.training
     model.eval()
     segments = [seg for piece in encoded for seg in _segments(piece, chunk, context)]

@@ -109,7 +109,7 @@ def test_padded_batch_scoring_equals_scoring_each_piece_alone():
     assert together["loss"] == pytest.approx(sum(a["loss"] * a["steps"] for a in alone) / steps, rel=1e-5)
     assert together["accuracy"] == pytest.approx(sum(a["accuracy"] * a["steps"] for a in alone) / steps)
     seen: list[float] = []
-    in_batches = score_pieces(model, pieces, spec, torch.device("cpu"), max_batch_tokens=40, progress=seen.append)
+    in_batches = score_pieces(model, pieces, spec, torch.device("cpu"), max_batch_values=40 * 9, progress=seen.append)
     assert in_batches["loss"] == pytest.approx(together["loss"], rel=1e-5)
     assert len(seen) > 1 and seen == sorted(seen) and seen[-1] == 1.0  # reported batch by batch
 
