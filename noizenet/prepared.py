@@ -13,7 +13,8 @@ datasets: the steps of every piece end to end plus an offsets index)::
     SPLIT.offsets.npy    int64 (pieces + 1,): piece i is steps[offsets[i]:offsets[i + 1]]
 
 The key covers what the encoding depends on: this format, noizenet's version, the
-representation (its class, name and config) and the pieces of each split (ids and
+representation (its class, the file that defines it, its name and config) and the
+pieces of each split (ids and
 contents, hashed: another seed is another split), so changed data or options give
 another folder, never stale steps. A folder is written under a temporary name and
 renamed into place, so an interrupted preparation leaves nothing a later run would
@@ -28,6 +29,7 @@ from __future__ import annotations
 import dataclasses
 import fcntl
 import hashlib
+import inspect
 import json
 import logging
 import os
@@ -143,7 +145,16 @@ def key_inputs(representation: Representation, digest: str) -> dict[str, Any]:
     cls = type(representation)
     config = dataclasses.asdict(representation.config) if dataclasses.is_dataclass(representation.config) else {}
     return {"format": FORMAT, "noizenet": __version__, "representation": representation.name,
-            "class": f"{cls.__module__}.{cls.__qualname__}", "config": config, "pieces": digest}
+            "class": f"{cls.__module__}.{cls.__qualname__}", "source": source_digest(cls), "config": config,
+            "pieces": digest}
+
+
+def source_digest(cls: type) -> str:
+    """A hash of the file that defines ``cls`` (an edited plugin encodes anew), or "" if it has none."""
+    try:
+        return hashlib.sha256(Path(inspect.getsourcefile(cls) or "").read_bytes()).hexdigest()[:16]
+    except (OSError, TypeError):
+        return ""
 
 
 def corpus_key(inputs: dict[str, Any]) -> str:
