@@ -14,9 +14,8 @@ datasets: the steps of every piece end to end plus an offsets index)::
 
 The key covers what the encoding depends on: this format, noizenet's version, the
 representation (its class, the file that defines it, its name and config) and the
-pieces of each split (ids and
-contents, hashed: another seed is another split), so changed data or options give
-another folder, never stale steps. A folder is written under a temporary name and
+pieces of each split (ids and contents, hashed: another seed is another split), so
+changed data or options give another folder, never stale steps. A folder is written under a temporary name and
 renamed into place, so an interrupted preparation leaves nothing a later run would
 trust; a lock file lets one of two runs started together prepare while the other
 waits and then maps what it wrote. Sizes are checked on every open and checksums
