@@ -206,7 +206,7 @@ def test_augmentation_is_seeded_and_keeps_length_and_sample_rate():
     other = CodebookRepresentation(CodebookConfig(augment_copies=3, augment_seed=1)).augment(pieces)
     assert not np.allclose(other[0].data, first[0].data)
     assert rep.augment([Piece("long", np.zeros(RATE * 601, np.float32), {"sample_rate": RATE})]) == []  # over 10 minutes
-    assert CodebookRepresentation(CodebookConfig(augment_copies=0)).augment(pieces) == []
+    assert CodebookRepresentation(CodebookConfig()).augment(pieces) == []  # off by default
 
 
 def test_a_prime_file_longer_than_the_limit_keeps_its_end(caplog):
@@ -422,9 +422,7 @@ def run_audio(cli, tmp_path, audio_folder, *extra):
 
 
 def test_waveform_run_writes_wavs_pngs_and_collapse_statistics(cli, tmp_path, audio_folder):
-    # augmented copies would make the one epoch five times as long, at 16,000 steps a second of audio
-    out, metrics = run_audio(cli, tmp_path, audio_folder, "--repr", "waveform", "--model", "gru", "--set", "data.max_seconds=1",
-                             "--set", "repr.augment_copies=0")
+    out, metrics = run_audio(cli, tmp_path, audio_folder, "--repr", "waveform", "--model", "gru", "--set", "data.max_seconds=1")
     wavs = sorted((out / "samples").glob("*.wav"))
     assert len(wavs) == 6 and len(list((out / "samples").glob("*.png"))) == 6
     for wav in wavs:
@@ -442,7 +440,7 @@ def test_waveform_run_writes_wavs_pngs_and_collapse_statistics(cli, tmp_path, au
 
 def test_zscore_runs_to_the_end_and_reports_its_collapse_at_temperature_zero(cli, tmp_path, audio_folder):
     out, metrics = run_audio(cli, tmp_path, audio_folder, "--repr", "waveform", "--model", "lstm",
-                             "--set", "repr.encoding=zscore", "-t", "0", "--set", "repr.augment_copies=0")
+                             "--set", "repr.encoding=zscore", "-t", "0")
     assert metrics["samples_checked"] == 6
     assert all(isinstance(v["collapsed"], bool) for v in metrics["quality"]["collapse"]["per_sample"])
     assert all(soundfile.info(w).frames == RATE * 3 // 4 for w in (out / "samples").glob("*.wav"))
