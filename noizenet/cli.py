@@ -14,12 +14,12 @@ from typing import Annotated, Any
 
 import typer
 
+from noizenet import compat, prepared
 from noizenet import config as configuration
-from noizenet import prepared
 from noizenet import run as runs
 from noizenet.compare import compare_runs
 from noizenet.errors import DataError, NoizenetError
-from noizenet.registry import KINDS, load_registry
+from noizenet.registry import KINDS, load_registry, plugin_at_fault
 from noizenet.report import refresh_report
 from noizenet.rundir import RunDir
 
@@ -99,6 +99,12 @@ def user_errors(debug: bool, quiet: bool = False) -> Iterator[None]:
             raise
         typer.echo("noizenet: interrupted", err=True)
         raise typer.Exit(130) from None
+    except Exception as error:  # a bug: in a plugin's own code one line names it, in noizenet's a traceback
+        culprit = plugin_at_fault(error)
+        if debug or culprit is None:
+            raise
+        typer.echo(f"noizenet: error: {culprit}: {type(error).__name__}: {error} (--debug shows the traceback)", err=True)
+        raise typer.Exit(2) from None
     finally:
         log.setLevel(previous)
 
@@ -315,7 +321,7 @@ def compare_command(
         _say(quiet, f"\nwrote {paths['table']}, {paths['json'].name} and {paths['plot'].name}")
 
 
-@app.command("plugins", help="List every plugin by kind, with where it came from.")
+@app.command("plugins", help="List every plugin by kind, with the plugin API it is written for and where it came from.")
 def plugins_command(plugins_dir: PluginsDir = [], debug: Debug = False) -> None:
     with user_errors(debug):
         registry = load_registry(plugins_dir)
@@ -323,7 +329,8 @@ def plugins_command(plugins_dir: PluginsDir = [], debug: Debug = False) -> None:
             typer.echo(f"{kind}s:")
             for entry in registry.entries(kind):
                 description = getattr(entry.plugin, "description", "")
-                typer.echo(f"  {entry.name:<16} {entry.origin}" + (f"  - {description}" if description else ""))
+                api = f"API {compat.api_version(entry.plugin)}"
+                typer.echo(f"  {entry.name:<16} {api}  {entry.origin}" + (f"  - {description}" if description else ""))
 
 
 cache_app = typer.Typer(help="Prepared corpora: the encoded splits that runs memory-map instead of encoding anew.",

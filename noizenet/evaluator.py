@@ -149,20 +149,20 @@ def _heatmap(
     model: SequenceModel, representation: Representation, samples: Sequence[Sample], path: Path, device: torch.device
 ) -> Path | None:
     """Activations of the most active hidden units over the first generated piece,
-    each cell labelled with its step decoded alone (only where steps decode to text)."""
+    each cell labelled by :meth:`Representation.step_labels` (no heatmap without labels)."""
     if not samples:
         return None
     sequence = samples[0].encoded[:HEATMAP_STEPS]
-    if not isinstance(representation.decode(sequence[:1]).data, str):
-        return None  # steps that do not decode to text (audio) have no labels
-    labels = [representation.decode(sequence[t : t + 1]).data for t in range(len(sequence))]
+    labels = representation.step_labels(sequence)
+    if labels is None:
+        return None
     try:
         hidden, _ = model.hidden(sequence[None].to(device))
     except NotImplementedError:
         return None
     activations = hidden[0].float().cpu().numpy()  # (T, H)
     units = sorted(np.argsort(activations.std(axis=0))[-HEATMAP_UNITS:].tolist())
-    return plot_activations(activations[:, units], [repr(label)[1:-1] or "·" for label in labels], units, path)
+    return plot_activations(activations[:, units], labels, units, path)
 
 
 def _finite(value: Any) -> Any:

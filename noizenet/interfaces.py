@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from noizenet.compat import output_kind
 from noizenet.errors import ConfigError
 from noizenet.figures import Figure
 from noizenet.kinds import OutputKind
@@ -63,6 +64,9 @@ class OutputSpec:
     stop: int | None = None
     bias: tuple[float, ...] | None = None
     frame: int | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "kind", output_kind(self.kind))  # API 1's "categorical" etc., adapted
 
     @property
     def input_size(self) -> int:
@@ -167,6 +171,14 @@ class Representation(ABC):
         """A fresh :class:`TokenRule` for one generated row, or None (the default):
         generation then draws only the tokens the rule allows."""
         return None
+
+    def step_labels(self, encoded: torch.Tensor) -> list[str] | None:
+        """One short printable label per step of ``encoded`` (the cells of the run's
+        activation heatmap), or None for no heatmap. Default: each step decoded alone,
+        where steps decode to text (ABC characters); None otherwise (audio)."""
+        if not isinstance(self.decode(encoded[:1]).data, str):
+            return None
+        return [repr(self.decode(encoded[t : t + 1]).data)[1:-1] or "·" for t in range(len(encoded))]
 
     def steps_per_second(self) -> float | None:
         """Steps of the encoding per second of music, for time-based lengths

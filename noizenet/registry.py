@@ -13,8 +13,9 @@ from typing import Any
 
 import pluggy
 
-from noizenet import hookspecs
+from noizenet import compat, hookspecs
 from noizenet.errors import PluginError
+from noizenet.interfaces import Dataset, Metric, Prime, Representation, SequenceModel
 
 # kind -> hook that returns that kind's plugins
 KINDS = {
@@ -73,6 +74,7 @@ class Registry:
             for impl in getattr(pm.hook, hook_name).get_hookimpls():
                 origin = _origin(impl, distinfo.get(id(impl.plugin)))
                 for plugin in impl.function() or []:
+                    compat.check(kind, plugin.name, plugin, origin)
                     self._add(Entry(kind, plugin.name, plugin, origin))
 
     def _add(self, entry: Entry) -> None:
@@ -133,6 +135,27 @@ def _origin(impl: Any, dist: Any) -> str:
         return f"{dist.metadata['name']} {dist.version} (entry point '{impl.plugin_name}')"
     module_file = getattr(impl.plugin, "__file__", None)
     return f"{module_file}" if module_file else impl.plugin_name
+
+
+PLUGIN_BASES = {"representation": Representation, "dataset": Dataset, "metric": Metric, "prime": Prime,
+                "model": SequenceModel}
+
+
+def plugin_at_fault(error: BaseException) -> str | None:
+    """"representation 'words' (its file) failed in encode()" when ``error`` was raised
+    inside a method of a plugin that is not noizenet's own (the outermost such
+    method: the one the core called); None when no such plugin is on the traceback."""
+    trace = error.__traceback__
+    while trace is not None:
+        instance = trace.tb_frame.f_locals.get("self")
+        cls = type(instance)
+        if not cls.__module__.startswith("noizenet."):
+            for kind, base in PLUGIN_BASES.items():
+                if isinstance(instance, base):
+                    name = getattr(cls, "name", cls.__name__)
+                    return f"{kind} '{name}' ({trace.tb_frame.f_code.co_filename}) failed in {trace.tb_frame.f_code.co_name}()"
+        trace = trace.tb_next
+    return None
 
 
 def load_registry(plugins_dirs: Iterable[Path] = ()) -> Registry:

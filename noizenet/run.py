@@ -31,7 +31,7 @@ from noizenet import config as configuration
 from noizenet import distributed, prepared
 from noizenet.config import Config
 from noizenet.device import autocast_dtype, pick_device, set_threads
-from noizenet.errors import DataError, RunDirError
+from noizenet.errors import DataError, NoizenetError, RunDirError
 from noizenet.evaluator import evaluate_run
 from noizenet.generator import generate as sample_sequences
 from noizenet.interfaces import EvaluationContext, Piece, PrimeContext, Representation, Sample, SequenceModel
@@ -501,8 +501,10 @@ def execute(
             metrics = evaluate(session, trained, generate(session, trained), summary)
         run_dir.set_status("finished", train=summary)
         return run_dir, metrics
-    except BaseException:
-        if resume is None and not run_dir.last.exists():
+    except BaseException as error:
+        if isinstance(error, Exception) and not isinstance(error, NoizenetError):
+            run_dir.set_status("failed", error=f"{type(error).__name__}: {error}")  # a bug: keep what there is to see
+        elif resume is None and not run_dir.last.exists():
             shutil.rmtree(run_dir.root, ignore_errors=True)  # nothing to resume: leave no debris
         raise
     finally:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import music21
@@ -19,6 +20,20 @@ TINY_ANY_REPR = [
     "--num-samples", "2", "--set", "generate.max_length=300", "--seed", "0", "-q",
 ]
 TINY = [*TINY_ANY_REPR, "--set", "repr.transpose=[]"]  # abc: no transposed copies
+
+
+@pytest.fixture(scope="session", autouse=True)
+def cache_folder(tmp_path_factory) -> Path:
+    """Prepared corpora and rendered audio of the tests go to a folder of their own,
+    never into the user's ~/.cache/noizenet."""
+    folder = tmp_path_factory.mktemp("noizenet-cache")
+    previous = os.environ.get("NOIZENET_CACHE")
+    os.environ["NOIZENET_CACHE"] = str(folder)
+    yield folder
+    if previous is None:
+        os.environ.pop("NOIZENET_CACHE", None)
+    else:
+        os.environ["NOIZENET_CACHE"] = previous
 
 
 @pytest.fixture(scope="session")

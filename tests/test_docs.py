@@ -4,6 +4,7 @@ through its entry point works through the CLI."""
 
 import dataclasses
 import json
+import logging
 import os
 import re
 import subprocess
@@ -25,9 +26,9 @@ THIRD_PARTY = Path(__file__).parent / "third_party_plugin"
 HOOKS = sorted(name for name in vars(hookspecs) if name.startswith("noizenet_"))
 
 
-def examples(doc: Path, folder: Path) -> list[Path]:
-    """Write each of the doc's ``# my_plugins/NAME.py`` examples into ``folder``; return their paths."""
-    found = re.findall(r"```python\n# my_plugins/(\w+\.py)\n(.*?)```", doc.read_text(), re.DOTALL)
+def examples(doc: Path, folder: Path, marker: str = "my_plugins") -> list[Path]:
+    """Write each of the doc's ``# MARKER/NAME.py`` examples into ``folder``; return their paths."""
+    found = re.findall(rf"```python\n# {marker}/(\w+\.py)\n(.*?)```", doc.read_text(), re.DOTALL)
     assert found, f"{doc.name} lost its plugin examples"
     folder.mkdir(exist_ok=True)
     for name, code in found:
@@ -128,3 +129,26 @@ def test_reference_lists_every_config_key_and_every_built_in_figure():
     figures += [f for entry in registry.entries("metric") for f in entry.plugin.figures]
     for figure in figures:
         assert f"`{figure.key}`" in text, f"figure {figure.key} missing from docs/reference.md"
+
+
+def test_guide_migration_an_api_1_plugin_runs_with_warnings_or_is_refused_before_any_data(cli, tunes_file, tmp_path,
+                                                                                          caplog):
+    caplog.set_level(logging.WARNING, logger="noizenet")
+    adapted, refused = examples(GUIDE, tmp_path / "old", marker="old_plugins")
+    (tmp_path / "refused").mkdir()
+    refused = refused.rename(tmp_path / "refused" / refused.name)
+    out = tmp_path / "run"
+    result = cli("run", "--plugins-dir", adapted.parent, "--repr", "old-chars", "--data", tunes_file, "--out", out,
+                 *[a for a in TINY_ANY_REPR if a != "-q"])
+    assert result.exit_code == 0, result.output
+    warnings = sorted(r.getMessage() for r in caplog.records if r.getMessage().startswith("deprecated:"))
+    assert len(warnings) == 2, warnings  # each once, naming the fix
+    assert "write OutputSpec(Categorical(), ...)" in warnings[0] and "rename it step_labels()" in warnings[1]
+    assert (out / "heatmap.png").exists()  # the old labels still label the heatmap
+    listing = cli("plugins", "--plugins-dir", adapted.parent)
+    assert "old-chars        API 2" in listing.output
+    gone = cli("run", "--plugins-dir", refused.parent, "--repr", "old-facts", "--data", tmp_path / "no-such-data")
+    lines = [line for line in gone.output.splitlines() if line.strip()]
+    assert gone.exit_code == 2 and len(lines) == 1, gone.output
+    assert "representation 'old-facts'" in lines[0] and refused.name in lines[0] and "describe()" in lines[0]
+    assert "per_sample" in lines[0] and "no-such-data" not in lines[0]

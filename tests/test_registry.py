@@ -1,6 +1,8 @@
+import json
 from pathlib import Path
 
 import pytest
+from conftest import TINY
 
 from noizenet.errors import PluginError
 from noizenet.registry import KINDS, load_registry
@@ -79,3 +81,28 @@ def test_a_representation_with_an_outdated_method_signature_is_one_clear_line(tm
     result = cli("run", "--plugins-dir", tmp_path, "--repr", "old", "--out", tmp_path / "run", "-q")
     assert result.exit_code == 2
     assert "representation 'old'" in result.output and "decode() must accept the keyword argument(s) prime_steps" in result.output
+
+
+def test_a_plugin_raising_in_its_own_code_is_one_line_naming_it_and_its_method(cli, tunes_file, tmp_path):
+    folder = tmp_path / "broken"
+    folder.mkdir()
+    (folder / "broken.py").write_text(
+        "import noizenet\n"
+        "from noizenet.plugins.abc.representation import AbcRepresentation\n\n\n"
+        "class Broken(AbcRepresentation):\n"
+        "    name = 'broken'\n\n"
+        "    def encode(self, piece):\n"
+        "        raise ValueError(f'cannot read {piece.id}')\n\n\n"
+        "@noizenet.hookimpl\n"
+        "def noizenet_representations():\n"
+        "    return [Broken]\n"
+    )
+    out = tmp_path / "run"
+    result = cli("run", "--plugins-dir", folder, "--repr", "broken", "--data", tunes_file, "--out", out, *TINY)
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert result.exit_code == 2 and len(lines) == 1, result.output
+    assert lines[0].startswith("noizenet: error: representation 'broken' (") and "broken.py) failed in encode(): " \
+        "ValueError: cannot read tunes.abc#" in lines[0]
+    status = json.loads((out / "status.json").read_text())
+    assert status["state"] == "failed" and "ValueError" in status["error"]
+    assert (out / "config.toml").exists()  # the run's own files stay, to look at
