@@ -105,7 +105,7 @@ def test_third_party_package_installs_through_its_entry_point_and_runs(tmp_path)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")])}
     noizenet = [sys.executable, "-m", "noizenet"]
     listing = subprocess.run([*noizenet, "plugins"], capture_output=True, text=True, env=env, cwd=tmp_path)
-    assert "scales           noizenet-scales 0.1.0 (entry point 'scales')" in listing.stdout, listing.stdout + listing.stderr
+    assert "scales           API 2  noizenet-scales 0.1.0 (entry point 'scales')" in listing.stdout, listing.stdout + listing.stderr
     out = tmp_path / "run"
     run = subprocess.run(
         [*noizenet, "run", "--set", "run.dataset=scales", "--prime", "scale", "--out", str(out), *TINY],

@@ -25,11 +25,9 @@ from noizenet.errors import ConfigError, DataError
 from noizenet.interfaces import OutputSpec, Piece, PrimeContext, Representation, TokenRule
 from noizenet.kinds import Categorical
 from noizenet.plugins.abc.bars import WholeBars
-from noizenet.plugins.abc.engrave import engrave
-from noizenet.plugins.abc.text import normalize_tune, sample_midi
+from noizenet.plugins.abc.files import write_tune
+from noizenet.plugins.abc.text import normalize_tune
 from noizenet.plugins.abc.transpose import transpose_tune
-from noizenet.plugins.synthesis import render_midi
-from noizenet.rundir import atomic_write_bytes, atomic_write_text
 
 START, END, UNK = "<start>", "<end>", "<unk>"
 SPECIALS = (START, END, UNK)
@@ -165,20 +163,8 @@ class AbcRepresentation(Representation):
 
     # -- files ---------------------------------------------------------------------
     def write(self, piece: Piece, path_stem: Path) -> list[Path]:
-        """``.abc`` always; ``.svg`` sheet music where abcm2ps engraves it; ``.mid``
-        (music21) and ``.wav`` when music21 can convert it. The abc-validity metric
-        says why a file is missing."""
-        path_stem = Path(path_stem)
-        abc_path, svg_path = Path(f"{path_stem}.abc"), Path(f"{path_stem}.svg")
-        text = piece.data if piece.data.startswith("X:") else f"X:1\nT:{path_stem.name}\n{piece.data}"
-        atomic_write_text(abc_path, text)
-        written = [abc_path] + ([svg_path] if engrave(text, svg_path) is None else [])
-        midi, _ = sample_midi(piece.data)
-        if midi is None:
-            return written
-        midi_path = Path(f"{path_stem}.mid")
-        atomic_write_bytes(midi_path, midi)
-        return [*written, midi_path, render_midi(midi_path, Path(f"{path_stem}.wav"))]
+        """``.abc``, ``.svg`` sheet music, ``.mid`` and ``.wav`` where they can be made (files.py)."""
+        return write_tune(piece.data, path_stem)
 
 
 def after_bars(text: str, bars: int) -> int:
