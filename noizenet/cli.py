@@ -14,7 +14,7 @@ from typing import Annotated, Any
 
 import typer
 
-from noizenet import compat, prepared
+from noizenet import __version__, compat, prepared
 from noizenet import config as configuration
 from noizenet import run as runs
 from noizenet.compare import compare_runs
@@ -30,6 +30,20 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 log = logging.getLogger("noizenet")
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"noizenet {__version__} (plugin API {compat.API_VERSION})")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[bool, typer.Option("--version", callback=_print_version, is_eager=True,
+                                          help="Print noizenet's version and plugin API version, then exit.")] = False,
+) -> None:
+    """Options that come before the command; --version acts through its callback."""
 
 # -- options shared by several commands -------------------------------------------------
 PluginsDir = Annotated[list[Path], typer.Option("--plugins-dir", help="Load every plugin module in DIR (repeatable).")]
@@ -206,6 +220,9 @@ def run_command(
         }
         named = {section: {k: v for k, v in values.items() if v is not None} for section, values in named.items()}
         if resume is not None:
+            if out is not None or overwrite:
+                raise configuration.ConfigError("--resume continues a run in its own folder: --out and --overwrite "
+                                                "do not apply (copy the folder first to branch off)")
             run_dir = RunDir(resume).require_run()
             raw = configuration.read_toml(run_dir.config)
             registry = load_registry(runs.recorded_plugins_dirs(raw, run_dir) + list(plugins_dir))

@@ -21,6 +21,7 @@ class Bar:
 
     def __init__(self, progress: Progress | None, description: str) -> None:
         self._progress = progress
+        self.shown = progress is not None  # False when quiet or not on a terminal: log lines instead
         self._task = progress.add_task(description, total=1000, status="") if progress else None
 
     def update(self, fraction: float, status: str = "") -> None:

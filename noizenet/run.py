@@ -490,6 +490,9 @@ def execute(
     try:
         session = open_session(config, registry, run_dir, quiet=quiet)
         splits = session.splits  # reads the data: bad data fails here, before any training
+        if not train_only:  # and so does a prime file that cannot be read, not after the training
+            for path in config.generate.prime_files:
+                file_piece(session, Path(path))
         say(f"noizenet {'train' if train_only else 'run'}: {config.run.repr} + {config.run.model} on "
             f"{config.dataset_name} ({len(splits.train)}/{len(splits.val)}/{len(splits.test)} pieces) -> {run_dir.root}")
         summary = train(session, resume=resume is not None)

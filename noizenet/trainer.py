@@ -197,6 +197,8 @@ class Trainer:
         self.total_steps = cfg.epochs * windows.windows_per_epoch  # 0: no epoch limit
         self.run_state = TrainerState(next_val_epoch=cfg.val_every)  # saved in every checkpoint
         self.validated_step = -1
+        self.log_validations = False  # a log line per validation (set by fit when no progress bar shows)
+        self.speed = 0.0  # training tokens per second in this fit
         self.epoch_windows = windows.count(0)
 
     # -- checkpoints -------------------------------------------------------------
@@ -232,6 +234,7 @@ class Trainer:
         stopped = ""
         start_tokens, start_step_seconds = self.run_state.tokens, self.run_state.step_seconds
         with _StopSignal() as stop, progress_bar("train", quiet=self.quiet) as bar:
+            self.log_validations = not bar.shown and not self.quiet  # nohup, a scheduler, | tee: a line per validation
             unread: list[torch.Tensor] = []  # losses not yet copied to the host
             pending = 0.0  # step seconds not yet added to the agreed clock
             while not stopped:
@@ -252,8 +255,9 @@ class Trainer:
                     )
                     unread, pending = [], 0.0
                     self._check_loss(loss)
-                    speed = (self.run_state.tokens - start_tokens) / max(1e-9, self.run_state.step_seconds - start_step_seconds)
-                    bar.update(self.progress(), f"ep {self.epoch_position():5.2f} loss {loss:.3f} {speed:,.0f} tok/s")
+                    done = self.run_state.step_seconds - start_step_seconds
+                    self.speed = (self.run_state.tokens - start_tokens) / max(1e-9, done)
+                    bar.update(self.progress(), f"ep {self.epoch_position():5.2f} loss {loss:.3f} {self.speed:,.0f} tok/s")
                     if self._due_for_validation():
                         tick = time.perf_counter()
                         stopped = self._validate()
@@ -379,6 +383,8 @@ class Trainer:
         if "accuracy" in val:
             record["val_accuracy"] = val["accuracy"]
         self.run_dir.append_metrics(record)
+        if self.log_validations:
+            log.info(self._validation_line(record))
         improved = val["loss"] < self.run_state.best_val
         if improved:
             self.run_state.best_val = val["loss"]
@@ -398,6 +404,14 @@ class Trainer:
         if self._epochs_done():
             return "epochs"
         return ""
+
+    def _validation_line(self, record: dict[str, Any]) -> str:
+        """A validation's ``metrics.jsonl`` record in one line, for logs."""
+        accuracy = f" accuracy {record['val_accuracy']:.3f}" if "val_accuracy" in record else ""
+        budget = 60 * self.cfg.max_minutes
+        return (f"epoch {record['epoch']:.2f} step {record['step']} train loss {record['train_loss']:.4f} "
+                f"val loss {record['val_loss']:.4f}{accuracy} {self.speed:,.0f} tok/s "
+                f"{self.run_state.seconds:.0f} s of {budget:.0f} s ({100 * self.progress():.0f}% of the budget)")
 
     def _rising(self) -> bool:
         """Patience: ``cfg.patience`` validations without a new best whose mean is

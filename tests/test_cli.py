@@ -1,6 +1,9 @@
 import json
-import shutil
 import logging
+import shutil
+import subprocess
+import sys
+import time
 
 import music21
 import soundfile
@@ -204,3 +207,31 @@ def test_generate_takes_generate_and_repr_settings_only(cli, trained_run, tmp_pa
     assert texts["true"] != texts["false"]
     result = cli("generate", run, "--set", "model.hidden=8")
     assert result.exit_code != 0 and "only generate and repr keys" in result.output
+
+
+def test_a_run_without_a_terminal_logs_one_line_per_validation(tunes_file, tmp_path):
+    """nohup, a batch scheduler, `| tee`: no progress bar, so each validation is a log line."""
+    out = tmp_path / "run"
+    args = [a for a in TINY if a != "-q"]
+    done = subprocess.run([sys.executable, "-m", "noizenet", "train", "--data", str(tunes_file), "--out", str(out), *args],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    lines = [line for line in done.stderr.splitlines() if " val loss " in line]
+    records = (out / "metrics.jsonl").read_text().splitlines()
+    assert len(lines) == len(records) >= 2
+    assert lines[0].startswith("noizenet: INFO: epoch 1.00 step ") and "% of the budget" in lines[0]
+
+
+def test_a_bad_prime_file_or_resume_option_is_refused_before_training(cli, tunes_file, trained_run, tmp_path):
+    started = time.perf_counter()
+    bad = cli("run", "--data", tunes_file, "--out", tmp_path / "run", "--prime-file", tmp_path / "missing.abc", *TINY,
+              "--epochs", "200")  # minutes of training, were it not refused first
+    assert bad.exit_code == 2 and "missing.abc" in bad.output and time.perf_counter() - started < 5
+    assert not (tmp_path / "run").exists()  # nothing trained, no debris
+    both = cli("run", "--resume", trained_run, "--out", tmp_path / "elsewhere")
+    assert both.exit_code == 2 and "--resume continues a run in its own folder" in both.output
+
+
+def test_version_names_the_package_and_the_plugin_api(cli):
+    result = cli("--version")
+    assert result.exit_code == 0 and result.output.strip() == "noizenet 0.2.0 (plugin API 2)"
