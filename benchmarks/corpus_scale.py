@@ -1,0 +1,141 @@
+"""Real corpora: what preparing, mapping and training cost as a corpus grows.
+
+For each kind (ABC tunes, MIDI files, rendered audio for the codebook) and each
+scale (1x, 10x, ...: copies of the 1x folder, each copy transposed for ABC and
+MIDI and shifted in gain for audio, so that no two files are byte-identical), runs
+`noizenet train --max-minutes MIN` three times on it, each in a fresh cache folder
+of its own: cold (reads, fits, encodes, writes the prepared corpus), warm (maps the
+prepared corpus) and, at 1x, warm again with `--no-cache` (encodes in memory). It
+prints per run the seconds from the command to the first training step (status.json
+says "training"), the peak resident memory (`/usr/bin/time`), training tokens per
+second, and per corpus the preparation time, files per second and the prepared
+corpus's size on disk, beside the goals of issue 22 (first step within 3 s once
+prepared, peak memory at the largest scale at most 1.2x that at 1x, speed from the
+cache at least 0.95x from memory, waveform audio at most 60 MB an hour).
+
+    .venv/bin/python benchmarks/corpus_scale.py [--kinds abc midi audio] [--scales 1 10] [--minutes 0.2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+sys.path.insert(0, str(Path(__file__).parent))
+from corpora import make_folder  # noqa: E402
+from machine import report  # noqa: E402
+
+from noizenet.plugins.abc.transpose import transpose_tune  # noqa: E402
+from noizenet.plugins.midi.notes import read_midi, write_notes_midi  # noqa: E402
+
+BASE = {"abc": 400, "midi": 100, "audio": 8}  # files at 1x (audio: 15 s each)
+REPRESENTATION = {"abc": "abc", "midi": "midi", "audio": "codebook"}
+SHIFTS = [0, 2, -2, 5, -5, 3, -3, 7, -7, 1, -1, 4, -4, 6, -6]  # semitones (ABC, MIDI) of each copy
+
+
+def scaled_folder(kind: str, base: Path, scale: int, out: Path) -> Path:
+    """``scale`` copies of every file of ``base`` in ``out``, none byte-identical to another."""
+    out.mkdir(parents=True)
+    for copy in range(scale):
+        for file in sorted(base.iterdir()):
+            target = out / f"{copy:03d}-{file.name}"
+            if copy == 0:
+                shutil.copy(file, target)
+            elif kind == "abc":
+                text = file.read_text(encoding="utf-8")
+                target.write_text(transpose_tune(text, SHIFTS[copy % len(SHIFTS)]) or text + f"\n% copy {copy}\n")
+            elif kind == "midi":
+                notes = read_midi(file)
+                notes[:, 2] = np.clip(notes[:, 2] + SHIFTS[copy % len(SHIFTS)], 0, 127)
+                write_notes_midi(notes, target)
+            else:
+                audio, rate = sf.read(file, dtype="float32")
+                sf.write(target, audio * (0.95 ** copy), rate, subtype="PCM_16")
+    return out
+
+
+def train(kind: str, data: Path, cache: Path, out: Path, minutes: float, *extra: str) -> dict:
+    """One `noizenet train` run: seconds to the first step, peak memory, tokens per second."""
+    peak_file = out.with_suffix(".peak")
+    command = ["/usr/bin/time", "-f", "%M", "-o", str(peak_file), sys.executable, "-m", "noizenet", "train",
+               "--repr", REPRESENTATION[kind], "--data", str(data), "--out", str(out), "--max-minutes", str(minutes),
+               "--seed", "0", "-q", *extra]
+    started = time.perf_counter()
+    process = subprocess.Popen(command, env={**os.environ, "NOIZENET_CACHE": str(cache)})
+    first_step = None
+    while process.poll() is None:
+        if first_step is None and (out / "status.json").exists():
+            try:
+                if json.loads((out / "status.json").read_text())["state"] == "training":
+                    first_step = time.perf_counter() - started
+            except (ValueError, KeyError):
+                pass
+        time.sleep(0.05)
+    if process.returncode != 0:
+        raise SystemExit(f"{' '.join(command)} failed with {process.returncode}")
+    summary = json.loads((out / "status.json").read_text())["train"]
+    return {"first_step_s": round(first_step, 2) if first_step else None,
+            "peak_mb": round(int(peak_file.read_text().split()[-1]) / 1024, 1),
+            "tokens_per_s": summary["tokens_per_s"]}
+
+
+def prepared_corpus(cache: Path) -> dict:
+    """Preparation seconds and size on disk of the one prepared corpus in ``cache``."""
+    (folder,) = [p for p in (cache / "prepared").iterdir() if p.is_dir()]
+    manifest = json.loads((folder / "manifest.json").read_text())
+    size = sum(f.stat().st_size for f in folder.iterdir())
+    return {"prepare_s": manifest["seconds"], "disk_mb": round(size / 1e6, 2),
+            "steps": sum(entry["steps"] for entry in manifest["splits"].values())}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--kinds", nargs="+", choices=list(BASE), default=list(BASE))
+    parser.add_argument("--scales", type=int, nargs="+", default=[1, 10])
+    parser.add_argument("--minutes", type=float, default=0.2, help="--max-minutes of every run")
+    args = parser.parse_args()
+    results: dict[str, dict] = {}
+    with tempfile.TemporaryDirectory() as scratch:
+        root = Path(scratch)
+        for kind in args.kinds:
+            base = make_folder(kind, BASE[kind], root / f"{kind}-base")
+            for scale in args.scales:
+                name = f"{kind} {scale}x"
+                data = scaled_folder(kind, base, scale, root / f"{kind}-{scale}x")
+                files = len(list(data.iterdir()))
+                cache = root / f"cache-{kind}-{scale}"
+                cold = train(kind, data, cache, root / f"cold-{kind}-{scale}", args.minutes)
+                warm = train(kind, data, cache, root / f"warm-{kind}-{scale}", args.minutes)
+                row = {"files": files, "cold": cold, "warm": warm, **prepared_corpus(cache)}
+                row["files_per_s"] = round(files / max(row["prepare_s"], 1e-3), 1)
+                if scale == args.scales[0]:
+                    memory = train(kind, data, cache, root / f"memory-{kind}-{scale}", args.minutes, "--no-cache")
+                    row["memory"] = memory
+                    row["cache_speed_over_memory"] = round(warm["tokens_per_s"] / memory["tokens_per_s"], 3)
+                results[name] = row
+    report("corpus_scale", {"minutes": args.minutes, "results": results})
+    print("| corpus | files | prepare s | files/s | first step cold s | first step warm s (goal <= 3) | "
+          "peak MB warm | tokens/s warm | cache / memory speed (goal >= 0.95) | disk MB |")
+    print("|" + " --- |" * 10)
+    for name, row in results.items():
+        print(f"| {name} | {row['files']} | {row['prepare_s']} | {row['files_per_s']} | {row['cold']['first_step_s']} | "
+              f"{row['warm']['first_step_s']} | {row['warm']['peak_mb']} | {row['warm']['tokens_per_s']:,.0f} | "
+              f"{row.get('cache_speed_over_memory', '-')} | {row['disk_mb']} |")
+    for kind in args.kinds:
+        low, high = results[f"{kind} {args.scales[0]}x"], results[f"{kind} {args.scales[-1]}x"]
+        print(f"{kind}: peak memory {args.scales[-1]}x / {args.scales[0]}x = "
+              f"{high['warm']['peak_mb'] / low['warm']['peak_mb']:.2f} (goal <= 1.2)")
+
+
+if __name__ == "__main__":
+    main()
