@@ -4,6 +4,7 @@ plugins, cache. It parses options and prints; :mod:`noizenet.run` does the work.
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import sys
 from collections.abc import Iterator
@@ -151,7 +152,7 @@ def _summary(run_dir: RunDir, metrics: dict[str, Any]) -> str:
     """The headline figures that the run declared, and where its files are."""
     headline = [f for f in metrics.get("figures", []) if f["headline"] and metrics.get(f["key"]) is not None]
     figures = "  ".join(f"{f['key']}={metrics[f['key']]:.4g}" for f in headline if isinstance(metrics[f["key"]], (int, float)))
-    return f"{figures}\nrun directory: {run_dir.root}  (report: {run_dir.report})"
+    return f"{figures}\nrun directory: {run_dir.root}  (report: {run_dir.report_html})"
 
 
 # -- commands ---------------------------------------------------------------------------
@@ -348,6 +349,44 @@ def plugins_command(plugins_dir: PluginsDir = [], debug: Debug = False) -> None:
                 description = getattr(entry.plugin, "description", "")
                 api = f"API {compat.api_version(entry.plugin)}"
                 typer.echo(f"  {entry.name:<16} {api}  {entry.origin}" + (f"  - {description}" if description else ""))
+
+
+Json = Annotated[bool, typer.Option("--json", help="Print JSON, for scripts.")]
+
+
+@app.command("runs", help="List the runs under a folder (default runs/): name, representation, model, status, "
+             "test loss, samples, date.")
+def runs_command(
+    folder: Annotated[Path, typer.Argument(help="A folder of run directories.")] = Path("runs"),
+    as_json: Json = False,
+    debug: Debug = False,
+) -> None:
+    with user_errors(debug):
+        if not folder.is_dir():
+            raise DataError(f"{folder}: no such folder (runs are written to runs/ unless --out says otherwise)")
+        found = [RunDir(p).facts() for p in sorted(folder.iterdir()) if RunDir(p).config.exists()]
+        if as_json:
+            typer.echo(json.dumps(found, indent=2))
+            return
+        typer.echo(f"{'name':<34} {'repr':<10} {'model':<9} {'status':<11} {'test loss':>9} {'samples':>7}  date")
+        for run in found:
+            loss = f"{run['test_loss']:.4f}" if isinstance(run["test_loss"], float) else "-"
+            typer.echo(f"{run['name'][:34]:<34} {run['representation'] or '?':<10} {run['model'] or '?':<9} "
+                       f"{run['status']:<11} {loss:>9} {run['samples']:>7}  {run['date']}")
+        typer.echo(f"{len(found)} runs in {folder}")
+
+
+@app.command("show", help="Show one run: status, why training stopped, figures, samples, where its report is.")
+def show_command(run_dir: RunDirArg, as_json: Json = False, debug: Debug = False) -> None:
+    with user_errors(debug):
+        facts = RunDir(run_dir).require_run().facts()
+        if as_json:
+            typer.echo(json.dumps(facts, indent=2))
+            return
+        for key, value in facts.items():
+            if key == "figures":
+                value = "  ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in value.items()) or "-"
+            typer.echo(f"{key + ':':<16}{value if value is not None else '-'}")
 
 
 cache_app = typer.Typer(help="Prepared corpora: the encoded splits that runs memory-map instead of encoding anew.",

@@ -20,6 +20,7 @@ import io
 import json
 import os
 import tempfile
+import tomllib
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -101,6 +102,26 @@ class RunDir:
         self.generations = self.root / "generations"
         self.report = self.root / "report.md"
         self.report_html = self.root / "report.html"
+
+    def facts(self) -> dict[str, Any]:
+        """What ``noizenet runs`` and ``show`` tell of this run, from its small files:
+        name, representation, model, data, status, why training stopped, held-out
+        loss, headline figures, samples and generations, date, report."""
+        config = tomllib.loads(self.config.read_text()) if self.config.exists() else {}
+        status = self.read_status()
+        metrics = json.loads(self.metrics.read_text()) if self.metrics.exists() else {}
+        headline = {f["key"]: metrics.get(f["key"]) for f in metrics.get("figures", []) if f.get("headline")}
+        run = config.get("run", {})
+        return {
+            "name": self.root.name, "path": str(self.root), "representation": run.get("repr"), "model": run.get("model"),
+            "data": run.get("data") or "(built-in)", "status": status.get("state", "unknown"),
+            "stopped": status.get("train", {}).get("stop_reason"), "test_loss": metrics.get("test_loss"),
+            "figures": headline,
+            "samples": len(json.loads(self.samples_manifest.read_text())["samples"]) if self.samples_manifest.exists() else 0,
+            "generations": len(list(self.generations.glob(f"*/{SAMPLES_MANIFEST}"))),
+            "date": datetime.fromtimestamp(self.config.stat().st_mtime).strftime("%Y-%m-%d %H:%M") if self.config.exists() else "",
+            "report": str(self.report_html) if self.report_html.exists() else None,
+        }
 
     def new_generation(self) -> Path:
         """A new, empty folder ``generations/<date>-<time>`` (``-2``, ``-3``, ... when

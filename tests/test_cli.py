@@ -235,3 +235,20 @@ def test_a_bad_prime_file_or_resume_option_is_refused_before_training(cli, tunes
 def test_version_names_the_package_and_the_plugin_api(cli):
     result = cli("--version")
     assert result.exit_code == 0 and result.output.strip() == "noizenet 0.2.0 (plugin API 2)"
+
+
+def test_runs_and_show_tell_what_a_folder_of_runs_holds(cli, trained_run, tmp_path):
+    folder = tmp_path / "runs"
+    folder.mkdir()
+    shutil.copytree(trained_run, folder / "tiny")
+    (folder / "not-a-run").mkdir()
+    listing = cli("runs", folder)
+    assert listing.exit_code == 0 and "1 runs in" in listing.output
+    row = next(line for line in listing.output.splitlines() if line.startswith("tiny"))
+    assert row.split()[1:5] == ["abc", "lstm", "finished", f"{json.loads((trained_run / 'metrics.json').read_text())['test_loss']:.4f}"]
+    (facts,) = json.loads(cli("runs", folder, "--json").output)
+    assert facts["samples"] == 2 and facts["status"] == "finished" and facts["report"].endswith("report.html")
+    shown = cli("show", folder / "tiny")
+    assert shown.exit_code == 0 and "stopped:" in shown.output and "abc_valid_rate=" in shown.output
+    assert json.loads(cli("show", folder / "tiny", "--json").output)["name"] == "tiny"
+    assert cli("show", folder / "not-a-run").exit_code == 2 and cli("runs", tmp_path / "nothing").exit_code == 2
