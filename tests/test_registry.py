@@ -4,7 +4,10 @@ from pathlib import Path
 import pytest
 from conftest import TINY
 
+from noizenet import compat
 from noizenet.errors import PluginError
+from noizenet.interfaces import Representation
+from noizenet.plugins.abc.representation import AbcRepresentation
 from noizenet.registry import KINDS, load_registry
 
 
@@ -106,3 +109,20 @@ def test_a_plugin_raising_in_its_own_code_is_one_line_naming_it_and_its_method(c
     status = json.loads((out / "status.json").read_text())
     assert status["state"] == "failed" and "ValueError" in status["error"]
     assert (out / "config.toml").exists()  # the run's own files stay, to look at
+
+
+def test_a_plugin_for_a_newer_api_or_without_an_abstract_method_is_refused_when_it_loads():
+    class Future(AbcRepresentation):
+        name = "future"
+        api_version = compat.API_VERSION + 1
+
+    newer = rf"representation 'future' \(here\) is written for plugin API {compat.API_VERSION + 1}"
+    with pytest.raises(PluginError, match=newer):
+        compat.check("representation", "future", Future, "here")
+
+    class Unfinished(Representation):
+        name = "unfinished"
+
+    with pytest.raises(PluginError, match=r"representation 'unfinished' \(here\) does not define decode, encode"):
+        compat.check("representation", "unfinished", Unfinished, "here")
+    compat.check("representation", "abc", AbcRepresentation, "here")  # today's plugins pass
