@@ -38,7 +38,7 @@ from machine import report  # noqa: E402
 from noizenet.plugins.abc.transpose import transpose_tune  # noqa: E402
 from noizenet.plugins.midi.notes import read_midi, write_notes_midi  # noqa: E402
 
-BASE = {"abc": 400, "midi": 100, "audio": 8}  # files at 1x (audio: 15 s each)
+BASE = {"abc": 400, "midi": 100, "audio": 8}  # files at 1x (audio: 15 s each), from O'Neill's 1850 tunes
 REPRESENTATION = {"abc": "abc", "midi": "midi", "audio": "codebook"}
 SHIFTS = [0, 2, -2, 5, -5, 3, -3, 7, -7, 1, -1, 4, -4, 6, -6]  # semitones (ABC, MIDI) of each copy
 
@@ -108,7 +108,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch:
         root = Path(scratch)
         for kind in args.kinds:
-            base = make_folder(kind, BASE[kind], root / f"{kind}-base")
+            base = make_folder(kind, BASE[kind], root / f"{kind}-base", collections=("oneills1850",))
             for scale in args.scales:
                 name = f"{kind} {scale}x"
                 data = scaled_folder(kind, base, scale, root / f"{kind}-{scale}x")
