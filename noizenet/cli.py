@@ -199,6 +199,9 @@ def run_command(
     threads: Annotated[int | None, typer.Option("--threads", help="CPU threads (default: all available).")] = None,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Encode the corpus in memory instead of preparing it "
                                            "once and memory-mapping it (see `noizenet cache list`).")] = False,
+    print_config: Annotated[bool, typer.Option("--print-config", help="Print the resolved config (TOML: defaults, "
+                                               "the representation's suggestions, --config, options, --set) and "
+                                               "exit without running.")] = False,
     plugins_dir: PluginsDir = [],
     quiet: Quiet = False,
     debug: Debug = False,
@@ -231,6 +234,9 @@ def run_command(
             raw = configuration.read_toml(config_file) if config_file else {}
         raw = _apply_sets(configuration.merge(raw, named, "command line"), set_values)
         config = configuration.resolve(raw, registry)
+        if print_config:
+            typer.echo(config.to_toml(), nl=False)
+            return
         _warn_ignored_length(registry.get("representation", config.run.repr)(config.repr), seconds=seconds)
         say = functools.partial(_say, quiet)
         run_dir, metrics = runs.execute(config, registry, out=out, resume=resume, overwrite=overwrite,

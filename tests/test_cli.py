@@ -4,6 +4,7 @@ import shutil
 import subprocess
 import sys
 import time
+import tomllib
 
 import music21
 import soundfile
@@ -252,3 +253,13 @@ def test_runs_and_show_tell_what_a_folder_of_runs_holds(cli, trained_run, tmp_pa
     assert shown.exit_code == 0 and "stopped:" in shown.output and "abc_valid_rate=" in shown.output
     assert json.loads(cli("show", folder / "tiny", "--json").output)["name"] == "tiny"
     assert cli("show", folder / "not-a-run").exit_code == 2 and cli("runs", tmp_path / "nothing").exit_code == 2
+
+
+def test_print_config_shows_the_resolved_config_and_runs_nothing(cli, tmp_path):
+    result = cli("run", "--repr", "codebook", "--hidden", "64", "--set", "train.lr=0.01", "--print-config",
+                 "--out", tmp_path / "never")
+    assert result.exit_code == 0 and not (tmp_path / "never").exists()
+    resolved = tomllib.loads(result.output)
+    assert resolved["run"]["repr"] == "codebook" and resolved["model"]["hidden"] == 64
+    assert resolved["train"]["lr"] == 0.01 and resolved["train"]["max_minutes"] == 3.0  # the codebook's suggestion
+    assert resolved["repr"]["codes"] == 256
