@@ -22,7 +22,7 @@ import soundfile as sf
 from noizenet import hookimpl
 from noizenet.datasets.abc_files import Music21Abc, Music21AbcConfig
 from noizenet.cache import cache_folder
-from noizenet.datasets.paths import AUDIO_SUFFIXES, data_files
+from noizenet.datasets.paths import AUDIO_SUFFIXES, data_files, read_each
 from noizenet.errors import ConfigError, DataError
 from noizenet.interfaces import Dataset, Piece
 from noizenet.plugins.abc.text import midi_bytes
@@ -91,15 +91,10 @@ class AudioFiles(Dataset):
         path = Path(self.path)
         if not files:
             raise DataError(f"--data {path}: no audio files ({', '.join(sorted(suffixes))}) in this folder")
-        readable = segments = 0
+        segments = 0
         cut = len(files) < self.config.cut_below and self.config.segment_seconds > 0
-        for file in files:
-            try:
-                audio = load_audio(file, self.config.sample_rate, self.config.max_seconds)
-            except DataError as error:
-                log.warning("skipping %s", error)
-                continue
-            readable += 1
+        rate, seconds = self.config.sample_rate, self.config.max_seconds
+        for file, audio in read_each(files, lambda file: load_audio(file, rate, seconds), "audio", path):
             if self.config.trim_db:
                 audio, _ = librosa.effects.trim(audio, top_db=self.config.trim_db)
             name, meta = data.piece_id(file), {"sample_rate": self.config.sample_rate, **data.meta(file)}
@@ -111,8 +106,6 @@ class AudioFiles(Dataset):
             segments += count
             for k, part in enumerate(np.array_split(audio, count)):
                 yield Piece(f"{name}@{k}", np.ascontiguousarray(part), meta)
-        if readable == 0:
-            raise DataError(f"--data {path}: none of its {len(files)} file(s) is readable audio")
         if segments:
             log.info("a folder of fewer than %d files (data.cut_below): its files are cut into %d pieces of about "
                      "%g s or less, so that validation and testing hear most of them", self.config.cut_below, segments,

@@ -7,7 +7,6 @@ array ``(N, 4)`` of start and end in quarter notes, MIDI pitch and velocity.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,14 +17,12 @@ import scipy.io
 
 from noizenet import hookimpl
 from noizenet.cache import cache_folder
-from noizenet.datasets.paths import data_files
+from noizenet.datasets.paths import data_files, read_each
 from noizenet.errors import ConfigError, DataError
 from noizenet.interfaces import Dataset, Piece
 from noizenet.plugins.midi.notes import KEYS, notes_from_roll, notes_from_score, notes_piece, read_midi
 from noizenet.plugins.synthesis import quiet_music21
 from noizenet.progress import progress_bar
-
-log = logging.getLogger("noizenet")
 
 MIDI_SUFFIXES = (".mid", ".midi")
 CHORALES_VERSION = 1  # bump when reading the chorales changes, so that an old cache is not reused
@@ -62,17 +59,10 @@ class MidiFiles(Dataset):
         files = data.files
         if not files:
             raise DataError(f"--data {self.path}: no MIDI files ({', '.join(sorted(suffixes))}) in this folder")
-        readable = 0
-        for file in files:
-            try:
-                piece = midi_piece(file, data.piece_id(file), **data.meta(file))
-            except DataError as error:
-                log.warning("skipping %s", error)
-                continue
-            readable += 1
+        pieces = read_each(files, lambda file: midi_piece(file, data.piece_id(file), **data.meta(file)),
+                           "MIDI with notes", Path(self.path))
+        for _, piece in pieces:
             yield piece
-        if readable == 0:
-            raise DataError(f"--data {self.path}: none of its {len(files)} file(s) is readable MIDI with notes")
 
     def read_file(self, path: Path) -> Piece:
         if not Path(path).is_file():

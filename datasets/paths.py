@@ -5,13 +5,17 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 from noizenet.errors import DataError
+from noizenet.progress import progress_bar
 
 log = logging.getLogger("noizenet")
+Read = TypeVar("Read")
 
 # Audio files (librosa reads them); the audio datasets look for these, the ABC ones refuse them.
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".m4a", ".aiff", ".aif", ".au", ".opus")
@@ -89,3 +93,24 @@ def manifest_files(path: Path, matches: Callable[[Path], bool], what: str) -> Da
     if other:
         log.warning("%s: %d listed file(s) are not %s, skipped", path, other, what)
     return DataFiles(files, root.resolve(), splits)
+
+
+def read_each(files: list[Path], read: Callable[[Path], Read], what: str, path: Path) -> Iterator[tuple[Path, Read]]:
+    """``(file, read(file))`` for each file ``read`` can read, with a progress bar (files
+    a second); a file it cannot (``DataError``) is skipped with a warning naming it, and
+    the count skipped is said at the end. None readable: one ``DataError`` for ``path``."""
+    readable, started = 0, time.perf_counter()
+    with progress_bar(f"read {len(files):,} files", quiet=len(files) < 50) as bar:
+        for done, file in enumerate(files, start=1):
+            try:
+                value = read(file)
+            except DataError as error:
+                log.warning("skipping %s", error)
+                continue
+            readable += 1
+            yield file, value
+            bar.update(done / len(files), f"{done / max(1e-9, time.perf_counter() - started):,.0f} files/s")
+    if readable == 0:
+        raise DataError(f"--data {path}: none of its {len(files)} file(s) is readable {what}")
+    if readable < len(files):
+        log.warning("skipped %d of %d files that are not readable %s (named above)", len(files) - readable, len(files), what)

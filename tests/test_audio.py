@@ -230,7 +230,7 @@ def test_audio_folder_skips_a_corrupt_file_and_names_it(audio_folder, caplog):
     caplog.set_level(logging.WARNING, logger="noizenet")
     pieces = list(AudioFiles(AudioFilesConfig(cut_below=0), audio_folder).pieces())
     assert len(pieces) == 8 and all(p.data.dtype == np.float32 and p.meta["sample_rate"] == RATE for p in pieces)
-    assert "broken.wav" in caplog.text
+    assert "broken.wav" in caplog.text and "skipped 1 of 9 files that are not readable audio" in caplog.text
 
 
 def test_a_small_folder_is_cut_into_pieces_so_that_every_split_hears_its_files(tmp_path):
