@@ -313,6 +313,10 @@ def _apply_sets(raw: dict[str, dict], set_values: list[str], sections: tuple[str
 @app.command("evaluate", help="Score a trained run on its held-out pieces (needs its data); write metrics.json, plots and report.md.")
 def evaluate_command(
     run_dir: RunDirArg,
+    generations: Annotated[list[str], typer.Option(
+        "--generations", help="Also run every metric on these later generations (folder names under "
+                              "RUN_DIR/generations, repeatable, or `all`); each gets a metrics.json and the report shows "
+                              "their figures.")] = [],
     device: Device = None,
     plugins_dir: PluginsDir = [],
     quiet: Quiet = False,
@@ -327,7 +331,11 @@ def evaluate_command(
             raise DataError(f"evaluate scores the model on the run's validation and test pieces and compares its samples "
                             f"with the training pieces, so it needs the run's data: {error}") from None
         train = session.run_dir.read_status().get("train", {})
-        metrics = runs.evaluate(session, runs.load_trained(session), runs.saved_generation(session), train)
+        trained = runs.load_trained(session)  # the representation's state too: samples decode with it
+        for name, figures in runs.evaluate_generations(session, _split_values(generations)).items():
+            headline = [f for f in figures["figures"] if f["headline"] and isinstance(figures.get(f["key"]), (int, float))]
+            _say(quiet, f"generations/{name}: " + "  ".join(f"{f['key']}={figures[f['key']]:.4g}" for f in headline))
+        metrics = runs.evaluate(session, trained, runs.saved_generation(session), train)
         _say(quiet, _summary(session.run_dir, metrics))
 
 

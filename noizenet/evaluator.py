@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -80,22 +81,10 @@ def evaluate_run(
         "generate_tokens_per_s": generate_tokens_per_s,
     }
     context = EvaluationContext(representation, samples, training, held_out, run_dir.root)
-    quality, plots, notes = {}, {}, _held_out_notes(train)
-    with progress_bar("metrics", quiet=quiet) as bar:
-        for done, metric in enumerate(metrics, 1):
-            try:
-                result = metric.per_set(context)
-            except Exception as error:  # a metric's bug costs its figures, not the run's report
-                log.warning("metric '%s' failed: %s: %s", metric.name, type(error).__name__, error)
-                result = MetricResult({}, notes=[f"Metric '{metric.name}' failed ({type(error).__name__}: {error}); "
-                                                 "its figures are empty. Please report it with this run's samples."])
-            declared += [(metric.name, figure) for figure in metric.figures]
-            values.update({figure.key: result.figures.get(figure.key) for figure in metric.figures})
-            if result.details:
-                quality[metric.name] = result.details
-            plots.update(result.plots)
-            notes += result.notes
-            bar.update(done / len(metrics), metric.name)
+    measured = apply_metrics(metrics, context, quiet=quiet)
+    declared += measured.declared
+    values.update(measured.values)
+    quality, plots, notes = measured.quality, measured.plots, _held_out_notes(train) + measured.notes
     _check_unique(declared)
 
     records = run_dir.read_metrics_log()
@@ -122,6 +111,51 @@ def evaluate_run(
     result = _finite(result)
     atomic_write_json(run_dir.metrics, result)
     write_report(run_dir, result, config)
+    return result
+
+
+@dataclass
+class Measured:
+    """What the metrics said of one set of samples."""
+
+    declared: list[tuple[str, Figure]] = field(default_factory=list)  # (metric name, figure)
+    values: dict[str, Any] = field(default_factory=dict)  # figure key -> value
+    quality: dict[str, Any] = field(default_factory=dict)  # metric name -> details
+    plots: dict[str, str] = field(default_factory=dict)  # title -> PNG file name
+    notes: list[str] = field(default_factory=list)
+
+
+def apply_metrics(metrics: Sequence[Metric], context: EvaluationContext, *, quiet: bool = False) -> Measured:
+    """Every metric's ``per_set`` on ``context``; a metric that raises costs its own figures only."""
+    measured = Measured()
+    with progress_bar("metrics", quiet=quiet) as bar:
+        for done, metric in enumerate(metrics, 1):
+            try:
+                result = metric.per_set(context)
+            except Exception as error:  # a metric's bug costs its figures, not the run's report
+                log.warning("metric '%s' failed: %s: %s", metric.name, type(error).__name__, error)
+                result = MetricResult({}, notes=[f"Metric '{metric.name}' failed ({type(error).__name__}: {error}); "
+                                                 "its figures are empty. Please report it with this run's samples."])
+            measured.declared += [(metric.name, figure) for figure in metric.figures]
+            measured.values.update({figure.key: result.figures.get(figure.key) for figure in metric.figures})
+            if result.details:
+                measured.quality[metric.name] = result.details
+            measured.plots.update(result.plots)
+            measured.notes += result.notes
+            bar.update(done / len(metrics), metric.name)
+    return measured
+
+
+def evaluate_samples(folder: Path, context: EvaluationContext, metrics: Sequence[Metric], *, quiet: bool = False) -> dict[str, Any]:
+    """The metrics of one folder of samples (a later ``generate``), written to its
+    ``metrics.json``: the declared figures, their values, details, plots (in the folder) and notes."""
+    measured = apply_metrics(metrics, context, quiet=quiet)
+    result = _finite({
+        **measured.values,
+        "figures": [{**figure.to_dict(), "source": source} for source, figure in measured.declared],
+        "quality": measured.quality, "plots": measured.plots, "notes": measured.notes,
+    })
+    atomic_write_json(folder / "metrics.json", result)
     return result
 
 

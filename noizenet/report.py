@@ -70,8 +70,12 @@ def _generations(run_dir: RunDir) -> list[Block]:
         folder = manifest.parent.relative_to(run_dir.root).as_posix()
         samples = json.loads(manifest.read_text()).get("samples", [])
         blocks += [Block("heading", f"Generated later: {folder}"),
-                   Block("text", f"{len(samples)} samples ([{SAMPLES_MANIFEST}]({folder}/{SAMPLES_MANIFEST}))."),
-                   Block("samples", rows=samples, link=folder)]
+                   Block("text", f"{len(samples)} samples ([{SAMPLES_MANIFEST}]({folder}/{SAMPLES_MANIFEST})).")]
+        measured = manifest.parent / "metrics.json"
+        if measured.exists():  # noizenet evaluate RUN --generations NAME
+            figures = json.loads(measured.read_text())
+            blocks += _figures(figures)[:1]
+        blocks.append(Block("samples", rows=samples, link=folder))
     return blocks
 
 

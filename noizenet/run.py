@@ -32,7 +32,7 @@ from noizenet import distributed, prepared
 from noizenet.config import Config
 from noizenet.device import autocast_dtype, pick_device, set_threads
 from noizenet.errors import DataError, NoizenetError, RunDirError
-from noizenet.evaluator import evaluate_run
+from noizenet.evaluator import evaluate_run, evaluate_samples
 from noizenet.generator import generate as sample_sequences
 from noizenet.interfaces import EvaluationContext, Piece, PrimeContext, Representation, Sample, SequenceModel
 from noizenet.progress import progress_bar
@@ -427,11 +427,12 @@ def sample_figures(session: Session, samples: Sequence[Sample]) -> dict[str, Any
     return figures
 
 
-def saved_generation(session: Session) -> Generation:
-    """The samples of the last ``generate``, decoded again from samples/."""
-    manifest, sequences = session.run_dir.samples_manifest, session.run_dir.samples / "sequences.pt"
+def saved_generation(session: Session, folder: Path | None = None) -> Generation:
+    """The samples of a folder (default: the run's samples/), decoded again."""
+    folder = folder or session.run_dir.samples
+    manifest, sequences = folder / SAMPLES_MANIFEST, folder / "sequences.pt"
     if not manifest.exists() or not sequences.exists():
-        return Generation([], 0.0, session.run_dir.samples)
+        return Generation([], 0.0, folder)
     saved = json.loads(manifest.read_text())
     samples = []
     for row, sequence in zip(saved["samples"], torch.load(sequences, weights_only=True)):
@@ -439,7 +440,7 @@ def saved_generation(session: Session) -> Generation:
         facts = {k: v for k, v in row.items() if k not in Sample.ROW_KEYS}
         samples.append(Sample(row["name"], row["prime"], row["temperature"], sequence, row["prime_steps"], piece,
                               row["files"], facts))
-    return Generation(samples, saved.get("generate_tokens_per_s", 0.0), session.run_dir.samples)
+    return Generation(samples, saved.get("generate_tokens_per_s", 0.0), folder)
 
 
 def evaluate(session: Session, trained: Trained, generation: Generation, train_summary: dict[str, Any]) -> dict[str, Any]:
@@ -461,6 +462,24 @@ def evaluate(session: Session, trained: Trained, generation: Generation, train_s
         generate_tokens_per_s=generation.tokens_per_s,
         quiet=session.quiet,
     )
+
+
+def evaluate_generations(session: Session, names: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """Run every metric on later generations (``generations/NAME``; ``all``: each one),
+    writing each folder's metrics.json; return them by name."""
+    folders = sorted(p.parent for p in session.run_dir.generations.glob(f"*/{SAMPLES_MANIFEST}"))
+    chosen = folders if list(names) == ["all"] else [session.run_dir.generations / name for name in names]
+    missing = [f.name for f in chosen if f not in folders]
+    if missing:
+        known = ", ".join(f.name for f in folders) or "none yet"
+        raise RunDirError(f"--generations {missing[0]}: not a generation of {session.run_dir.root} (known: {known})")
+    splits, metrics = session.splits, session.registry.metrics_for(session.representation)
+    results = {}
+    for folder in chosen:
+        samples = saved_generation(session, folder).samples
+        context = EvaluationContext(session.representation, samples, splits.train, splits.test, folder)
+        results[folder.name] = evaluate_samples(folder, context, metrics, quiet=session.quiet)
+    return results
 
 
 # -- a whole run ----------------------------------------------------------------------

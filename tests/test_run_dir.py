@@ -115,3 +115,20 @@ def test_generations_never_overwrite_each_other_and_the_report_lists_them(cli, t
     assert result.exit_code == 0 and str(mine) in result.output and list(mine.glob("*.abc"))
     again = cli("generate", run, "-n", "1", "--out", mine)
     assert again.exit_code == 2 and "not an empty folder" in again.output
+
+
+def test_evaluate_scores_later_generations_and_the_report_shows_their_figures(cli, trained_run, tunes_file, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(trained_run, run)
+    assert cli("generate", run, "--meter", "6/8", "--key", "D", "-n", "2", "-q").exit_code == 0
+    (folder,) = (run / "generations").iterdir()
+    wrong = cli("evaluate", run, "--generations", "nosuch")
+    assert wrong.exit_code == 2 and "not a generation" in wrong.output and folder.name in wrong.output
+    result = cli("evaluate", run, "--generations", "all")
+    assert result.exit_code == 0, result.output
+    assert f"generations/{folder.name}: abc_valid_rate=" in result.output
+    figures = json.loads((folder / "metrics.json").read_text())
+    assert figures["abc_valid_rate"] is not None and figures["meter_kept_rate"] is not None  # steered: header kept
+    assert "pitch_class_overlap" in figures and "mean_longest_copied" in figures  # against the training tunes
+    section = (run / "report.md").read_text().split(f"Generated later: generations/{folder.name}")[1]
+    assert "tunes that parse (8+ notes)" in section and "bars fill the meter" in section
