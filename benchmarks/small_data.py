@@ -3,7 +3,7 @@ make music?
 
 For each kind of folder (rendered audio at 22.05 kHz with a stereo file among them,
 ABC files, MIDI files; made by corpora.py from music21's miscFolk tunes, which the
-audio defaults never render), each size and each seed (another seed: other tunes
+audio defaults never render, or from `--collections`), each size and each seed (another seed: other tunes
 and another split), runs `noizenet run --repr R --data FOLDER --max-minutes MIN
 --seed S` with the representation's defaults (audio: codebook, with song, noise and
 Perlin primes of 3 s; abc; midi) and prints the share of the time budget trained,
@@ -14,7 +14,8 @@ that parse for ABC, polyphony for MIDI. ``--reference`` adds one run on the full
 bundled corpus of each kind's representation, for the same figures there.
 
     .venv/bin/python benchmarks/small_data.py [--kinds audio abc midi] [--sizes 3 6 12]
-        [--seeds 0 1 2] [--minutes 1.5] [--set repr.augment_copies=0] [--audio-repr harmonic] [--reference]
+        [--seeds 0 1 2] [--minutes 1.5] [--set repr.augment_copies=0] [--audio-repr harmonic]
+        [--collections essenFolksong] [--reference]
 """
 
 from __future__ import annotations
@@ -91,6 +92,8 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=1.5, help="--max-minutes of every run")
     parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="passed to every run")
     parser.add_argument("--audio-repr", default="codebook", help="representation of the audio runs")
+    parser.add_argument("--collections", nargs="+", default=["miscFolk"],
+                        help="music21 ABC collections the folders' tunes come from")
     parser.add_argument("--reference", action="store_true", help="also one run per kind on the full bundled corpus")
     args = parser.parse_args()
     results: dict[str, list[dict]] = {}
@@ -99,14 +102,16 @@ def main() -> None:
             rows = []
             for size in args.sizes:
                 for seed in args.seeds:
-                    folder = make_folder(kind, size, Path(scratch) / f"{kind}-{size}-{seed}", seed=seed)
+                    folder = make_folder(kind, size, Path(scratch) / f"{kind}-{size}-{seed}", seed=seed,
+                                         collections=tuple(args.collections))
                     m = run(kind, folder, seed, args, Path(scratch) / f"run-{kind}-{size}-{seed}")
                     rows.append({"pieces": size, "seed": seed, **figures(kind, m, args.minutes)})
             if args.reference:
                 m = run(kind, None, 0, args, Path(scratch) / f"run-{kind}-full")
                 rows.append({"pieces": "bundled corpus", "seed": 0, **figures(kind, m, args.minutes)})
             results[kind] = rows
-    report("small_data", {"minutes": args.minutes, "set": args.set, "audio_repr": args.audio_repr, "results": results})
+    report("small_data", {"minutes": args.minutes, "set": args.set, "audio_repr": args.audio_repr,
+                          "collections": args.collections, "results": results})
     for kind, rows in results.items():
         print(f"\n{kind} ({args.audio_repr if kind == 'audio' else REPRESENTATION[kind]}), "
               f"{args.minutes:g} training minutes per run")

@@ -57,9 +57,19 @@ def data_files(path: Path | None, dataset: str, matches: Callable[[Path], bool],
         raise DataError(f"--data {path}: no such file or folder")
     if path.is_dir():
         return DataFiles(sorted(p for p in path.rglob("*") if p.is_file() and matches(p)), path)
-    if path.suffix.lower() in MANIFEST_SUFFIXES:
+    if is_manifest(path):
         return manifest_files(path, matches, what)
     return DataFiles([path], path.parent)
+
+
+def is_manifest(path: Path) -> bool:
+    """``.list`` and ``.jsonl`` files are manifests, and so is a ``.txt`` file unless
+    it holds ABC tunes (a line that starts with ``X:``)."""
+    suffix = path.suffix.lower()
+    if suffix != ".txt":
+        return suffix in MANIFEST_SUFFIXES
+    with open(path, encoding="utf-8", errors="replace") as handle:
+        return not any(line.startswith("X:") for line in handle)
 
 
 def manifest_files(path: Path, matches: Callable[[Path], bool], what: str) -> DataFiles:

@@ -220,7 +220,7 @@ def run_command(
             "model": {"hidden": hidden, "layers": layers, "dropout": dropout},
             "generate": _generate_overrides(temperature, num_samples, prime, seconds, inject_noise, prime_file,
                                             {"meter": meter, "key": key, "unit": unit,
-                                        "prime_bars": prime_bars, "prime_file_seconds": prime_seconds}),
+                                             "prime_bars": prime_bars, "prime_file_seconds": prime_seconds}),
         }
         named = {section: {k: v for k, v in values.items() if v is not None} for section, values in named.items()}
         if resume is not None:

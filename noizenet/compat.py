@@ -28,9 +28,9 @@ from noizenet.kinds import Categorical, Continuous, OutputKind
 log = logging.getLogger("noizenet")
 
 API_VERSION = 2
-GUIDE = "docs/writing-plugins.md, 'Migrating from plugin API 1'"
+GUIDE = "docs/writing-plugins.md, 'Plugin API versions and migrating from plugin API 1'"
 
-# API 1 members that are gone, and what replaces them (None: adapted, see ADAPTED)
+# API 1 members that are gone and refused, with what replaces them
 REMOVED = {
     "describe": "per-sample facts are a metric plugin's per_sample(sample, representation)",
     "compare": "set-level figures are a metric plugin's per_set(context), declared in its figures",
@@ -73,7 +73,7 @@ def output_kind(kind: Any) -> OutputKind:
     with a deprecation warning, anything else that is not an output kind is refused."""
     if isinstance(kind, OutputKind):
         return kind
-    if kind not in STRING_KINDS:
+    if not isinstance(kind, str) or kind not in STRING_KINDS:
         raise PluginError(f"OutputSpec(kind={kind!r}): an output kind is an object, e.g. Categorical() or "
                           f"Continuous() from noizenet.kinds (see {GUIDE})")
     replacement = STRING_KINDS[kind].__name__

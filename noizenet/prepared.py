@@ -15,9 +15,9 @@ datasets: the steps of every piece end to end plus an offsets index)::
 The key covers what the encoding depends on: this format, noizenet's version, the
 representation (its class, the file that defines it, its name and config) and the
 pieces of each split (ids and contents, hashed: another seed is another split), so
-changed data or options give another folder, never stale steps. A folder is written under a temporary name and
-renamed into place, so an interrupted preparation leaves nothing a later run would
-trust; a lock file lets one of two runs started together prepare while the other
+changed data or options give another folder, never stale steps. A folder is written
+under a temporary name and renamed into place, so an interrupted preparation leaves
+nothing a later run would trust; a lock file lets one of two runs started together prepare while the other
 waits and then maps what it wrote. Sizes are checked on every open and checksums
 for files up to :data:`CHECKSUM_LIMIT`; a damaged folder is named, removed and
 prepared again.
@@ -116,7 +116,6 @@ class PreparedCorpus:
     train: Sequence[Any]  # training pieces and their augmented copies
     val: Sequence[Any]
     test: Sequence[Any]
-    folder: Path | None = None  # where it is mapped from
 
 
 # -- keys -----------------------------------------------------------------------------------
@@ -234,7 +233,7 @@ def open_prepared(folder: Path, representation: Representation, *, verify: bool 
     splits = {name: open_split(folder, name, manifest["splits"][name], verify=verify) for name in SPLITS}
     if restore:
         representation.load_state_dict(state)
-    return PreparedCorpus(splits["train"], splits["val"], splits["test"], folder)
+    return PreparedCorpus(splits["train"], splits["val"], splits["test"])
 
 
 def prepare(

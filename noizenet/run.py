@@ -231,11 +231,9 @@ def train(session: Session, *, resume: bool = False) -> dict[str, Any]:
     run_dir, cfg, representation = session.run_dir, session.config, session.representation
     splits = session.splits
     checkpoint = run_dir.load_checkpoint("last") if resume else None
-    if checkpoint is not None:
+    if checkpoint is not None:  # exactly the state it trained with: the corpus is encoded with it, never refitted
         representation.load_state_dict(checkpoint["representation"])
     corpus = session.corpus(fitted=checkpoint is not None)
-    if checkpoint is not None:  # exactly the state it trained with, whatever the cache held
-        representation.load_state_dict(checkpoint["representation"])
     windows = make_windows(
         cfg.train.layout,
         corpus.train,
@@ -446,12 +444,13 @@ def saved_generation(session: Session, folder: Path | None = None) -> Generation
 def evaluate(session: Session, trained: Trained, generation: Generation, train_summary: dict[str, Any]) -> dict[str, Any]:
     """Score the held-out pieces, run the metrics, write metrics.json and the report."""
     splits, representation = session.splits, session.representation
+    corpus = session.corpus(fitted=True)
     return evaluate_run(
         run_dir=session.run_dir,
         model=trained.model,
         representation=representation,
-        val=session.corpus(fitted=True).val,
-        test=session.corpus(fitted=True).test,
+        val=corpus.val,
+        test=corpus.test,
         device=session.device,
         config=session.config,
         metrics=session.registry.metrics_for(representation),

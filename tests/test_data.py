@@ -148,3 +148,9 @@ def test_data_may_be_a_manifest_of_files_with_or_without_their_split(tmp_path, c
     (tmp_path / "bad.jsonl").write_text('{"path": "tunes/t0.abc", "split": "dev"}\n')
     with pytest.raises(DataError, match="split 'dev' is not one of"):
         list(AbcFiles(AbcFilesConfig(), tmp_path / "bad.jsonl").pieces())
+
+
+def test_a_txt_file_of_tunes_is_read_as_tunes_not_as_a_list_of_files(tmp_path):
+    tunes = tmp_path / "tunes.txt"
+    tunes.write_text("X:1\nM:4/4\nL:1/8\nK:D\nDFAF DFAF|GBdB GBdB|\n")
+    assert [p.id for p in AbcFiles(AbcFilesConfig(), tunes).pieces()] == ["tunes.txt#1"]

@@ -5,11 +5,10 @@ A musician's folder holds a few minutes of audio; the bundled corpus gets its ma
 keys from 64 tunes and ABC runs learn from transposed copies. Audio gets the same:
 copies shifted by a few semitones (a phase vocoder and a resampling, librosa), played
 a few percent slower, and louder or softer. Each copy keeps the piece's length (the
-slower copy is cut at the piece's length: never slower and padded with silence, which
-taught the codebook that silence follows music and 3 of 6 continuations went
-silent) and sample rate. The
-draw depends on ``augment_seed`` and the piece's id only, so the same data gives
-the same copies, the same windows and the same run.
+slower copy is cut: a faster one padded with silence taught the codebook that
+silence follows music, and 3 of 6 continuations went silent) and sample rate. The
+draw depends on ``augment_seed`` and the piece's id only, so the same data gives the
+same copies, the same windows and the same run.
 """
 
 from __future__ import annotations

@@ -7,19 +7,18 @@ Subclasses (``waveform``, ``fft``) only say how samples become steps and back:
 
 from __future__ import annotations
 
+import logging
 from abc import abstractmethod
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
-
-import logging
 
 import numpy as np
 import torch
 
 from noizenet.errors import DataError
 from noizenet.interfaces import Piece, PrimeContext, Representation
-from noizenet.plugins.audio.augment import augmented_copies, wanted
+from noizenet.plugins.audio.augment import AugmentConfig, augmented_copies, wanted
 from noizenet.plugins.audio.plots import plot_sample
 from noizenet.plugins.audio.stft import Framing
 from noizenet.rundir import atomic_write_wav
@@ -90,10 +89,11 @@ class AudioRepresentation(Representation):
 
     def augment(self, pieces: Sequence[Piece]) -> list[Piece]:
         """Pitch-shifted, tempo-changed, louder or softer copies of each piece when the
-        training audio is short (``repr.augment_*``, see augment.py); ids ``ID~augN``."""
+        training audio is short (``repr.augment_*``, see augment.py); ids ``ID~augN``.
+        No copies for a subclass whose ``Config`` does not extend :class:`AugmentConfig`."""
         cfg = self.config
         seconds = sum(len(p.data) / p.meta.get("sample_rate", DEFAULT_SAMPLE_RATE) for p in pieces)
-        if not wanted(cfg, seconds):
+        if not isinstance(cfg, AugmentConfig) or not wanted(cfg, seconds):
             return []
         log.info("training audio is %.1f minutes: %d augmented copies of each piece too (up to %d semitones, "
                  "%g%% tempo, %g dB; repr.augment_copies=0 for none)", seconds / 60, cfg.augment_copies,
