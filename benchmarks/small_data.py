@@ -3,8 +3,8 @@ make music?
 
 For each kind of folder (rendered audio at 22.05 kHz with a stereo file among them,
 ABC files, MIDI files; made by corpora.py from music21's miscFolk tunes, which the
-audio defaults never render, or from `--collections`), each size and each seed (another seed: other tunes
-and another split), runs `noizenet run --repr R --data FOLDER --max-minutes MIN
+audio defaults never render, or from `--collections`), each size and each seed
+(another seed: other tunes and another split), runs `noizenet run --repr R --data FOLDER --max-minutes MIN
 --seed S` with the representation's defaults (audio: codebook, with song, noise and
 Perlin primes of 3 s; abc; midi) and prints the share of the time budget trained,
 why training stopped, the held-out loss and the sample figures: the tonal checks
