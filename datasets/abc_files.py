@@ -68,8 +68,14 @@ class AbcFiles(Dataset):
     Config = AbcFilesConfig
     description = "an .abc file, a folder of them, or a list of them (--data PATH; .txt or .jsonl with splits)"
 
+    def data(self) -> DataFiles:
+        return data_files(self.path, self.name, lambda p: fnmatch(p.name, self.config.pattern), "an .abc file")
+
+    def sources(self) -> list[Path]:
+        return self.data().sources()
+
     def pieces(self, *, header_only: bool = False) -> Iterator[Piece]:
-        data = data_files(self.path, self.name, lambda p: fnmatch(p.name, self.config.pattern), "an .abc file")
+        data = self.data()
         files, path = data.files, Path(self.path)
         audio_hint = "; for audio use --repr codebook (or waveform, fft, chroma)"
         if files == [path] and path.suffix.lower() in AUDIO_SUFFIXES:
@@ -102,7 +108,8 @@ class Music21Abc(Dataset):
     Config = Music21AbcConfig
     description = "ABC corpus bundled with music21 (O'Neill's, Ryan's, Aird's, Essen, ...)"
 
-    def pieces(self) -> Iterator[Piece]:
+    def sources(self) -> list[Path]:
+        """The ``.abc`` files of the chosen collections, in order."""
         if self.path is not None:
             raise DataError("dataset 'music21-abc' reads the bundled corpus and takes no --data")
         root = Path(music21.__file__).parent / "corpus"
@@ -113,7 +120,10 @@ class Music21Abc(Dataset):
                 known = sorted(p.name for p in root.iterdir() if any(p.rglob("*.abc")))
                 raise DataError(f"data.collections: '{name}' is not in music21's corpus (ABC collections: {', '.join(known)})")
             files += sorted(folder.rglob("*.abc"))
-        yield from tunes_in_files(DataFiles(files, root))
+        return files
+
+    def pieces(self) -> Iterator[Piece]:
+        yield from tunes_in_files(DataFiles(self.sources(), Path(music21.__file__).parent / "corpus"))
 
 
 @hookimpl

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import shutil
 import tempfile
 import warnings
 from collections.abc import Iterator
@@ -22,11 +23,12 @@ import soundfile as sf
 from noizenet import hookimpl
 from noizenet.datasets.abc_files import Music21Abc, Music21AbcConfig
 from noizenet.cache import cache_folder
-from noizenet.datasets.paths import AUDIO_SUFFIXES, data_files, read_each
+from noizenet.datasets.paths import AUDIO_SUFFIXES, DataFiles, data_files, read_each
 from noizenet.errors import ConfigError, DataError
 from noizenet.interfaces import Dataset, Piece
 from noizenet.plugins.abc.text import midi_bytes
-from noizenet.plugins.synthesis import render_midi, renderer
+from noizenet.plugins import synthesis
+from noizenet.plugins.synthesis import find_soundfont, render_midi, renderer
 from noizenet.progress import progress_bar
 
 log = logging.getLogger("noizenet")
@@ -84,13 +86,19 @@ class AudioFiles(Dataset):
     Config = AudioFilesConfig
     description = "an audio file, a folder of them, or a list of them: wav, flac, ogg, mp3, ... (--data PATH)"
 
-    def pieces(self) -> Iterator[Piece]:
+    def data(self) -> DataFiles:
         suffixes = {s.lower() for s in self.config.suffixes}
         data = data_files(self.path, self.name, lambda p: p.suffix.lower() in suffixes, "an audio file")
-        files = data.files
-        path = Path(self.path)
-        if not files:
-            raise DataError(f"--data {path}: no audio files ({', '.join(sorted(suffixes))}) in this folder")
+        if not data.files:
+            raise DataError(f"--data {self.path}: no audio files ({', '.join(sorted(suffixes))}) in this folder")
+        return data
+
+    def sources(self) -> list[Path]:
+        return self.data().sources()
+
+    def pieces(self) -> Iterator[Piece]:
+        data = self.data()
+        files, path = data.files, Path(self.path)
         segments = 0
         cut = len(files) < self.config.cut_below and self.config.segment_seconds > 0
         rate, seconds = self.config.sample_rate, self.config.max_seconds
@@ -141,11 +149,19 @@ class Music21Audio(Dataset):
     Config = Music21AudioConfig
     description = "tunes of the music21 ABC corpus rendered to audio, cached after the first run"
 
-    def pieces(self) -> Iterator[Piece]:
+    def tunes(self) -> Music21Abc:
         if self.path is not None:
             raise DataError("dataset 'music21-audio' renders the bundled corpus and takes no --data")
+        return Music21Abc(Music21AbcConfig(collections=list(self.config.collections)), None)
+
+    def sources(self) -> list[Path]:
+        """The tunes' ``.abc`` files and what renders them (this synthesizer, the SoundFont)."""
+        soundfont = find_soundfont() if shutil.which("fluidsynth") else None
+        return self.tunes().sources() + [Path(synthesis.__file__)] + ([soundfont] if soundfont else [])
+
+    def pieces(self) -> Iterator[Piece]:
         cfg = self.config
-        tunes = list(Music21Abc(Music21AbcConfig(collections=list(cfg.collections)), None).pieces())
+        tunes = list(self.tunes().pieces())
         stride = max(1, len(tunes) // cfg.tunes)
         chosen = tunes[::stride][: cfg.tunes]
         folder = cache_folder(self.config.cache, "rendered-audio")

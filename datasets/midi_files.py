@@ -17,7 +17,7 @@ import scipy.io
 
 from noizenet import hookimpl
 from noizenet.cache import cache_folder
-from noizenet.datasets.paths import data_files, read_each
+from noizenet.datasets.paths import DataFiles, data_files, read_each
 from noizenet.errors import ConfigError, DataError
 from noizenet.interfaces import Dataset, Piece
 from noizenet.plugins.midi.notes import KEYS, notes_from_roll, notes_from_score, notes_piece, read_midi
@@ -53,12 +53,19 @@ class MidiFiles(Dataset):
     Config = MidiFilesConfig
     description = "a .mid/.midi file, a folder of them, or a list of them (--data PATH; .txt or .jsonl with splits)"
 
-    def pieces(self) -> Iterator[Piece]:
+    def data(self) -> DataFiles:
         suffixes = {s.lower() for s in self.config.suffixes}
         data = data_files(self.path, self.name, lambda p: p.suffix.lower() in suffixes, "a MIDI file")
-        files = data.files
-        if not files:
+        if not data.files:
             raise DataError(f"--data {self.path}: no MIDI files ({', '.join(sorted(suffixes))}) in this folder")
+        return data
+
+    def sources(self) -> list[Path]:
+        return self.data().sources()
+
+    def pieces(self) -> Iterator[Piece]:
+        data = self.data()
+        files = data.files
         pieces = read_each(files, lambda file: midi_piece(file, data.piece_id(file), **data.meta(file)),
                            "MIDI with notes", Path(self.path))
         for _, piece in pieces:
@@ -84,9 +91,14 @@ class BachChorales(Dataset):
     Config = BachChoralesConfig
     description = "the four-part Bach chorales bundled with music21 (350), cached after the first run"
 
-    def pieces(self) -> Iterator[Piece]:
+    def sources(self) -> list[Path]:
+        """music21 itself (its corpus changes with its version only)."""
         if self.path is not None:
             raise DataError("dataset 'bach-chorales' reads the bundled corpus and takes no --data")
+        return [Path(music21.__file__)]
+
+    def pieces(self) -> Iterator[Piece]:
+        self.sources()
         # the Riemenschneider numbering lists 21 chorales twice (one file each): each once here
         names = list(dict.fromkeys(music21.corpus.chorales.Iterator(returnType="filename")))
         if self.config.chorales:
@@ -126,12 +138,15 @@ class PianorollMat(Dataset):
     Config = PianorollMatConfig
     description = "a piano-roll .mat file (JSB Chorales, Nottingham, MuseData, Piano-midi.de) with its own split"
 
-    def pieces(self) -> Iterator[Piece]:
+    def sources(self) -> list[Path]:
         if self.path is None:
             raise DataError("dataset 'pianoroll-mat' needs --data FILE.mat")
-        path = Path(self.path)
-        if not path.is_file():
-            raise DataError(f"--data {path}: no such file")
+        if not Path(self.path).is_file():
+            raise DataError(f"--data {self.path}: no such file")
+        return [Path(self.path)]
+
+    def pieces(self) -> Iterator[Piece]:
+        (path,) = self.sources()
         try:
             content = scipy.io.loadmat(path)
         except Exception as error:  # scipy raises several kinds for a file that is not MATLAB

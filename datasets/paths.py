@@ -34,6 +34,11 @@ class DataFiles:
     files: list[Path]
     root: Path
     splits: dict[Path, str] = field(default_factory=dict)
+    manifest: Path | None = None  # the list the files came from, if any
+
+    def sources(self) -> list[Path]:
+        """The files, and the manifest that lists them (its splits are the pieces' too)."""
+        return self.files + ([self.manifest] if self.manifest else [])
 
     def piece_id(self, file: Path) -> str:
         return file.relative_to(self.root).as_posix() if file.is_relative_to(self.root) else file.as_posix()
@@ -102,7 +107,7 @@ def manifest_files(path: Path, matches: Callable[[Path], bool], what: str) -> Da
             splits[file] = SPLIT_WORDS[split]
     if other:
         log.warning("%s: %d listed file(s) are not %s, skipped", path, other, what)
-    return DataFiles(files, root.resolve(), splits)
+    return DataFiles(files, root.resolve(), splits, path)
 
 
 def read_each(files: list[Path], read: Callable[[Path], Read], what: str, path: Path) -> Iterator[tuple[Path, Read]]:

@@ -336,6 +336,14 @@ class Dataset(ABC):
     def pieces(self) -> Iterator[Piece]:
         """Yield every piece, each with an id unique within the dataset."""
 
+    def sources(self) -> Sequence[Path] | None:
+        """The files :meth:`pieces` reads, without reading them, or None (the default)
+        when the dataset cannot say. A run keys its prepared corpus by their paths,
+        sizes and modification times (with the dataset's options), so that once the
+        corpus is prepared it reads no piece at all; with None it reads every piece
+        to hash its contents. Return every file whose change changes a piece."""
+        return None
+
     def read_file(self, path: Path) -> Piece:
         """The piece that a user's own file makes (``--prime-file``): by default the
         first piece of ``pieces()`` for a dataset built on that path."""

@@ -9,13 +9,17 @@ datasets: the steps of every piece end to end plus an offsets index)::
 
     manifest.json        format, key inputs, per split: piece ids, dtype, shape, sizes, sha256
     state.pt             the representation's state after fit
+    openings-Ns.pt       the test pieces' encoded openings of N seconds (song primes), added when first needed
     SPLIT.steps          every step of the split's pieces end to end, in the smallest dtype
     SPLIT.offsets.npy    int64 (pieces + 1,): piece i is steps[offsets[i]:offsets[i + 1]]
 
 The key covers what the encoding depends on: this format, noizenet's version, the
 representation (its class, the file that defines it, its name and config) and the
-pieces of each split (ids and contents, hashed: another seed is another split), so
-changed data or options give another folder, never stale steps. A folder is written
+data: where the dataset names its source files (:meth:`Dataset.sources`), their
+paths, sizes and modification times with the dataset's options and the split's seed
+and fractions, so that a run finding its corpus prepared reads no piece at all;
+else the pieces of each split (ids and contents, hashed: another seed is another
+split). Changed data or options give another folder, never stale steps. A folder is written
 under a temporary name and renamed into place, so an interrupted preparation leaves
 nothing a later run would trust; a lock file lets one of two runs started together prepare while the other
 waits and then maps what it wrote. Sizes are checked on every open and checksums
@@ -50,7 +54,7 @@ from noizenet.rundir import DIR_MODE, atomic_torch_save, atomic_write_json
 
 log = logging.getLogger("noizenet")
 
-FORMAT = 1  # bump when the layout changes
+FORMAT = 2  # bump when the layout changes
 SPLITS = ("train", "val", "test")
 CHECKSUM_LIMIT = 512 << 20  # bytes: larger step files are checked by size alone on open
 FOLDER = "prepared"
@@ -110,12 +114,56 @@ class MappedSplit(Sequence[MappedPiece]):
 
 
 @dataclass
+class Encoded:
+    """What preparing makes: per split, the piece ids and encoded pieces (``(T,)``
+    int64 tokens or ``(T, D)`` float32 frames); the training split's first
+    ``originals`` pieces are the dataset's, its augmented copies follow."""
+
+    ids: dict[str, list[str]]
+    pieces: dict[str, list[torch.Tensor]]
+    originals: int
+    split_source: str  # how the split was made, as splits.json says it
+
+
+@dataclass
 class PreparedCorpus:
-    """A run's encoded splits (mapped from disk, or in memory with ``--no-cache``)."""
+    """A run's encoded splits (mapped from disk, or in memory with ``--no-cache``),
+    with their piece ids (training: ``originals`` of the dataset's, then augmented
+    copies) and the folder they are mapped from (None in memory)."""
 
     train: Sequence[Any]  # training pieces and their augmented copies
     val: Sequence[Any]
     test: Sequence[Any]
+    ids: dict[str, list[str]]
+    originals: int
+    split_source: str
+    folder: Path | None = None
+
+    def split_ids(self) -> dict[str, list[str]]:
+        """The dataset's piece ids per split (augmented copies left out), as splits.json keeps them."""
+        return {"train": self.ids["train"][: self.originals], "val": self.ids["val"], "test": self.ids["test"]}
+
+    def openings(self, seconds: float) -> list[torch.Tensor] | None:
+        """The test pieces' openings of ``seconds`` kept with the prepared corpus, if there."""
+        path = self._openings_path(seconds)
+        if path is None or not path.exists():
+            return None
+        try:
+            return torch.load(path, weights_only=True)
+        except (OSError, RuntimeError, ValueError):
+            return None  # damaged: made again from the data
+
+    def keep_openings(self, seconds: float, openings: list[torch.Tensor]) -> None:
+        """Keep the openings for later runs (a read-only cache just goes without)."""
+        path = self._openings_path(seconds)
+        if path is not None:
+            try:
+                atomic_torch_save(path, openings)
+            except OSError as error:
+                log.debug("openings not kept in %s: %s", path, error)
+
+    def _openings_path(self, seconds: float) -> Path | None:
+        return self.folder / f"openings-{seconds:g}s.pt" if self.folder is not None else None
 
 
 # -- keys -----------------------------------------------------------------------------------
@@ -135,6 +183,20 @@ def pieces_digest(splits: dict[str, Sequence[Piece]]) -> str:
             else:
                 digest.update(repr(data).encode())
             digest.update(json.dumps(piece.meta, sort_keys=True, default=str).encode())
+    return digest.hexdigest()
+
+
+def sources_digest(identity: dict[str, Any], files: Sequence[Path]) -> str:
+    """A hash of what a dataset reads, without reading it: ``identity`` (the dataset,
+    its options, the split's seed and fractions) and each source file's path, size
+    and modification time (a missing file counts as one that changed)."""
+    digest = hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode())
+    for file in files:
+        try:
+            stat = os.stat(file)
+            digest.update(f"{file}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode("utf-8", "surrogateescape"))
+        except OSError:
+            digest.update(f"{file}\0missing\n".encode("utf-8", "surrogateescape"))
     return digest.hexdigest()
 
 
@@ -233,23 +295,26 @@ def open_prepared(folder: Path, representation: Representation, *, verify: bool 
     splits = {name: open_split(folder, name, manifest["splits"][name], verify=verify) for name in SPLITS}
     if restore:
         representation.load_state_dict(state)
-    return PreparedCorpus(splits["train"], splits["val"], splits["test"])
+    ids = {name: manifest["splits"][name]["ids"] for name in SPLITS}
+    return PreparedCorpus(splits["train"], splits["val"], splits["test"], ids, manifest["originals"],
+                          manifest["split_source"], folder)
 
 
 def prepare(
     representation: Representation,
-    splits: dict[str, Sequence[Piece]],
-    encode_splits: Callable[[], dict[str, tuple[list[str], list[torch.Tensor]]]],
+    data_digest: str,
+    encode: Callable[[], Encoded],
     *,
     describe: dict[str, Any],
     restore: bool = True,
 ) -> PreparedCorpus:
-    """The prepared corpus of these pieces and options: mapped from the cache when it
-    is there and sound, else made by ``encode_splits`` (which fits the representation
-    and returns, per split, piece ids and encoded pieces) and written first.
-    ``describe``: what the corpus is, for ``noizenet cache list``; ``restore``: set
-    the representation's state from a cached corpus (off when it is already fitted)."""
-    inputs = key_inputs(representation, pieces_digest(splits))
+    """The prepared corpus of this data (``data_digest``: :func:`sources_digest` or
+    :func:`pieces_digest`) and representation: mapped from the cache when it is there
+    and sound, else made by ``encode`` (which reads the data, fits the representation
+    and encodes every split) and written first. ``describe``: what the corpus is, for
+    ``noizenet cache list``; ``restore``: set the representation's state from a
+    cached corpus (off when it is already fitted)."""
+    inputs = key_inputs(representation, data_digest)
     folder = root() / corpus_key(inputs)
     lock_path = folder.with_name(folder.name + ".lock")
     with open(lock_path, "a") as lock:
@@ -259,20 +324,21 @@ def prepare(
                 corpus = open_prepared(folder, representation, restore=restore)
                 log.info("prepared corpus %s mapped (noizenet cache list)", folder)
                 return corpus
-            except PreparedCorpusError as error:
+            except (PreparedCorpusError, KeyError) as error:
                 log.warning("prepared corpus %s is damaged (%s): preparing it again", folder, error)
                 shutil.rmtree(folder, ignore_errors=True)
         started = time.perf_counter()
-        encoded = encode_splits()
+        encoded = encode()
         tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}."))
         try:
             os.chmod(tmp, DIR_MODE)  # mkdtemp makes it 0700: teammates share the cache
-            entries = {name: write_split(tmp, name, pieces, ids, representation.spec.size)
-                       for name, (ids, pieces) in encoded.items()}
+            entries = {name: write_split(tmp, name, encoded.pieces[name], encoded.ids[name], representation.spec.size)
+                       for name in SPLITS}
             atomic_torch_save(tmp / "state.pt", representation.state_dict())
             atomic_write_json(tmp / "manifest.json", {
                 "format": FORMAT, "key": inputs, "describe": describe, "created": time.strftime("%Y-%m-%d %H:%M:%S"),
-                "seconds": round(time.perf_counter() - started, 1), "splits": entries})
+                "seconds": round(time.perf_counter() - started, 1), "originals": encoded.originals, "split_source": encoded.split_source,
+                "splits": entries})
             os.rename(tmp, folder)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -281,10 +347,9 @@ def prepare(
         return open_prepared(folder, representation, verify=False, restore=False)
 
 
-def in_memory(encode_splits: Callable[[], dict[str, tuple[list[str], list[torch.Tensor]]]]) -> PreparedCorpus:
+def in_memory(encoded: Encoded) -> PreparedCorpus:
     """``--no-cache``: the encoded splits held in memory, as before caches existed."""
-    encoded = encode_splits()
-    return PreparedCorpus(encoded["train"][1], encoded["val"][1], encoded["test"][1])
+    return PreparedCorpus(*(encoded.pieces[name] for name in SPLITS), encoded.ids, encoded.originals, encoded.split_source)
 
 
 # -- listing and removing ------------------------------------------------------------------------

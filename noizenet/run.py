@@ -34,7 +34,7 @@ from noizenet.device import autocast_dtype, pick_device, set_threads
 from noizenet.errors import DataError, NoizenetError, RunDirError
 from noizenet.evaluator import evaluate_run, evaluate_samples
 from noizenet.generator import generate as sample_sequences
-from noizenet.interfaces import EvaluationContext, Piece, PrimeContext, Representation, Sample, SequenceModel
+from noizenet.interfaces import Dataset, EvaluationContext, Piece, PrimeContext, Representation, Sample, SequenceModel
 from noizenet.progress import progress_bar
 from noizenet.registry import Registry, load_registry
 from noizenet.rundir import SAMPLES_MANIFEST, RunDir, atomic_torch_save, atomic_write_json, atomic_write_text
@@ -44,6 +44,7 @@ from noizenet.windows import make_windows
 
 log = logging.getLogger("noizenet")
 CALIBRATION_PIECES = 8  # validation pieces the output kind calibrates sampling on
+SPLIT_KEYS = ("train", "val", "test")
 
 
 @dataclass
@@ -164,75 +165,134 @@ def prepare_run_dir(out: Path, *, overwrite: bool) -> RunDir:
 
 
 # -- data -----------------------------------------------------------------------------
-def read_pieces(session: Session) -> list[Piece]:
+def dataset(session: Session) -> Dataset:
     config = session.config
     dataset_cls = session.registry.get("dataset", config.dataset_name)
-    path = Path(config.run.data).expanduser() if config.run.data else None
-    pieces = list(dataset_cls(config.data, path).pieces())
+    return dataset_cls(config.data, Path(config.run.data).expanduser() if config.run.data else None)
+
+
+def read_pieces(session: Session) -> list[Piece]:
+    pieces = list(dataset(session).pieces())
     if not pieces:
-        raise DataError(f"dataset '{config.dataset_name}' yielded no pieces")
+        raise DataError(f"dataset '{session.config.dataset_name}' yielded no pieces")
     return pieces
+
+
+def split_source(pieces: Sequence[Piece], seed: int) -> str:
+    return "the dataset's own split" if is_given_split(pieces) else f"shuffled with seed {seed}"
+
+
+def fresh_splits(session: Session) -> tuple[Splits, str]:
+    """Every piece read and split by the seed (what a prepared corpus keyed by the
+    dataset's sources holds), and how the split was made."""
+    pieces = read_pieces(session)
+    seed = session.config.run.seed
+    return Splits(*split_pieces(pieces, session.config.train.split, seed)), split_source(pieces, seed)
+
+
+def recorded_split(session: Session) -> dict[str, list[str]] | None:
+    """The piece ids of splits.json, if the run has one."""
+    path = session.run_dir.splits
+    return {name: ids for name, ids in json.loads(path.read_text()).items() if name != "source"} if path.exists() else None
+
+
+def record_split(session: Session, ids: dict[str, list[str]], source: str) -> None:
+    atomic_write_json(session.run_dir.splits, {"source": source, **ids})
 
 
 def load_splits(session: Session) -> Splits:
     """The run's train/val/test pieces: recorded in splits.json, or made and recorded."""
-    pieces = read_pieces(session)
-    path = session.run_dir.splits
-    if path.exists():
-        ids = json.loads(path.read_text())
-        by_id = {piece.id: piece for piece in pieces}
-        missing = [i for name in ("train", "val", "test") for i in ids[name] if i not in by_id]
-        if missing:
-            raise DataError(f"the data has changed since this run: {len(missing)} piece(s) of splits.json are gone, e.g. {missing[0]}")
-        return Splits(*([by_id[i] for i in ids[name]] for name in ("train", "val", "test")))
-    splits = Splits(*split_pieces(pieces, session.config.train.split, session.config.run.seed))
-    source = "the dataset's own split" if is_given_split(pieces) else f"shuffled with seed {session.config.run.seed}"
-    atomic_write_json(path, {"source": source, **{name: [p.id for p in getattr(splits, name)] for name in ("train", "val", "test")}})
-    return splits
+    recorded = recorded_split(session)
+    if recorded is None:
+        splits, source = fresh_splits(session)
+        record_split(session, {name: [p.id for p in getattr(splits, name)] for name in SPLIT_KEYS}, source)
+        return splits
+    by_id = {piece.id: piece for piece in read_pieces(session)}
+    missing = [i for name in SPLIT_KEYS for i in recorded[name] if i not in by_id]
+    if missing:
+        raise DataError(f"the data has changed since this run: {len(missing)} piece(s) of splits.json are gone, e.g. {missing[0]}")
+    return Splits(*([by_id[i] for i in recorded[name]] for name in SPLIT_KEYS))
 
 
 def encode_all(representation: Representation, pieces: Sequence[Piece]) -> list[torch.Tensor]:
     return [representation.encode(piece) for piece in pieces]
 
 
+def encode_splits(session: Session, splits: Splits, source: str, *, fitted: bool) -> prepared.Encoded:
+    """Augment and fit (unless ``fitted``), then encode every split."""
+    representation = session.representation
+    train = splits.train + representation.augment(splits.train)
+    if not fitted:
+        representation.fit(train)
+    parts = {"train": train, "val": splits.val, "test": splits.test}
+    encoded: dict[str, list[torch.Tensor]] = {}
+    with progress_bar("encode", quiet=session.quiet) as bar:
+        for done, (name, pieces) in enumerate(parts.items(), 1):
+            encoded[name] = encode_all(representation, pieces)
+            bar.update(done / 3, name)
+    return prepared.Encoded({name: [p.id for p in pieces] for name, pieces in parts.items()}, encoded,
+                            len(splits.train), source)
+
+
 def encode_corpus(session: Session, *, fitted: bool) -> prepared.PreparedCorpus:
-    """Augment and fit (unless ``fitted``), then encode every split: through the
-    prepared-corpus cache when ``run.cache``, else in memory."""
-    splits, representation, config = session.splits, session.representation, session.config
-
-    def encode_splits() -> dict[str, tuple[list[str], list[torch.Tensor]]]:
-        train = splits.train + representation.augment(splits.train)
-        if not fitted:
-            representation.fit(train)
-        with progress_bar("encode", quiet=session.quiet) as bar:
-            encoded = {}
-            for done, (name, pieces) in enumerate((("train", train), ("val", splits.val), ("test", splits.test)), 1):
-                encoded[name] = ([p.id for p in pieces], encode_all(representation, pieces))
-                bar.update(done / 3, name)
-        return encoded
-
+    """The encoded splits: through the prepared-corpus cache when ``run.cache``, else
+    in memory. A dataset that names its sources keys the cache by them, so that a
+    prepared corpus is mapped without reading a piece (and the run's splits.json is
+    written from it); the others, and a run whose recorded split is not the one the
+    data gives now, key it by the pieces read."""
+    representation, config = session.representation, session.config
     if not config.run.cache:
-        return prepared.in_memory(encode_splits)
+        return prepared.in_memory(encode_splits(session, session.splits, "", fitted=fitted))
     describe = {"representation": config.run.repr, "dataset": config.dataset_name, "data": config.run.data or "(built-in)"}
-    return prepared.prepare(representation, {"train": splits.train, "val": splits.val, "test": splits.test},
-                            encode_splits, describe=describe, restore=not fitted)
+    sources = dataset(session).sources()
+    if sources is not None:
+        def encode_fresh() -> prepared.Encoded:
+            splits, source = fresh_splits(session)
+            session._splits = splits  # read already: openings and metrics need not read again
+            return encode_splits(session, splits, source, fitted=fitted)
+
+        corpus = prepared.prepare(representation, prepared.sources_digest(data_identity(session), sources),
+                                  encode_fresh, describe=describe, restore=not fitted)
+        recorded = recorded_split(session)
+        if recorded is None:
+            record_split(session, corpus.split_ids(), corpus.split_source)
+        if recorded is None or recorded == corpus.split_ids():
+            return corpus
+        log.info("this run's split (splits.json) is not the one its data gives now: encoding its own pieces")
+        session._splits = None
+    splits = session.splits
+    digest = prepared.pieces_digest({name: getattr(splits, name) for name in SPLIT_KEYS})
+    return prepared.prepare(representation, digest, lambda: encode_splits(session, splits, "", fitted=fitted),
+                            describe=describe, restore=not fitted)
 
 
-def openings(session: Session) -> dict[str, Any]:
-    """The encoded openings of the test pieces, at ``generate.prime_seconds``."""
+def data_identity(session: Session) -> dict[str, Any]:
+    """What, beside its source files, decides a dataset's pieces and their split."""
+    config = session.config
+    cls = session.registry.get("dataset", config.dataset_name)
+    options = dataclasses.asdict(config.data) if dataclasses.is_dataclass(config.data) else {}
+    return {"dataset": config.dataset_name, "class": f"{cls.__module__}.{cls.__qualname__}",
+            "source": prepared.source_digest(cls), "options": options, "data": config.run.data,
+            "split": list(config.train.split), "seed": config.run.seed}
+
+
+def openings(session: Session, corpus: prepared.PreparedCorpus) -> dict[str, Any]:
+    """The encoded openings of the test pieces at ``generate.prime_seconds``: kept
+    with the prepared corpus, else made from the data (and kept there)."""
     seconds = session.config.generate.prime_seconds
-    return {"seconds": seconds, "pieces": [session.representation.opening(p, seconds=seconds) for p in session.splits.test]}
+    pieces = corpus.openings(seconds)
+    if pieces is None:
+        pieces = [session.representation.opening(p, seconds=seconds) for p in session.splits.test]
+        corpus.keep_openings(seconds, pieces)
+    return {"seconds": seconds, "pieces": pieces}
 
 
 # -- stages ---------------------------------------------------------------------------
-def train(session: Session, *, resume: bool = False) -> dict[str, Any]:
-    """Fit the representation (or restore it), train, leave best.pt and last.pt;
-    return the training summary (also kept in status.json)."""
+def train(session: Session, checkpoint: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Train from the prepared corpus (fitted before, or restored from ``checkpoint``,
+    the last one of a resumed run), leave best.pt and last.pt; return the training
+    summary (also kept in status.json)."""
     run_dir, cfg, representation = session.run_dir, session.config, session.representation
-    splits = session.splits
-    checkpoint = run_dir.load_checkpoint("last") if resume else None
-    if checkpoint is not None:  # exactly the state it trained with: the corpus is encoded with it, never refitted
-        representation.load_state_dict(checkpoint["representation"])
     corpus = session.corpus(fitted=checkpoint is not None)
     windows = make_windows(
         cfg.train.layout,
@@ -258,7 +318,7 @@ def train(session: Session, *, resume: bool = False) -> dict[str, Any]:
         checkpoint_extra={
             "config": cfg.to_dict(),
             "representation": representation.state_dict(),
-            "openings": openings(session),
+            "openings": openings(session, corpus),
         },
         quiet=session.quiet,
         amp_dtype=autocast_dtype(cfg.run.precision, session.device),
@@ -279,13 +339,21 @@ def train(session: Session, *, resume: bool = False) -> dict[str, Any]:
         "best_val_loss": result.best_val_loss,
         "parameters": sum(p.numel() for p in model.parameters()),
         "precision": str(trainer.amp_dtype or torch.float32).removeprefix("torch."),
-        "train_pieces": len(splits.train),
-        "augmented_pieces": len(corpus.train) - len(splits.train),
-        "val_pieces": len(splits.val),
-        "test_pieces": len(splits.test),
+        "train_pieces": corpus.originals,
+        "augmented_pieces": len(corpus.train) - corpus.originals,
+        "val_pieces": len(corpus.val),
+        "test_pieces": len(corpus.test),
     }
     run_dir.set_status("trained", train=summary)
     return summary
+
+
+def resume_from(session: Session) -> dict[str, Any]:
+    """The last checkpoint of a run being resumed, its representation state restored:
+    the corpus is encoded with exactly the state it trained with, never refitted."""
+    checkpoint = session.run_dir.load_checkpoint("last")
+    session.representation.load_state_dict(checkpoint["representation"])
+    return checkpoint
 
 
 def calibrate(session: Session, val_encoded: Sequence[torch.Tensor]) -> None:
@@ -315,12 +383,12 @@ def load_trained(session: Session) -> Trained:
 
 def prime_openings(session: Session, trained: Trained) -> list[torch.Tensor]:
     """The held-out openings for song primes: from the checkpoint when they were made
-    at this ``generate.prime_seconds``, else from the data."""
+    at this ``generate.prime_seconds``, else from the prepared corpus or the data."""
     kept = trained.openings
     if kept is not None and kept["seconds"] == session.config.generate.prime_seconds:
         return list(kept["pieces"])
     try:
-        return openings(session)["pieces"]
+        return openings(session, session.corpus(fitted=True))["pieces"]
     except DataError as error:
         raise DataError(f"primes of {session.config.generate.prime_seconds:g} s need the run's data "
                         f"(its checkpoint keeps openings of {kept['seconds']:g} s): {error}") from None
@@ -507,13 +575,14 @@ def execute(
     atomic_write_text(run_dir.config, config.to_toml())
     try:
         session = open_session(config, registry, run_dir, quiet=quiet)
-        splits = session.splits  # reads the data: bad data fails here, before any training
+        checkpoint = resume_from(session) if resume is not None else None
+        corpus = session.corpus(fitted=checkpoint is not None)  # bad data fails here, before any training
         if not train_only:  # and so does a prime file that cannot be read, not after the training
             for path in config.generate.prime_files:
                 file_piece(session, Path(path))
         say(f"noizenet {'train' if train_only else 'run'}: {config.run.repr} + {config.run.model} on "
-            f"{config.dataset_name} ({len(splits.train)}/{len(splits.val)}/{len(splits.test)} pieces) -> {run_dir.root}")
-        summary = train(session, resume=resume is not None)
+            f"{config.dataset_name} ({corpus.originals}/{len(corpus.val)}/{len(corpus.test)} pieces) -> {run_dir.root}")
+        summary = train(session, checkpoint)
         say(f"trained {summary['epochs']} epochs in {summary['seconds']} s ({summary['stop_reason']}), "
             f"{summary['tokens_per_s']:,.0f} tokens/s")
         metrics = None
@@ -541,6 +610,7 @@ def _train_other_rank(config: Config, registry: Registry, resume: Path | None) -
         run_dir = RunDir(Path(scratch))
         atomic_write_text(run_dir.config, config.to_toml())
         try:
-            train(open_session(config, registry, run_dir, quiet=True), resume=resume is not None)
+            session = open_session(config, registry, run_dir, quiet=True)
+            train(session, resume_from(session) if resume is not None else None)
         finally:
             distributed.shutdown()

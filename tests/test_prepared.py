@@ -12,6 +12,7 @@ import torch
 from conftest import TINY
 
 from noizenet import prepared
+from noizenet.datasets.abc_files import AbcFiles
 from noizenet.interfaces import Piece
 from noizenet.plugins.abc.representation import AbcConfig, AbcRepresentation
 from noizenet.windows import make_windows
@@ -32,10 +33,10 @@ def splits(tunes=TUNES) -> dict[str, list[Piece]]:
     return {"train": pieces[:-2], "val": pieces[-2:-1], "test": pieces[-1:]}
 
 
-def prepare(parts, calls=None, fail_after=None):
-    representation = AbcRepresentation(AbcConfig(transpose=[]))
+def prepare(parts, calls=None, fail_after=None, representation=None):
+    representation = representation or AbcRepresentation(AbcConfig(transpose=[]))
 
-    def encode_splits():
+    def encode():
         if calls is not None:
             calls.append(1)
         representation.fit(parts["train"])
@@ -43,10 +44,12 @@ def prepare(parts, calls=None, fail_after=None):
         for name, pieces in parts.items():
             if fail_after == name:
                 raise KeyboardInterrupt  # Ctrl-C in the middle of preparing
-            encoded[name] = ([p.id for p in pieces], [representation.encode(p) for p in pieces])
-        return encoded
+            encoded[name] = [representation.encode(p) for p in pieces]
+        ids = {name: [p.id for p in pieces] for name, pieces in parts.items()}
+        return prepared.Encoded(ids, encoded, len(parts["train"]), "test")
 
-    return representation, prepared.prepare(representation, parts, encode_splits, describe={"test": True})
+    digest = prepared.pieces_digest(parts)
+    return representation, prepared.prepare(representation, digest, encode, describe={"test": True})
 
 
 def test_a_corpus_is_prepared_once_in_the_smallest_dtype_and_mapped_after(cache_root):
@@ -69,8 +72,7 @@ def test_changed_data_or_options_give_another_corpus(cache_root):
     prepare(splits())
     changed = splits([TUNES[0].replace("GAB", "GAG"), *TUNES[1:]])
     prepare(changed)
-    representation = AbcRepresentation(AbcConfig(transpose=[], drop_comments=True))
-    prepared.prepare(representation, splits(), lambda: {n: ([], []) for n in prepared.SPLITS}, describe={})
+    prepare(splits(), representation=AbcRepresentation(AbcConfig(transpose=[], drop_comments=True)))
     assert len([p for p in cache_root.iterdir() if p.is_dir()]) == 3
 
 
@@ -153,3 +155,24 @@ def test_a_run_from_the_cache_trains_exactly_as_one_without(cli, tunes_file, tmp
     removed = cli("cache", "remove", key[:6])
     assert removed.exit_code == 0 and "removed 1" in removed.output
     assert not [p for p in cache_root.iterdir() if p.is_dir()]
+
+
+def test_a_prepared_corpus_is_trained_on_without_reading_a_piece_and_a_changed_file_prepares_anew(
+        cli, tunes_file, tmp_path, cache_root, monkeypatch):
+    data = tmp_path / "tunes.abc"
+    data.write_text(tunes_file.read_text(encoding="utf-8"), encoding="utf-8")
+    first = cli("train", "--data", data, "--out", tmp_path / "first", *TINY)
+    assert first.exit_code == 0, first.output
+    reads = []
+    original = AbcFiles.pieces
+    monkeypatch.setattr(AbcFiles, "pieces", lambda self, **kw: (reads.append(1), original(self, **kw))[1])
+    warm = cli("train", "--data", data, "--out", tmp_path / "warm", *TINY)
+    assert warm.exit_code == 0, warm.output
+    assert reads == []  # mapped: the data's files were listed and stat'ed, never read
+    assert (tmp_path / "warm" / "splits.json").read_text() == (tmp_path / "first" / "splits.json").read_text()
+    assert [json.loads(line)["val_loss"] for line in (tmp_path / "warm" / "metrics.jsonl").read_text().splitlines()] == \
+        [json.loads(line)["val_loss"] for line in (tmp_path / "first" / "metrics.jsonl").read_text().splitlines()]
+    data.write_text(data.read_text(encoding="utf-8").replace("K:", "K:", 1) + "\n", encoding="utf-8")  # one byte more
+    changed = cli("train", "--data", data, "--out", tmp_path / "changed", *TINY)
+    assert changed.exit_code == 0, changed.output
+    assert reads and len([p for p in cache_root.iterdir() if p.is_dir()]) == 2
