@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import json
 import logging
+import multiprocessing
+import os
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from noizenet.errors import DataError
 from noizenet.progress import progress_bar
@@ -20,6 +23,9 @@ Read = TypeVar("Read")
 # Audio files (librosa reads them); the audio datasets look for these, the ABC ones refuse them.
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".m4a", ".aiff", ".aif", ".au", ".opus")
 
+
+FILE_TIMEOUT_S = 300.0  # a file whose reader runs longer is taken to hang it, and skipped
+POOL_MIN_FILES = 8  # fewer files are read in this process
 
 MANIFEST_SUFFIXES = (".txt", ".list", ".jsonl")  # --data as a list of files rather than a folder
 SPLIT_WORDS = {"train": "train", "training": "train", "validation": "validation", "valid": "validation",
@@ -110,22 +116,94 @@ def manifest_files(path: Path, matches: Callable[[Path], bool], what: str) -> Da
     return DataFiles(files, root.resolve(), splits, path)
 
 
-def read_each(files: list[Path], read: Callable[[Path], Read], what: str, path: Path) -> Iterator[tuple[Path, Read]]:
-    """``(file, read(file))`` for each file ``read`` can read, with a progress bar (files
-    a second); a file it cannot (``DataError``) is skipped with a warning naming it, and
-    the count skipped is said at the end. None readable: one ``DataError`` for ``path``."""
+def read_each(files: list[Path], read: Callable[[Path], Read], what: str, path: Path, *,
+              workers: int = 0, timeout: float = FILE_TIMEOUT_S) -> Iterator[tuple[Path, Read]]:
+    """``(file, read(file))`` for each file ``read`` can read, in order, with a progress
+    bar (files a second, time left). Folders of :data:`POOL_MIN_FILES` files or more
+    are read by a pool of ``workers`` processes (0: one a core), where a file whose
+    reader hangs is given up on after ``timeout`` seconds. A file ``read`` cannot read
+    (``DataError``), or gave up on, is skipped with a warning naming it, and the count
+    skipped is said at the end. None readable: one ``DataError`` for ``path``."""
+    workers = min(workers or len(os.sched_getaffinity(0)), len(files))
+    pooled = workers > 1 and len(files) >= POOL_MIN_FILES
+    results = read_in_pool(files, read, workers, timeout) if pooled else read_here(files, read)
     readable, started = 0, time.perf_counter()
     with progress_bar(f"read {len(files):,} files", quiet=len(files) < 50) as bar:
-        for done, file in enumerate(files, start=1):
-            try:
-                value = read(file)
-            except DataError as error:
-                log.warning("skipping %s", error)
+        for done, (file, value, problem) in enumerate(results, start=1):
+            bar.update(done / len(files), f"{done / max(1e-9, time.perf_counter() - started):,.0f} files/s")
+            if problem is not None:
+                log.warning("skipping %s", problem)
                 continue
             readable += 1
             yield file, value
-            bar.update(done / len(files), f"{done / max(1e-9, time.perf_counter() - started):,.0f} files/s")
     if readable == 0:
         raise DataError(f"--data {path}: none of its {len(files)} file(s) is readable {what}")
     if readable < len(files):
         log.warning("skipped %d of %d files that are not readable %s (named above)", len(files) - readable, len(files), what)
+
+
+Outcome = tuple[Path, Any, str | None]  # the file, what reading it gave, or why it gave nothing
+
+
+def read_here(files: list[Path], read: Callable[[Path], Read]) -> Iterator[Outcome]:
+    for file in files:
+        try:
+            yield file, read(file), None
+        except DataError as error:
+            yield file, None, str(error)
+
+
+_reader: Callable[[Path], Any] | None = None  # set in each worker of read_in_pool
+
+
+def _set_reader(read: Callable[[Path], Any]) -> None:
+    global _reader
+    _reader = read
+
+
+def _read_in_worker(files: list[Path]) -> list[tuple[Any, str | None]]:
+    outcomes = []
+    for file in files:
+        try:
+            outcomes.append((_reader(file), None))
+        except DataError as error:
+            outcomes.append((None, str(error)))
+    return outcomes
+
+
+def read_in_pool(files: list[Path], read: Callable[[Path], Read], workers: int, timeout: float) -> Iterator[Outcome]:
+    """:func:`read_here` by ``workers`` forked processes (``read`` travels by the fork:
+    a lambda will do), a few files a task (one at a time, each task costs a round
+    trip), at most a few tasks ahead of the one awaited. The task awaited gets
+    ``timeout`` seconds from when the one before it came back; past that its worker
+    is taken to hang: the pool is stopped and a new one reads on, the task's files
+    one a task, so that the file that hangs is the one given up on and named."""
+    context = multiprocessing.get_context("fork")
+    size = max(1, min(16, len(files) // (8 * workers)))
+    waiting: deque[list[Path]] = deque(files[i : i + size] for i in range(0, len(files), size))
+    running: deque[tuple[list[Path], Any]] = deque()  # (files, AsyncResult), in order
+    pool = context.Pool(workers, initializer=_set_reader, initargs=(read,))
+    try:
+        clock = time.monotonic()
+        while waiting or running:
+            while waiting and len(running) < 4 * workers:
+                task = waiting.popleft()
+                running.append((task, pool.apply_async(_read_in_worker, (task,))))
+            task, result = running.popleft()
+            try:
+                outcomes = result.get(timeout=max(0.0, clock + timeout - time.monotonic()))
+            except multiprocessing.TimeoutError:
+                pool.terminate()
+                pool = context.Pool(workers, initializer=_set_reader, initargs=(read,))
+                waiting.extendleft(reversed([t for t, _ in running]))
+                running.clear()
+                clock = time.monotonic()
+                if len(task) > 1:
+                    waiting.extendleft(reversed([[file] for file in task]))
+                    continue
+                outcomes = [(None, f"{task[0]}: gave up on it after {timeout:g} s (its reader hangs)")]
+            clock = time.monotonic()
+            for file, (value, problem) in zip(task, outcomes):
+                yield file, value, problem
+    finally:
+        pool.terminate()

@@ -10,6 +10,7 @@ from noizenet.interfaces import OutputSpec, SequenceModel
 
 CHUNK = 4096  # predictions per chunk of a long piece
 CONTEXT = 1024  # steps each chunk reads before its first scored prediction
+MAX_BATCH_STEPS = 8192  # steps of a batch: a model's activations grow with them (a 512-wide LSTM: 8 KB a step a layer)
 
 
 @torch.inference_mode()
@@ -20,6 +21,7 @@ def score_pieces(
     device: torch.device,
     *,
     max_batch_values: int = 1 << 24,
+    max_batch_steps: int = MAX_BATCH_STEPS,
     chunk: int = CHUNK,
     context: int = CONTEXT,
     progress: Callable[[float], None] | None = None,
@@ -27,9 +29,10 @@ def score_pieces(
     """Score each piece from its first step to its last, state carried through it.
 
     Pieces are padded into batches of similar length, each holding at most
-    ``max_batch_values`` output numbers (steps x the spec's size: 64 MB of float32,
-    so a piano roll's NADE output, 2,920 numbers a step, batches 5,700 steps, not the
-    whole held-out set); padding is masked out. A piece
+    ``max_batch_steps`` steps and ``max_batch_values`` output numbers (steps x the
+    spec's size: 64 MB of float32, so a piano roll's NADE output, 2,920 numbers a
+    step, batches 5,700 steps), never the whole held-out set: the memory scoring takes
+    does not grow with it; padding is masked out. A piece
     longer than ``chunk`` steps (seconds of audio samples) is scored in chunks of
     ``chunk`` predictions, side by side in one batch, each reading the ``context``
     steps before it unscored first, so that a recurrent model needs no serial pass
@@ -38,7 +41,7 @@ def score_pieces(
     ``progress`` is called after each batch with the fraction of segments scored.
     """
     kind = spec.kind
-    max_batch_tokens = max(1, max_batch_values // max(1, spec.size))  # a batch holds one segment at least
+    max_batch_tokens = max(1, min(max_batch_steps, max_batch_values // max(1, spec.size)))  # one segment at least
     was_training = model.training
     model.eval()
     segments = [seg for piece in encoded for seg in _segments(piece, chunk, context)]

@@ -1,10 +1,12 @@
 import json
 import logging
+import time
 
 import pytest
 import torch
 
 from noizenet.datasets.abc_files import AbcFiles, AbcFilesConfig
+from noizenet.datasets.paths import read_each
 from noizenet.errors import DataError
 from noizenet.interfaces import OutputSpec, Piece
 from noizenet.kinds import Categorical, Continuous
@@ -154,3 +156,25 @@ def test_a_txt_file_of_tunes_is_read_as_tunes_not_as_a_list_of_files(tmp_path):
     tunes = tmp_path / "tunes.txt"
     tunes.write_text("X:1\nM:4/4\nL:1/8\nK:D\nDFAF DFAF|GBdB GBdB|\n")
     assert [p.id for p in AbcFiles(AbcFilesConfig(), tunes).pieces()] == ["tunes.txt#1"]
+
+
+def _read_slowly(path):
+    """A reader that hangs on one file, refuses another and reads the rest."""
+    if path.name == "hangs.mid":
+        time.sleep(3600)
+    if path.name == "broken.mid":
+        raise DataError(f"{path}: not readable MIDI")
+    return path.name.upper()
+
+
+def test_a_folder_is_read_by_a_pool_in_order_and_a_file_that_hangs_its_reader_is_named_and_skipped(tmp_path, caplog):
+    caplog.set_level(logging.WARNING, logger="noizenet")
+    names = [f"{i:02d}.mid" for i in range(40)]
+    names[3], names[7] = "hangs.mid", "broken.mid"
+    files = [tmp_path / name for name in names]
+    started = time.perf_counter()
+    read = list(read_each(files, _read_slowly, "MIDI", tmp_path, workers=2, timeout=1.0))
+    assert time.perf_counter() - started < 30
+    assert read == [(f, f.name.upper()) for f in files if f.name not in ("hangs.mid", "broken.mid")]
+    assert "hangs.mid: gave up on it after 1 s" in caplog.text and "broken.mid: not readable MIDI" in caplog.text
+    assert "skipped 2 of 40 files" in caplog.text

@@ -20,7 +20,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from sklearn.cluster import MiniBatchKMeans
 
 from noizenet import hookimpl
 from noizenet.errors import ConfigError, DataError
@@ -88,6 +87,9 @@ class CodebookRepresentation(FramedRepresentation):
             log.warning("codebook: %d codes instead of %d (repr.codes): the training audio has %d frames, and a code "
                         "is learned from %d at least", codes, self.config.codes, frames, FRAMES_PER_CODE)
         self.floor = float(np.percentile(magnitudes, PEAK_PERCENTILE)) * 10 ** (-self.config.range_db / 20) or 1e-3
+        # imported here, not at the top: scikit-learn adds 0.9 s to every start-up, and only fitting needs it
+        from sklearn.cluster import MiniBatchKMeans
+
         kmeans = MiniBatchKMeans(n_clusters=codes, random_state=0, n_init=3, batch_size=4096)
         self.centroids = kmeans.fit(np.log(magnitudes + self.floor)).cluster_centers_.astype(np.float32)
 
