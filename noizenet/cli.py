@@ -3,6 +3,7 @@ plugins, cache. It parses options and prints; :mod:`noizenet.run` does the work.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import logging
@@ -15,7 +16,7 @@ from typing import Annotated, Any
 
 import typer
 
-from noizenet import __version__, compat, prepared
+from noizenet import __version__, compat, doctor, prepared
 from noizenet import config as configuration
 from noizenet import run as runs
 from noizenet.compare import compare_runs
@@ -27,7 +28,6 @@ from noizenet.rundir import RunDir
 app = typer.Typer(
     help="Learn music with recurrent networks and generate new music (ABC, MIDI, WAV).",
     no_args_is_help=True,
-    add_completion=False,
     pretty_exceptions_enable=False,
 )
 log = logging.getLogger("noizenet")
@@ -401,6 +401,24 @@ def show_command(run_dir: RunDirArg, as_json: Json = False, debug: Debug = False
             if key == "figures":
                 value = "  ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in value.items()) or "-"
             typer.echo(f"{key + ':':<16}{value if value is not None else '-'}")
+
+
+@app.command("doctor", help="Check this machine: Python, torch, GPU, bf16, the cache folder, and the programs plugins "
+                             "use (abcm2ps, abc2midi, FluidSynth); say what each missing one costs.")
+def doctor_command(
+    as_json: Annotated[bool, typer.Option("--json", help="Print the checks as JSON.")] = False,
+    plugins_dir: PluginsDir = [],
+    debug: Debug = False,
+) -> None:
+    with user_errors(debug):
+        found = doctor.checks(load_registry(plugins_dir))
+        if as_json:
+            typer.echo(json.dumps([dataclasses.asdict(check) for check in found], indent=2))
+            return
+        for check in found:
+            typer.echo(f"{'ok' if check.ok else 'missing':8} {check.name}: {check.found}")
+            if not check.ok and check.without:
+                typer.echo(f"{'':8} without it: {check.without}")
 
 
 cache_app = typer.Typer(help="Prepared corpora: the encoded splits that runs memory-map instead of encoding anew.",

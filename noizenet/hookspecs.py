@@ -34,3 +34,10 @@ def noizenet_datasets():
 @hookspec
 def noizenet_metrics():
     """Return a list of :class:`noizenet.interfaces.Metric` subclasses."""
+
+
+@hookspec
+def noizenet_checks():
+    """Return a list of :class:`noizenet.interfaces.Check`: the programs and files the
+    plugin uses when they are there (a renderer, an engraver), checked as the hook is
+    called (by ``noizenet doctor``)."""

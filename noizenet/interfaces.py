@@ -351,6 +351,18 @@ class Dataset(ABC):
 
 
 @dataclass
+class Check:
+    """One thing ``noizenet doctor`` looks at: its ``name``, whether it is there (``ok``),
+    what was ``found`` (a version, a path, why not) and what a user goes ``without``
+    when it is missing (empty for what is not optional)."""
+
+    name: str
+    ok: bool
+    found: str
+    without: str = ""
+
+
+@dataclass
 class Sample:
     """One generated piece: its name (the files' stem in ``samples/``), the prime
     and temperature it was made with, the generated tensor ``encoded`` (prime

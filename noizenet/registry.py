@@ -15,7 +15,7 @@ import pluggy
 
 from noizenet import compat, hookspecs
 from noizenet.errors import PluginError
-from noizenet.interfaces import Dataset, Metric, Prime, Representation, SequenceModel
+from noizenet.interfaces import Check, Dataset, Metric, Prime, Representation, SequenceModel
 
 # kind -> hook that returns that kind's plugins
 KINDS = {
@@ -68,6 +68,7 @@ class Registry:
     """Every plugin by kind and name, with where each came from."""
 
     def __init__(self, pm: pluggy.PluginManager) -> None:
+        self._pm = pm
         distinfo = {id(plugin): dist for plugin, dist in pm.list_plugin_distinfo()}
         self._entries: dict[str, dict[str, Entry]] = {kind: {} for kind in KINDS}
         for kind, hook_name in KINDS.items():
@@ -104,6 +105,14 @@ class Registry:
 
     def names(self, kind: str) -> list[str]:
         return sorted(self._entries[kind])
+
+    def checks(self) -> list[Check]:
+        """Every plugin's :class:`Check`, each name once, in the order the plugins give them."""
+        found: dict[str, Check] = {}
+        for checks in reversed(self._pm.hook.noizenet_checks()):  # pluggy calls the last registered first
+            for check in checks or []:
+                found.setdefault(check.name, check)
+        return list(found.values())
 
     def metrics_for(self, representation: Any) -> list[Any]:
         """An instance of every metric that applies to ``representation``, by name."""

@@ -18,6 +18,7 @@ import music21
 import numpy as np
 import soundfile as sf
 
+from noizenet.interfaces import Check
 from noizenet.rundir import atomic_write_bytes, atomic_write_wav
 
 SOUNDFONTS = (
@@ -41,6 +42,15 @@ def find_soundfont() -> Path | None:
     """``$NOIZENET_SOUNDFONT`` or the first General MIDI SoundFont found on the system."""
     candidates = [os.environ.get("NOIZENET_SOUNDFONT", ""), *SOUNDFONTS]
     return next((Path(c) for c in candidates if c and Path(c).is_file()), None)
+
+
+def renderer_check() -> Check:
+    """Whether WAV files of symbolic music go through FluidSynth (for ``noizenet doctor``)."""
+    program, soundfont = shutil.which("fluidsynth"), find_soundfont()
+    found = f"{program or 'fluidsynth not found'}; SoundFont: {soundfont or 'none found (or set $NOIZENET_SOUNDFONT)'}"
+    return Check("FluidSynth + General MIDI SoundFont", bool(program and soundfont), found,
+                 "WAV of ABC and MIDI samples (and the music21-audio corpus) from a small built-in synthesizer "
+                 "instead of real instruments")
 
 
 def renderer() -> str:

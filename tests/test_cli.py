@@ -1,5 +1,6 @@
 import json
 import logging
+import os
 import shutil
 import subprocess
 import sys
@@ -263,3 +264,29 @@ def test_print_config_shows_the_resolved_config_and_runs_nothing(cli, tmp_path):
     assert resolved["run"]["repr"] == "codebook" and resolved["model"]["hidden"] == 64
     assert resolved["train"]["lr"] == 0.01 and resolved["train"]["max_minutes"] == 3.0  # the codebook's suggestion
     assert resolved["repr"]["codes"] == 256
+
+
+def test_doctor_says_what_is_there_and_what_a_missing_program_costs(cli, tmp_path, monkeypatch):
+    plugin = tmp_path / "plugins" / "needs_tool.py"
+    plugin.parent.mkdir()
+    plugin.write_text("from noizenet import hookimpl\nfrom noizenet.interfaces import Check\n\n"
+                      "@hookimpl\ndef noizenet_checks():\n"
+                      "    return [Check('lilypond', False, 'not found', 'engraved PDF scores')]\n")
+    monkeypatch.setenv("PATH", str(tmp_path))  # no abcm2ps, abc2midi or fluidsynth on it
+    result = cli("doctor", "--plugins-dir", plugin.parent)
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0].startswith("ok       noizenet: 0.2.0 (plugin API 2)")
+    assert "missing  abcm2ps: not found (apt-get install abcm2ps)" in lines
+    assert "without it: sheet music (.svg) of ABC samples in the report" in result.output
+    assert "missing  lilypond: not found" in lines and "without it: engraved PDF scores" in result.output
+    assert result.output.count("FluidSynth + General MIDI SoundFont") == 1  # abc and midi both use it: said once
+    checks = json.loads(cli("doctor", "--json").output)
+    assert {"noizenet", "cache folder", "CUDA GPU", "abcm2ps"} <= {c["name"] for c in checks}
+    assert all(set(c) == {"name", "ok", "found", "without"} for c in checks)
+
+
+def test_shell_completion_completes_commands(tmp_path):
+    env = {**os.environ, "_NOIZENET_COMPLETE": "complete_bash", "COMP_WORDS": "noizenet gen", "COMP_CWORD": "1"}
+    done = subprocess.run([sys.executable, "-m", "noizenet"], env=env, capture_output=True, text=True, timeout=60)
+    assert done.stdout.split() == ["generate"]

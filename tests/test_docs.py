@@ -106,6 +106,8 @@ def test_third_party_package_installs_through_its_entry_point_and_runs(tmp_path)
     noizenet = [sys.executable, "-m", "noizenet"]
     listing = subprocess.run([*noizenet, "plugins"], capture_output=True, text=True, env=env, cwd=tmp_path)
     assert "scales           API 2  noizenet-scales 0.1.0 (entry point 'scales')" in listing.stdout, listing.stdout + listing.stderr
+    doctor = subprocess.run([*noizenet, "doctor"], capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert doctor.returncode == 0 and "abcm2ps for scales: " in doctor.stdout, doctor.stdout + doctor.stderr
     out = tmp_path / "run"
     run = subprocess.run(
         [*noizenet, "run", "--set", "run.dataset=scales", "--prime", "scale", "--out", str(out), *TINY],

@@ -9,11 +9,13 @@ MIDI. The ``abc-validity`` metric says why a file is missing.
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
+from noizenet.interfaces import Check
 from noizenet.plugins.abc.engrave import engrave
 from noizenet.plugins.abc.text import sample_midi
-from noizenet.plugins.synthesis import render_midi
+from noizenet.plugins.synthesis import render_midi, renderer_check
 from noizenet.rundir import atomic_write_bytes, atomic_write_text
 
 
@@ -31,3 +33,15 @@ def write_tune(text: str, path_stem: Path) -> list[Path]:
     midi_path = Path(f"{path_stem}.mid")
     atomic_write_bytes(midi_path, midi)
     return [*written, midi_path, render_midi(midi_path, Path(f"{path_stem}.wav"))]
+
+
+def tool_checks() -> list[Check]:
+    """The programs a tune's files come from, for ``noizenet doctor``."""
+    engraver, abc2midi = shutil.which("abcm2ps"), shutil.which("abc2midi")
+    return [
+        Check("abcm2ps", engraver is not None, engraver or "not found (apt-get install abcm2ps)",
+              "sheet music (.svg) of ABC samples in the report"),
+        Check("abc2midi", abc2midi is not None, abc2midi or "not found (apt-get install abcmidi)",
+              "a .mid and .wav of the ABC tunes music21 cannot convert (their players in the report)"),
+        renderer_check(),
+    ]

@@ -25,7 +25,7 @@ from noizenet.errors import ConfigError, DataError
 from noizenet.interfaces import OutputSpec, Piece, PrimeContext, Representation, TokenRule
 from noizenet.kinds import Categorical
 from noizenet.plugins.abc.bars import WholeBars
-from noizenet.plugins.abc.files import write_tune
+from noizenet.plugins.abc.files import tool_checks, write_tune
 from noizenet.plugins.abc.text import normalize_tune
 from noizenet.plugins.abc.transpose import transpose_tune
 
@@ -206,3 +206,8 @@ def contour_notes(contour: np.ndarray, header: str) -> str:
 @hookimpl
 def noizenet_representations():
     return [AbcRepresentation]
+
+
+@hookimpl
+def noizenet_checks():
+    return tool_checks()

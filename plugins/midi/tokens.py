@@ -23,6 +23,7 @@ from noizenet.interfaces import OutputSpec, TokenRule
 from noizenet.kinds import Categorical
 from noizenet.plugins.midi.base import NotesConfig, NotesRepresentation
 from noizenet.plugins.midi.notes import END, KEYS, LOWEST, LOUDNESS, PITCH, START, VELOCITY, notes_array
+from noizenet.plugins.synthesis import renderer_check
 
 MAX_SHIFT = 4  # quarter notes one shift token can move
 MAX_DURATION = 8  # quarter notes a duration token can hold
@@ -163,3 +164,8 @@ class EventOrder(TokenRule):
 @hookimpl
 def noizenet_representations():
     return [MidiRepresentation]
+
+
+@hookimpl
+def noizenet_checks():
+    return [renderer_check()]

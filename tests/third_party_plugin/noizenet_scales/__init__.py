@@ -1,11 +1,13 @@
-"""Dataset ``scales`` (major scales in every key as ABC tunes, no files needed) and
-prime ``scale`` (the opening of a rising C major scale)."""
+"""Dataset ``scales`` (major scales in every key as ABC tunes, no files needed),
+prime ``scale`` (the opening of a rising C major scale) and a check for
+``noizenet doctor`` (the ``abcm2ps`` the tunes are engraved with)."""
 
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import noizenet
-from noizenet.interfaces import Dataset, Piece, Prime
+from noizenet.interfaces import Check, Dataset, Piece, Prime
 
 KEYS = ["C", "G", "D", "A", "E", "B", "F", "Bb", "Eb", "Ab"]
 PATTERNS = ["CDEF GABc|cBAG FEDC|", "CEGc egc'g|ecGE C4|", "CDEC DEFD|EFGE FGAF|GABG c4|"]
@@ -46,3 +48,10 @@ def noizenet_datasets():
 @noizenet.hookimpl
 def noizenet_primes():
     return [ScalePrime]
+
+
+@noizenet.hookimpl
+def noizenet_checks():
+    engraver = shutil.which("abcm2ps")
+    return [Check("abcm2ps for scales", engraver is not None, engraver or "not found",
+                  "sheet music of the scales")]
