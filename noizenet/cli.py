@@ -17,6 +17,7 @@ from typing import Annotated, Any
 import typer
 
 from noizenet import __version__, compat, doctor, prepared
+from noizenet import pretrained as shipped
 from noizenet import config as configuration
 from noizenet import run as runs
 from noizenet.compare import compare_runs
@@ -47,40 +48,47 @@ def _options(
     """Options that come before the command; --version acts through its callback."""
 
 # -- options shared by several commands -------------------------------------------------
+TRAIN_DEFAULTS, GENERATE_DEFAULTS = configuration.TrainConfig(), configuration.GenerateConfig()
+# help panels
+GENERATION, DATA, MODEL, TRAINING, OUTPUT = "Generation", "Data", "Model", "Training", "Run folder, device and config"
 PluginsDir = Annotated[list[Path], typer.Option("--plugins-dir", help="Load every plugin module in DIR (repeatable).")]
 Quiet = Annotated[bool, typer.Option("-q", "--quiet", help="No progress bars or summaries; errors only.")]
 Debug = Annotated[bool, typer.Option("--debug", help="Show a traceback on errors.")]
-Seed = Annotated[int | None, typer.Option("--seed", help="Seed of every RNG (splits, init, batches, sampling).")]
-Device = Annotated[str | None, typer.Option("--device", help="auto | cpu | cuda.")]
-Temperature = Annotated[
-    list[str], typer.Option("--temperature", "-t", help="Sampling temperature(s), e.g. 0.8 or 0.5,1.0 (0 = argmax).")
-]
-NumSamples = Annotated[int | None, typer.Option("--num-samples", "-n", help="Samples per prime and temperature.")]
-PrimeOpt = Annotated[
-    list[str], typer.Option("--prime", help="Prime(s) that start generation: start, song, noise, perlin (e.g. --prime song noise).")
-]
-Seconds = Annotated[float | None, typer.Option("--seconds", help="Audio: seconds generated after the prime.")]
+Seed = Annotated[int | None, typer.Option("--seed", rich_help_panel=OUTPUT, help="Seed of every RNG (splits, init, batches, sampling).")]
+Device = Annotated[str | None, typer.Option("--device", rich_help_panel=OUTPUT, help="auto (default: a GPU where there is one) | cpu | cuda.")]
+Temperature = Annotated[list[str], typer.Option(
+    "--temperature", "-t", rich_help_panel=GENERATION, metavar="T[,T...]",
+    help=f"Sampling temperature(s), e.g. 0.8 or 0.5,1.0 (0 = argmax; default {GENERATE_DEFAULTS.temperature[0]:g}).")]
+NumSamples = Annotated[int | None, typer.Option(
+    "--num-samples", "-n", rich_help_panel=GENERATION,
+    help=f"Samples per prime and temperature (default: {GENERATE_DEFAULTS.num_samples}).")]
+PrimeOpt = Annotated[list[str], typer.Option(
+    "--prime", rich_help_panel=GENERATION, metavar="NAME[,NAME...]",
+    help="Prime(s) that start generation: start (default), song, noise, perlin (e.g. --prime song noise).")]
+Seconds = Annotated[float | None, typer.Option(
+    "--seconds", rich_help_panel=GENERATION,
+    help=f"Audio: seconds generated after the prime (default: {GENERATE_DEFAULTS.seconds:g}).")]
 PrimeFile = Annotated[
     list[Path],
-    typer.Option("--prime-file", help="Continue this file (repeatable): an .abc tune for abc, audio for audio "
+    typer.Option("--prime-file", rich_help_panel=GENERATION, help="Continue this file (repeatable): an .abc tune for abc, audio for audio "
                                       "representations; only these primes unless --prime names others too."),
 ]
 PrimeBars = Annotated[
-    int | None, typer.Option("--prime-bars", help="Cut each --prime-file to its first N bars (ABC, MIDI; default: all of it).")
+    int | None, typer.Option("--prime-bars", rich_help_panel=GENERATION, help="Cut each --prime-file to its first N bars (ABC, MIDI; default: all of it).")
 ]
 PrimeSeconds = Annotated[
     float | None,
-    typer.Option("--prime-seconds", help="Cut each --prime-file to its first S seconds (audio; default: all of it, "
+    typer.Option("--prime-seconds", rich_help_panel=GENERATION, help="Cut each --prime-file to its first S seconds (audio; default: all of it, "
                                          "up to 30 s, a longer file its last 30 s)."),
 ]
 InjectNoise = Annotated[
     float | None,
-    typer.Option("--inject-noise", help="Noise fed back while generating: std on frames, or share of random tokens."),
+    typer.Option("--inject-noise", rich_help_panel=GENERATION, help="Noise fed back while generating: std on frames, or share of random tokens."),
 ]
 LIST_OPTIONS = ("--prime", "--temperature", "-t")
-Meter = Annotated[str | None, typer.Option("--meter", help="ABC: the meter the start prime states, e.g. 6/8.")]
-Key = Annotated[str | None, typer.Option("--key", help="ABC: the key the start prime states, e.g. D, Em, Ador.")]
-Unit = Annotated[str | None, typer.Option("--unit", help="ABC: the unit note length the start prime states, e.g. 1/8.")]
+Meter = Annotated[str | None, typer.Option("--meter", rich_help_panel=GENERATION, help="ABC: the meter the start prime states, e.g. 6/8.")]
+Key = Annotated[str | None, typer.Option("--key", rich_help_panel=GENERATION, help="ABC: the key the start prime states, e.g. D, Em, Ador.")]
+Unit = Annotated[str | None, typer.Option("--unit", rich_help_panel=GENERATION, help="ABC: the unit note length the start prime states, e.g. 1/8.")]
 RunDirArg = Annotated[Path, typer.Argument(help="A run directory written by `noizenet run`.")]
 
 
@@ -156,31 +164,29 @@ def _summary(run_dir: RunDir, metrics: dict[str, Any]) -> str:
 
 
 # -- commands ---------------------------------------------------------------------------
-@app.command("train", help="Train only (then use `generate` and `evaluate` on the run directory).")
-@app.command("run", help="Train, generate and evaluate into one run directory.")
+DEFAULTS_NOTE = (" The defaults shown are the core's: a representation may suggest others, and --print-config "
+                 "shows what a run will use.")
+
+
+@app.command("train", help="Train only (then use `generate` and `evaluate` on the run directory)." + DEFAULTS_NOTE)
+@app.command("run", help="Train, generate and evaluate into one run directory." + DEFAULTS_NOTE)
 def run_command(
     ctx: typer.Context,
-    repr: Annotated[str | None, typer.Option("--repr", help="Representation plugin: abc, codebook (audio), waveform, fft, chroma, ...")] = None,
-    model: Annotated[str | None, typer.Option("--model", help="Model plugin: lstm, gru, rnn, crnn, ...")] = None,
+    repr: Annotated[str | None, typer.Option("--repr", rich_help_panel=DATA, help="Representation plugin (default: abc): abc, midi, pianoroll, codebook (audio), harmonic, waveform, fft, chroma; `noizenet plugins` lists all.")] = None,
+    model: Annotated[str | None, typer.Option("--model", rich_help_panel=MODEL, help="Model plugin (default: lstm): lstm, gru, rnn, crnn, samplernn (audio); `noizenet plugins` lists all.")] = None,
     data: Annotated[
-        str | None, typer.Option("--data", help="A file or folder: .abc for abc, audio for codebook/waveform/fft/chroma (default: the music21 corpus).")
+        str | None, typer.Option("--data", rich_help_panel=DATA, metavar="PATH", help="A file, a folder or a list (.txt, .jsonl) of files: .abc for abc, .mid for midi, a .mat for pianoroll, audio for the audio representations (default: the corpus bundled with music21).")
     ] = None,
-    config_file: Annotated[Path | None, typer.Option("--config", help="A TOML config (e.g. configs/abc-lstm.toml).")] = None,
-    set_values: Annotated[list[str], typer.Option("--set", help="Override any key: SECTION.KEY=VALUE (repeatable).")] = [],
-    out: Annotated[Path | None, typer.Option("--out", help="Run directory (default runs/<time>-<repr>-<model>).")] = None,
-    resume: Annotated[Path | None, typer.Option("--resume", help="Continue the run in this directory from last.pt.")] = None,
-    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing run directory at --out.")] = False,
-    seed: Seed = None,
-    epochs: Annotated[int | None, typer.Option("--epochs", help="Maximum epochs.")] = None,
-    max_minutes: Annotated[float | None, typer.Option("--max-minutes", help="Maximum training minutes (fractions ok).")] = None,
-    hidden: Annotated[int | None, typer.Option("--hidden", help="Units per recurrent layer.")] = None,
-    layers: Annotated[int | None, typer.Option("--layers", help="Recurrent layers.")] = None,
-    dropout: Annotated[float | None, typer.Option("--dropout", help="Dropout between layers.")] = None,
-    lr: Annotated[float | None, typer.Option("--lr", help="Peak learning rate.")] = None,
-    optimizer: Annotated[str | None, typer.Option("--optimizer", help="adam | adamw | sgd | adagrad | rmsprop.")] = None,
-    batch_size: Annotated[int | None, typer.Option("--batch-size", help="Rows per batch (tunes trained side by side).")] = None,
-    seq_len: Annotated[int | None, typer.Option("--seq-len", help="Steps per backprop window.")] = None,
-    clip: Annotated[float | None, typer.Option("--clip", help="Max gradient norm (0 = off).")] = None,
+    epochs: Annotated[int | None, typer.Option("--epochs", rich_help_panel=TRAINING, help="Maximum epochs (default: 0, no limit, the minutes decide).")] = None,
+    max_minutes: Annotated[float | None, typer.Option("--max-minutes", rich_help_panel=TRAINING, help=f"Training minutes (default: {TRAIN_DEFAULTS.max_minutes:g}; fractions ok).")] = None,
+    hidden: Annotated[int | None, typer.Option("--hidden", rich_help_panel=MODEL, help="Units per recurrent layer (default: 384).")] = None,
+    layers: Annotated[int | None, typer.Option("--layers", rich_help_panel=MODEL, help="Recurrent layers (default: 2).")] = None,
+    dropout: Annotated[float | None, typer.Option("--dropout", rich_help_panel=MODEL, help="Dropout between layers (default: 0.2).")] = None,
+    lr: Annotated[float | None, typer.Option("--lr", rich_help_panel=TRAINING, help=f"Peak learning rate (default: {TRAIN_DEFAULTS.lr:g}).")] = None,
+    optimizer: Annotated[str | None, typer.Option("--optimizer", rich_help_panel=TRAINING, help=f"adam | adamw | sgd | adagrad | rmsprop (default: {TRAIN_DEFAULTS.optimizer}).")] = None,
+    batch_size: Annotated[int | None, typer.Option("--batch-size", rich_help_panel=TRAINING, help=f"Rows per batch: pieces trained side by side (default: {TRAIN_DEFAULTS.batch_size}).")] = None,
+    seq_len: Annotated[int | None, typer.Option("--seq-len", rich_help_panel=TRAINING, help=f"Steps per backprop window (default: {TRAIN_DEFAULTS.seq_len}).")] = None,
+    clip: Annotated[float | None, typer.Option("--clip", rich_help_panel=TRAINING, help=f"Max gradient norm (default: {TRAIN_DEFAULTS.clip:g}; 0 = off).")] = None,
     temperature: Temperature = [],
     num_samples: NumSamples = None,
     prime: PrimeOpt = [],
@@ -192,14 +198,20 @@ def run_command(
     meter: Meter = None,
     key: Key = None,
     unit: Unit = None,
+    config_file: Annotated[Path | None, typer.Option("--config", rich_help_panel=OUTPUT, metavar="FILE", help="A TOML config (e.g. configs/abc-lstm.toml).")] = None,
+    set_values: Annotated[list[str], typer.Option("--set", rich_help_panel=OUTPUT, metavar="SECTION.KEY=VALUE", help="Override any key (repeatable); docs/reference.md lists them.")] = [],
+    out: Annotated[Path | None, typer.Option("--out", rich_help_panel=OUTPUT, metavar="DIR", help="Run directory (default: runs/<time>-<repr>-<model>).")] = None,
+    resume: Annotated[Path | None, typer.Option("--resume", rich_help_panel=OUTPUT, metavar="DIR", help="Continue the run in this directory from last.pt.")] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", rich_help_panel=OUTPUT, help="Replace an existing run directory at --out.")] = False,
+    seed: Seed = None,
     device: Device = None,
     precision: Annotated[
-        str | None, typer.Option("--precision", help="Training autocast: auto | fp32 | bf16 | fp16 (GPU).")
+        str | None, typer.Option("--precision", rich_help_panel=TRAINING, help="Training autocast: auto (default) | fp32 | bf16 | fp16 (GPU).")
     ] = None,
-    threads: Annotated[int | None, typer.Option("--threads", help="CPU threads (default: all available).")] = None,
-    no_cache: Annotated[bool, typer.Option("--no-cache", help="Encode the corpus in memory instead of preparing it "
+    threads: Annotated[int | None, typer.Option("--threads", rich_help_panel=OUTPUT, help="CPU threads (default: all available).")] = None,
+    no_cache: Annotated[bool, typer.Option("--no-cache", rich_help_panel=DATA, help="Encode the corpus in memory instead of preparing it "
                                            "once and memory-mapping it (see `noizenet cache list`).")] = False,
-    print_config: Annotated[bool, typer.Option("--print-config", help="Print the resolved config (TOML: defaults, "
+    print_config: Annotated[bool, typer.Option("--print-config", rich_help_panel=OUTPUT, help="Print the resolved config (TOML: defaults, "
                                                "the representation's suggestions, --config, options, --set) and "
                                                "exit without running.")] = False,
     plugins_dir: PluginsDir = [],
@@ -258,7 +270,11 @@ def _warn_ignored_length(representation: Any, *, seconds: float | None, max_leng
 @app.command("generate", help="Generate new samples from a trained run into a new folder RUN_DIR/generations/DATE-TIME "
              "(or --out); earlier samples are never overwritten.")
 def generate_command(
-    run_dir: RunDirArg,
+    run_dir: Annotated[Path | None, typer.Argument(help="A run directory written by `noizenet run` (or --pretrained).",
+                                                   show_default=False)] = None,
+    pretrained: Annotated[str | None, typer.Option(
+        "--pretrained", help="Generate from a model shipped with noizenet instead of a run of yours: folk-abc (copied "
+                             "to runs/NAME on first use; no training, no data).")] = None,
     temperature: Temperature = [],
     num_samples: NumSamples = None,
     prime: PrimeOpt = [],
@@ -289,6 +305,14 @@ def generate_command(
             generate["max_length"] = max_length
         run = {k: v for k, v in {"seed": seed, "device": device}.items() if v is not None}
         overrides = _apply_sets({"generate": generate, "run": run}, set_values, sections=("generate", "repr"))
+        if (run_dir is None) == (pretrained is None):
+            raise configuration.ConfigError("generate needs a run directory or --pretrained NAME (one of them)")
+        if pretrained is not None:
+            run, copied = shipped.pretrained_run(pretrained)
+            if copied:
+                _say(quiet, f"pretrained model {pretrained} copied to {run.root} (its held-out figures: "
+                            f"{run.root / 'figures.json'})")
+            run_dir = run.root
         session = runs.session_from_run(RunDir(run_dir), overrides, plugins_dirs=plugins_dir, quiet=quiet)
         _warn_ignored_length(session.representation, seconds=seconds, max_length=max_length)
         folder = runs.empty_folder(out) if out else session.run_dir.new_generation()
@@ -342,7 +366,7 @@ def evaluate_command(
 @app.command("compare", help="Compare runs: one table of settings and figures, one plot of validation loss.")
 def compare_command(
     run_dirs: Annotated[list[Path], typer.Argument(help="Two or more run directories.")],
-    out: Annotated[Path | None, typer.Option("--out", help="Folder for the table and plot (default runs/compare-<time>).")] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Folder for the table and plot (default: runs/compare-<time>).")] = None,
     quiet: Quiet = False,
     debug: Debug = False,
 ) -> None:
@@ -368,7 +392,7 @@ def plugins_command(plugins_dir: PluginsDir = [], debug: Debug = False) -> None:
 Json = Annotated[bool, typer.Option("--json", help="Print JSON, for scripts.")]
 
 
-@app.command("runs", help="List the runs under a folder (default runs/): name, representation, model, status, "
+@app.command("runs", help="List the runs under a folder (default: runs/): name, representation, model, status, "
              "test loss, samples, date.")
 def runs_command(
     folder: Annotated[Path, typer.Argument(help="A folder of run directories.")] = Path("runs"),

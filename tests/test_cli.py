@@ -290,3 +290,28 @@ def test_shell_completion_completes_commands(tmp_path):
     env = {**os.environ, "_NOIZENET_COMPLETE": "complete_bash", "COMP_WORDS": "noizenet gen", "COMP_CWORD": "1"}
     done = subprocess.run([sys.executable, "-m", "noizenet"], env=env, capture_output=True, text=True, timeout=60)
     assert done.stdout.split() == ["generate"]
+
+
+def test_a_shipped_model_gives_tunes_in_seconds_without_training(cli, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    started = time.perf_counter()
+    result = cli("generate", "--pretrained", "folk-abc", "-n", "5")
+    seconds = time.perf_counter() - started
+    assert result.exit_code == 0, result.output
+    assert seconds < 10, f"{seconds:.1f} s"
+    assert "pretrained model folk-abc copied to runs/folk-abc" in result.output
+    tunes = sorted((tmp_path / "runs" / "folk-abc" / "generations").glob("*/*.abc"))
+    assert len(tunes) == 5
+    parsed = 0
+    for tune in tunes:
+        try:
+            parsed += len(music21.converter.parse(tune.read_text(), format="abc").flatten().notes) >= 8
+        except Exception:  # music21 raises many kinds for text it cannot read
+            pass
+    assert parsed >= 4, [t.read_text()[:200] for t in tunes]
+    again = cli("generate", "--pretrained", "folk-abc", "-n", "2", "--seed", "1")  # the copy is reused
+    assert again.exit_code == 0 and "copied" not in again.output
+    assert len(list((tmp_path / "runs" / "folk-abc" / "generations").iterdir())) == 2
+    assert cli("generate", "--pretrained", "nosuch").exit_code == 2
+    neither = cli("generate", "-n", "2")
+    assert neither.exit_code == 2 and "a run directory or --pretrained NAME" in neither.output

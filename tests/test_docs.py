@@ -7,16 +7,21 @@ import json
 import logging
 import os
 import re
+import shlex
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+import soundfile
 from conftest import TINY, TINY_ANY_REPR
 
 from noizenet import config as configuration
 from noizenet import hookspecs
+from noizenet.cli import join_list_options
 from noizenet.evaluator import CORE_FIGURES
 from noizenet.kinds import Categorical, Continuous
+from noizenet.plugins.abc.text import midi_bytes, split_tunes
 from noizenet.registry import load_registry
 
 REPO = Path(__file__).resolve().parents[1]
@@ -154,3 +159,46 @@ def test_guide_migration_an_api_1_plugin_runs_with_warnings_or_is_refused_before
     assert gone.exit_code == 2 and len(lines) == 1, gone.output
     assert "representation 'old-facts'" in lines[0] and refused.name in lines[0] and "describe()" in lines[0]
     assert "per_sample" in lines[0] and "no-such-data" not in lines[0]
+
+
+def readme_commands() -> list[str]:
+    """Every ``noizenet`` command of the README's shell blocks, comments cut off."""
+    blocks = re.findall(r"```sh\n(.*?)```", README.read_text(), re.DOTALL)
+    lines = [line.split("  #")[0].strip() for block in blocks for line in block.splitlines()]
+    return [line for line in lines if line.startswith("noizenet ")]
+
+
+def test_every_readme_command_runs(cli, tunes_file, tmp_path, monkeypatch):
+    """Each README command, in order, on small stand-ins for the user's files, with
+    tiny model and data options added (and the bundled corpora cut down)."""
+    monkeypatch.chdir(tmp_path)
+    tunes = split_tunes(tunes_file.read_text(encoding="utf-8"))
+    for folder, suffix in (("my_tunes", ".abc"), ("my_midi", ".mid"), ("my_music", ".wav")):
+        (tmp_path / folder).mkdir()
+    for number, tune in enumerate(tunes[:24]):
+        (tmp_path / "my_tunes" / f"tune{number}.abc").write_text(tune, encoding="utf-8")
+    for number, tune in enumerate(tunes[:8]):
+        (tmp_path / "my_midi" / f"tune{number}.mid").write_bytes(midi_bytes(tune)[0])
+    rate = 16000
+    for number in range(4):
+        pitches = 220.0 * 2 ** (np.random.default_rng(number).integers(0, 12, 24) / 12)
+        audio = np.concatenate([0.3 * np.sin(2 * np.pi * f * np.arange(rate // 4) / rate) for f in pitches])
+        soundfile.write(tmp_path / "my_music" / f"song{number}.wav", audio.astype(np.float32), rate)
+    (tmp_path / "my_tune.abc").write_text(tunes[30], encoding="utf-8")
+    commands = readme_commands()
+    assert len(commands) >= 15
+    for command in commands:
+        words = shlex.split(command.replace("RUN RUN ...", "runs/mine runs/mine-audio").replace("RUN", "runs/mine")
+                            .replace("configs/", f"{REPO / 'configs'}/"))[1:]
+        if words[0] in ("run", "train") and "--print-config" not in words:
+            abc = "--config" not in words and ("--repr" not in words or words[words.index("--repr") + 1] == "abc")
+            words += TINY if abc else TINY_ANY_REPR
+            if abc and "--data" not in words:
+                words += ["--data", str(tunes_file)]
+            words += {"pianoroll": ["--set", "data.chorales=12"]}.get(words[words.index("--repr") + 1] if "--repr" in words else "", [])
+            if "--config" in words:  # the codebook config's bundled audio, cut down
+                words += ["--set", "data.tunes=6"]
+        elif words[0] == "generate":
+            words += ["--set", "generate.max_length=300", "-n", "2", "-q"]
+        result = cli(*join_list_options(words))  # as the console script does: --prime song noise
+        assert result.exit_code == 0, f"{command}\n{result.output}"

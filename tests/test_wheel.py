@@ -1,4 +1,5 @@
-"""The built-ins ship inside the wheel: build it, install it in a clean venv, list plugins."""
+"""The built-ins ship inside the wheel: build it, install it in a clean venv, list plugins, generate
+from the pretrained model it carries."""
 
 import subprocess
 import sys
@@ -35,6 +36,10 @@ def test_wheel_installs_with_its_plugins_in_a_clean_venv(tmp_path):
     assert listing.returncode == 0, listing.stderr
     for name in ("abc", "lstm", "gru", "rnn", "start", "song", "abc-files", "music21-abc"):
         assert f"  {name} " in listing.stdout
+    shipped = subprocess.run([venv / "bin" / "noizenet", "generate", "--pretrained", "folk-abc", "-n", "1", "-q"],
+                             cwd=elsewhere, capture_output=True, text=True)
+    assert shipped.returncode == 0, shipped.stderr
+    assert len(list((elsewhere / "runs" / "folk-abc" / "generations").glob("*/*.abc"))) == 1
     with zipfile.ZipFile(wheel) as archive:
         top_level = {name.split("/")[0] for name in archive.namelist()}
     assert top_level == {"noizenet", f"{wheel.name.split('-')[0]}-{wheel.name.split('-')[1]}.dist-info"}
