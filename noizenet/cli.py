@@ -7,6 +7,8 @@ import dataclasses
 import functools
 import json
 import logging
+import re
+import shutil
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -245,7 +247,7 @@ def run_command(
         else:
             raw = configuration.read_toml(config_file) if config_file else {}
         raw = _apply_sets(configuration.merge(raw, named, "command line"), set_values)
-        config = configuration.resolve(raw, registry)
+        config = _resolve_naming_flags(raw, registry, named, set_values)
         if print_config:
             typer.echo(config.to_toml(), nl=False)
             return
@@ -255,6 +257,28 @@ def run_command(
                                         train_only=ctx.info_name == "train", quiet=quiet, say=say)
         if run_dir is not None:
             say(_summary(run_dir, metrics) if metrics else f"run directory: {run_dir.root}")
+
+
+FLAGS = {("generate", "prime_files"): "--prime-file", ("generate", "prime_file_seconds"): "--prime-seconds",
+         ("run", "cache"): "--no-cache", ("run", "plugins_dirs"): "--plugins-dir"}  # where not --KEY-WITH-DASHES
+
+
+def _resolve_naming_flags(raw: dict, registry: Any, named: dict[str, dict], set_values: list[str]) -> Any:
+    """The resolved config; an error about a key the user gave as a flag (and not
+    with --set) names the flag and the value typed: "--optimizer lamb: train.optimizer ..."."""
+    try:
+        return configuration.resolve(raw, registry)
+    except configuration.ConfigError as error:
+        match = re.match(r"(\w+)\.(\w+)\b", str(error))
+        if match is None or match.group(2) not in named.get(match.group(1), {}):
+            raise
+        if any(text.startswith(f"{match.group(1)}.{match.group(2)}=") for text in set_values):
+            raise
+        section, key = match.groups()
+        flag = FLAGS.get((section, key), "--" + key.replace("_", "-"))
+        value = named[section][key]
+        shown = ",".join(map(str, value)) if isinstance(value, list) else value
+        raise configuration.ConfigError(f"{flag} {shown}: {error}") from None
 
 
 def _warn_ignored_length(representation: Any, *, seconds: float | None, max_length: int | None = None) -> None:
@@ -315,8 +339,17 @@ def generate_command(
             run_dir = run.root
         session = runs.session_from_run(RunDir(run_dir), overrides, plugins_dirs=plugins_dir, quiet=quiet)
         _warn_ignored_length(session.representation, seconds=seconds, max_length=max_length)
+        trained = runs.load_trained(session)
+        for path in session.config.generate.prime_files:  # a bad file fails here, before any folder is made
+            runs.file_piece(session, Path(path))
+        made = out is None or not out.exists()
         folder = runs.empty_folder(out) if out else session.run_dir.new_generation()
-        generation = runs.generate(session, runs.load_trained(session), folder)
+        try:
+            generation = runs.generate(session, trained, folder)
+        except BaseException:
+            if made:  # leave no empty or half-written generation behind
+                shutil.rmtree(folder, ignore_errors=True)
+            raise
         refresh_report(session.run_dir, session.config)
         figures = runs.sample_figures(session, generation.samples)
         shown = "".join(f"; {figure.label}: {figure.show(value)}" for figure, value in figures.values())
@@ -479,15 +512,17 @@ def cache_remove_command(
 
 def join_list_options(argv: list[str]) -> list[str]:
     """``--prime song noise perlin`` -> ``--prime song,noise,perlin`` (and likewise for
-    ``--temperature``): the values after a list option up to the next option or
-    the first word that is a path (a run directory given after the option)."""
+    ``--temperature``): the values after a list option up to the next option, the
+    first word that is a path (a run directory given after the option) or, after
+    ``--temperature``, the first word that is not a number (``-t 0.8 myrun``)."""
     joined: list[str] = []
     i = 0
     while i < len(argv):
         joined.append(argv[i])
         if argv[i] in LIST_OPTIONS:
+            numbers = argv[i] in ("--temperature", "-t")
             values = []
-            while i + 1 < len(argv) and _is_list_value(argv[i + 1]):
+            while i + 1 < len(argv) and _is_list_value(argv[i + 1], numbers=numbers):
                 i += 1
                 values.append(argv[i])
             if values:
@@ -496,13 +531,13 @@ def join_list_options(argv: list[str]) -> list[str]:
     return joined
 
 
-def _is_list_value(text: str) -> bool:
+def _is_list_value(text: str, *, numbers: bool) -> bool:
     if "/" in text or Path(text).exists():
         return False
     try:
-        float(text)
+        [float(v) for v in text.split(",") if v]
     except ValueError:
-        return not text.startswith("-")
+        return not numbers and not text.startswith("-")
     return True
 
 

@@ -169,4 +169,6 @@ class RunDir:
         try:
             return torch.load(path, map_location="cpu", weights_only=True)
         except Exception as error:
-            raise RunDirError(f"checkpoint {path} is damaged or unreadable: {error}") from None
+            reason = str(error).strip().split(". ")[0].splitlines()[0] if str(error).strip() else type(error).__name__
+            raise RunDirError(f"checkpoint {path} is damaged or unreadable ({reason}); "
+                              f"{'train the run again' if which == 'best' else 'its best.pt may still generate'}") from None

@@ -12,6 +12,8 @@ import soundfile
 import torch
 from conftest import TINY, latest_generation
 
+from noizenet.cli import join_list_options
+
 
 def test_run_writes_a_complete_run_directory(trained_run):
     for name in ("config.toml", "metrics.jsonl", "metrics.json", "report.md", "loss.png", "heatmap.png",
@@ -187,13 +189,12 @@ def test_bad_abc_files_are_one_clear_line(cli, tmp_path):
 
 
 def test_list_options_take_space_separated_values_but_not_a_run_directory(tmp_path):
-    from noizenet.cli import join_list_options
-
     assert join_list_options(["run", "--prime", "song", "noise", "perlin", "--seed", "1"]) == [
         "run", "--prime", "song,noise,perlin", "--seed", "1"
     ]
     assert join_list_options(["run", "-t", "0.5", "1"]) == ["run", "-t", "0.5,1"]
     assert join_list_options(["generate", "--prime", "noise", str(tmp_path)]) == ["generate", "--prime", "noise", str(tmp_path)]
+    assert join_list_options(["generate", "-t", "0.8", "1.0", "myrun"]) == ["generate", "-t", "0.8,1.0", "myrun"]  # not a number
 
 
 def test_generate_takes_generate_and_repr_settings_only(cli, trained_run, tmp_path):
@@ -315,3 +316,22 @@ def test_a_shipped_model_gives_tunes_in_seconds_without_training(cli, tmp_path, 
     assert cli("generate", "--pretrained", "nosuch").exit_code == 2
     neither = cli("generate", "-n", "2")
     assert neither.exit_code == 2 and "a run directory or --pretrained NAME" in neither.output
+
+
+def test_rough_edges_a_flag_is_named_as_typed_and_a_failed_generate_leaves_no_folder(cli, trained_run, tmp_path):
+    wrong = cli("run", "--optimizer", "lamb", "--out", tmp_path / "never")
+    assert wrong.exit_code == 2 and wrong.output.startswith("noizenet: error: --optimizer lamb: train.optimizer must be one of")
+    assert not (tmp_path / "never").exists()
+    via_set = cli("run", "--set", "train.optimizer=lamb", "--out", tmp_path / "never")
+    assert via_set.exit_code == 2 and via_set.output.startswith("noizenet: error: train.optimizer must be one of")
+    run = tmp_path / "run"
+    shutil.copytree(trained_run, run)
+    before = sorted((run / "generations").iterdir()) if (run / "generations").exists() else []
+    bad = cli("generate", run, "--prime-file", tmp_path / "missing.abc")
+    assert bad.exit_code == 2 and "--prime-file" in bad.output
+    assert (sorted((run / "generations").iterdir()) if (run / "generations").exists() else []) == before
+    (run / "checkpoints" / "best.pt").write_bytes(b"not a checkpoint")
+    damaged = cli("generate", run)
+    assert damaged.exit_code == 2
+    assert damaged.output.strip().endswith("is damaged or unreadable (Weights only load failed); train the run again")
+
