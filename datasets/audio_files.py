@@ -23,7 +23,7 @@ import soundfile as sf
 from noizenet import hookimpl
 from noizenet.datasets.abc_files import Music21Abc, Music21AbcConfig
 from noizenet.cache import cache_folder
-from noizenet.datasets.paths import AUDIO_SUFFIXES, DataFiles, data_files, read_each
+from noizenet.datasets.paths import AUDIO_SUFFIXES, DataFiles, files_with_suffixes, read_each
 from noizenet.errors import ConfigError, DataError
 from noizenet.interfaces import Dataset, Piece
 from noizenet.plugins.abc.text import midi_bytes
@@ -87,11 +87,7 @@ class AudioFiles(Dataset):
     description = "an audio file, a folder of them, or a list of them: wav, flac, ogg, mp3, ... (--data PATH)"
 
     def data(self) -> DataFiles:
-        suffixes = {s.lower() for s in self.config.suffixes}
-        data = data_files(self.path, self.name, lambda p: p.suffix.lower() in suffixes, "an audio file")
-        if not data.files:
-            raise DataError(f"--data {self.path}: no audio files ({', '.join(sorted(suffixes))}) in this folder")
-        return data
+        return files_with_suffixes(self.path, self.name, self.config.suffixes, "an audio file", "audio")
 
     def sources(self) -> list[Path]:
         return self.data().sources()

@@ -17,7 +17,7 @@ import scipy.io
 
 from noizenet import hookimpl
 from noizenet.cache import cache_folder
-from noizenet.datasets.paths import DataFiles, data_files, read_each
+from noizenet.datasets.paths import DataFiles, files_with_suffixes, read_each
 from noizenet.errors import ConfigError, DataError
 from noizenet.interfaces import Dataset, Piece
 from noizenet.plugins.midi.notes import KEYS, notes_from_roll, notes_from_score, notes_piece, read_midi
@@ -54,11 +54,7 @@ class MidiFiles(Dataset):
     description = "a .mid/.midi file, a folder of them, or a list of them (--data PATH; .txt or .jsonl with splits)"
 
     def data(self) -> DataFiles:
-        suffixes = {s.lower() for s in self.config.suffixes}
-        data = data_files(self.path, self.name, lambda p: p.suffix.lower() in suffixes, "a MIDI file")
-        if not data.files:
-            raise DataError(f"--data {self.path}: no MIDI files ({', '.join(sorted(suffixes))}) in this folder")
-        return data
+        return files_with_suffixes(self.path, self.name, self.config.suffixes, "a MIDI file", "MIDI")
 
     def sources(self) -> list[Path]:
         return self.data().sources()

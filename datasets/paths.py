@@ -73,6 +73,16 @@ def data_files(path: Path | None, dataset: str, matches: Callable[[Path], bool],
     return DataFiles([path], path.parent)
 
 
+def files_with_suffixes(path: Path | None, dataset: str, suffixes: list[str], what: str, kind: str) -> DataFiles:
+    """:func:`data_files` of the files whose suffix is one of ``suffixes`` (any case);
+    none is one ``DataError`` naming them (``kind``: "audio", "MIDI")."""
+    wanted = {s.lower() for s in suffixes}
+    data = data_files(path, dataset, lambda p: p.suffix.lower() in wanted, what)
+    if not data.files:
+        raise DataError(f"--data {path}: no {kind} files ({', '.join(sorted(wanted))}) in this folder")
+    return data
+
+
 def is_manifest(path: Path) -> bool:
     """``.list`` and ``.jsonl`` files are manifests, and so is a ``.txt`` file unless
     it holds ABC tunes (a line that starts with ``X:``)."""
