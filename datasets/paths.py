@@ -5,16 +5,14 @@ from __future__ import annotations
 
 import json
 import logging
-import multiprocessing
-import os
 import time
-from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from noizenet.errors import DataError
+from noizenet.pool import map_in_order
 from noizenet.progress import progress_bar
 
 log = logging.getLogger("noizenet")
@@ -25,7 +23,6 @@ AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".m4a", ".aiff", ".aif", ".au
 
 
 FILE_TIMEOUT_S = 300.0  # a file whose reader runs longer is taken to hang it, and skipped
-POOL_MIN_FILES = 8  # fewer files are read in this process
 
 MANIFEST_SUFFIXES = (".txt", ".list", ".jsonl")  # --data as a list of files rather than a folder
 SPLIT_WORDS = {"train": "train", "training": "train", "validation": "validation", "valid": "validation",
@@ -127,16 +124,15 @@ def manifest_files(path: Path, matches: Callable[[Path], bool], what: str) -> Da
 
 
 def read_each(files: list[Path], read: Callable[[Path], Read], what: str, path: Path, *,
-              workers: int = 0, timeout: float = FILE_TIMEOUT_S) -> Iterator[tuple[Path, Read]]:
+              timeout: float = FILE_TIMEOUT_S) -> Iterator[tuple[Path, Read]]:
     """``(file, read(file))`` for each file ``read`` can read, in order, with a progress
-    bar (files a second, time left). Folders of :data:`POOL_MIN_FILES` files or more
-    are read by a pool of ``workers`` processes (0: one a core), where a file whose
-    reader hangs is given up on after ``timeout`` seconds. A file ``read`` cannot read
-    (``DataError``), or gave up on, is skipped with a warning naming it, and the count
-    skipped is said at the end. None readable: one ``DataError`` for ``path``."""
-    workers = min(workers or len(os.sched_getaffinity(0)), len(files))
-    pooled = workers > 1 and len(files) >= POOL_MIN_FILES
-    results = read_in_pool(files, read, workers, timeout) if pooled else read_here(files, read)
+    bar (files a second, time left). Files are read by a pool of processes
+    (:func:`noizenet.pool.map_in_order`: one a core, ``$NOIZENET_WORKERS``), where a
+    file whose reader hangs is given up on after ``timeout`` seconds. A file ``read``
+    cannot read (``DataError``), or gave up on, is skipped with a warning naming it,
+    and the count skipped is said at the end. None readable: one ``DataError`` for
+    ``path``."""
+    results = map_in_order(files, read, skip=(DataError,), timeout=timeout, hangs="reader hangs")
     readable, started = 0, time.perf_counter()
     with progress_bar(f"read {len(files):,} files", quiet=len(files) < 50) as bar:
         for done, (file, value, problem) in enumerate(results, start=1):
@@ -150,70 +146,3 @@ def read_each(files: list[Path], read: Callable[[Path], Read], what: str, path: 
         raise DataError(f"--data {path}: none of its {len(files)} file(s) is readable {what}")
     if readable < len(files):
         log.warning("skipped %d of %d files that are not readable %s (named above)", len(files) - readable, len(files), what)
-
-
-Outcome = tuple[Path, Any, str | None]  # the file, what reading it gave, or why it gave nothing
-
-
-def read_here(files: list[Path], read: Callable[[Path], Read]) -> Iterator[Outcome]:
-    for file in files:
-        try:
-            yield file, read(file), None
-        except DataError as error:
-            yield file, None, str(error)
-
-
-_reader: Callable[[Path], Any] | None = None  # set in each worker of read_in_pool
-
-
-def _set_reader(read: Callable[[Path], Any]) -> None:
-    global _reader
-    _reader = read
-
-
-def _read_in_worker(files: list[Path]) -> list[tuple[Any, str | None]]:
-    outcomes = []
-    for file in files:
-        try:
-            outcomes.append((_reader(file), None))
-        except DataError as error:
-            outcomes.append((None, str(error)))
-    return outcomes
-
-
-def read_in_pool(files: list[Path], read: Callable[[Path], Read], workers: int, timeout: float) -> Iterator[Outcome]:
-    """:func:`read_here` by ``workers`` forked processes (``read`` travels by the fork:
-    a lambda will do), a few files a task (one at a time, each task costs a round
-    trip), at most a few tasks ahead of the one awaited. The task awaited gets
-    ``timeout`` seconds from when the one before it came back; past that its worker
-    is taken to hang: the pool is stopped and a new one reads on, the task's files
-    one a task, so that the file that hangs is the one given up on and named."""
-    context = multiprocessing.get_context("fork")
-    size = max(1, min(16, len(files) // (8 * workers)))
-    waiting: deque[list[Path]] = deque(files[i : i + size] for i in range(0, len(files), size))
-    running: deque[tuple[list[Path], Any]] = deque()  # (files, AsyncResult), in order
-    pool = context.Pool(workers, initializer=_set_reader, initargs=(read,))
-    try:
-        clock = time.monotonic()
-        while waiting or running:
-            while waiting and len(running) < 4 * workers:
-                task = waiting.popleft()
-                running.append((task, pool.apply_async(_read_in_worker, (task,))))
-            task, result = running.popleft()
-            try:
-                outcomes = result.get(timeout=max(0.0, clock + timeout - time.monotonic()))
-            except multiprocessing.TimeoutError:
-                pool.terminate()
-                pool = context.Pool(workers, initializer=_set_reader, initargs=(read,))
-                waiting.extendleft(reversed([t for t, _ in running]))
-                running.clear()
-                clock = time.monotonic()
-                if len(task) > 1:
-                    waiting.extendleft(reversed([[file] for file in task]))
-                    continue
-                outcomes = [(None, f"{task[0]}: gave up on it after {timeout:g} s (its reader hangs)")]
-            clock = time.monotonic()
-            for file, (value, problem) in zip(task, outcomes):
-                yield file, value, problem
-    finally:
-        pool.terminate()

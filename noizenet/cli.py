@@ -92,6 +92,10 @@ Meter = Annotated[str | None, typer.Option("--meter", rich_help_panel=GENERATION
 Key = Annotated[str | None, typer.Option("--key", rich_help_panel=GENERATION, help="ABC: the key the start prime states, e.g. D, Em, Ador.")]
 Unit = Annotated[str | None, typer.Option("--unit", rich_help_panel=GENERATION, help="ABC: the unit note length the start prime states, e.g. 1/8.")]
 RunDirArg = Annotated[Path, typer.Argument(help="A run directory written by `noizenet run`.")]
+ReprOpt = Annotated[str | None, typer.Option("--repr", rich_help_panel=DATA, help="Representation plugin (default: abc): abc, midi, pianoroll, codebook (audio), harmonic, waveform, fft, chroma; `noizenet plugins` lists all.")]
+DataOpt = Annotated[str | None, typer.Option("--data", rich_help_panel=DATA, metavar="PATH", help="A file, a folder or a list (.txt, .jsonl) of files: .abc for abc, .mid for midi, a .mat for pianoroll, audio for the audio representations (default: the corpus bundled with music21).")]
+ConfigFile = Annotated[Path | None, typer.Option("--config", rich_help_panel=OUTPUT, metavar="FILE", help="A TOML config (e.g. configs/abc-lstm.toml).")]
+SetValues = Annotated[list[str], typer.Option("--set", rich_help_panel=OUTPUT, metavar="SECTION.KEY=VALUE", help="Override any key (repeatable); docs/reference.md lists them.")]
 
 
 def _split_values(values: list[str]) -> list[str]:
@@ -153,6 +157,12 @@ def _generate_overrides(
     return values
 
 
+def _run_paths(data: str | None, plugins_dir: list[Path]) -> dict[str, Any]:
+    """``run.data`` and ``run.plugins_dirs`` as absolute paths (None where not given)."""
+    return {"data": str(Path(data).expanduser().absolute()) if data else None,
+            "plugins_dirs": [str(p.expanduser().absolute()) for p in plugins_dir] or None}
+
+
 def _say(quiet: bool, text: str) -> None:
     if not quiet:
         typer.echo(text)
@@ -174,11 +184,9 @@ DEFAULTS_NOTE = (" The defaults shown are the core's: a representation may sugge
 @app.command("run", help="Train, generate and evaluate into one run directory." + DEFAULTS_NOTE)
 def run_command(
     ctx: typer.Context,
-    repr: Annotated[str | None, typer.Option("--repr", rich_help_panel=DATA, help="Representation plugin (default: abc): abc, midi, pianoroll, codebook (audio), harmonic, waveform, fft, chroma; `noizenet plugins` lists all.")] = None,
+    repr: ReprOpt = None,
     model: Annotated[str | None, typer.Option("--model", rich_help_panel=MODEL, help="Model plugin (default: lstm): lstm, gru, rnn, crnn, samplernn (audio); `noizenet plugins` lists all.")] = None,
-    data: Annotated[
-        str | None, typer.Option("--data", rich_help_panel=DATA, metavar="PATH", help="A file, a folder or a list (.txt, .jsonl) of files: .abc for abc, .mid for midi, a .mat for pianoroll, audio for the audio representations (default: the corpus bundled with music21).")
-    ] = None,
+    data: DataOpt = None,
     epochs: Annotated[int | None, typer.Option("--epochs", rich_help_panel=TRAINING, help="Maximum epochs (default: 0, no limit, the minutes decide).")] = None,
     max_minutes: Annotated[float | None, typer.Option("--max-minutes", rich_help_panel=TRAINING, help=f"Training minutes (default: {TRAIN_DEFAULTS.max_minutes:g}; fractions ok).")] = None,
     hidden: Annotated[int | None, typer.Option("--hidden", rich_help_panel=MODEL, help="Units per recurrent layer (default: 384).")] = None,
@@ -200,8 +208,8 @@ def run_command(
     meter: Meter = None,
     key: Key = None,
     unit: Unit = None,
-    config_file: Annotated[Path | None, typer.Option("--config", rich_help_panel=OUTPUT, metavar="FILE", help="A TOML config (e.g. configs/abc-lstm.toml).")] = None,
-    set_values: Annotated[list[str], typer.Option("--set", rich_help_panel=OUTPUT, metavar="SECTION.KEY=VALUE", help="Override any key (repeatable); docs/reference.md lists them.")] = [],
+    config_file: ConfigFile = None,
+    set_values: SetValues = [],
     out: Annotated[Path | None, typer.Option("--out", rich_help_panel=OUTPUT, metavar="DIR", help="Run directory (default: runs/<time>-<repr>-<model>).")] = None,
     resume: Annotated[Path | None, typer.Option("--resume", rich_help_panel=OUTPUT, metavar="DIR", help="Continue the run in this directory from last.pt.")] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", rich_help_panel=OUTPUT, help="Replace an existing run directory at --out.")] = False,
@@ -223,10 +231,8 @@ def run_command(
     with user_errors(debug, quiet):
         registry = load_registry(plugins_dir)
         named = {
-            "run": {"repr": repr, "model": model, "data": str(Path(data).expanduser().absolute()) if data else None,
-                    "seed": seed, "device": device, "threads": threads, "precision": precision,
-                    "cache": False if no_cache else None,
-                    "plugins_dirs": [str(p.expanduser().absolute()) for p in plugins_dir] or None},
+            "run": {"repr": repr, "model": model, "seed": seed, "device": device, "threads": threads,
+                    "precision": precision, "cache": False if no_cache else None, **_run_paths(data, plugins_dir)},
             "train": {
                 "epochs": epochs, "max_minutes": max_minutes, "lr": lr, "optimizer": optimizer,
                 "batch_size": batch_size, "seq_len": seq_len, "clip": clip,
@@ -476,6 +482,29 @@ def doctor_command(
             typer.echo(f"{'ok' if check.ok else 'missing':8} {check.name}: {check.found}")
             if not check.ok and check.without:
                 typer.echo(f"{'':8} without it: {check.without}")
+
+
+@app.command("prepare", help="Prepare a corpus ahead of training: read, fit and encode it once into the cache that "
+             "`run` and `train` with the same --repr, --data, --config and --set options then memory-map.")
+def prepare_command(
+    repr: ReprOpt = None,
+    data: DataOpt = None,
+    config_file: ConfigFile = None,
+    set_values: SetValues = [],
+    seed: Seed = None,
+    plugins_dir: PluginsDir = [],
+    quiet: Quiet = False,
+    debug: Debug = False,
+) -> None:
+    with user_errors(debug, quiet):
+        registry = load_registry(plugins_dir)
+        given = {"repr": repr, "seed": seed, **_run_paths(data, plugins_dir)}
+        named = {"run": {k: v for k, v in given.items() if v is not None}}
+        raw = configuration.read_toml(config_file) if config_file else {}
+        raw = _apply_sets(configuration.merge(raw, named, "command line"), set_values)
+        corpus = runs.prepare_only(_resolve_naming_flags(raw, registry, named, set_values), registry, quiet=quiet)
+        _say(quiet, f"prepared corpus {corpus.folder.name}: {corpus.originals}/{len(corpus.val)}/{len(corpus.test)} "
+                    f"pieces ({len(corpus.train)} training pieces with augmented copies) in {corpus.folder}")
 
 
 cache_app = typer.Typer(help="Prepared corpora: the encoded splits that runs memory-map instead of encoding anew.",

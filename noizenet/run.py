@@ -35,7 +35,8 @@ from noizenet.errors import DataError, NoizenetError, RunDirError
 from noizenet.evaluator import evaluate_run, evaluate_samples
 from noizenet.generator import generate as sample_sequences
 from noizenet.interfaces import Dataset, EvaluationContext, Piece, PrimeContext, Representation, Sample, SequenceModel
-from noizenet.progress import progress_bar
+from noizenet.pool import map_in_order
+from noizenet.progress import Bar, progress_bar
 from noizenet.registry import Registry, load_registry
 from noizenet.rundir import SAMPLES_MANIFEST, RunDir, atomic_torch_save, atomic_write_json, atomic_write_text
 from noizenet.splits import is_given_split, split_pieces
@@ -214,8 +215,19 @@ def load_splits(session: Session) -> Splits:
     return Splits(*([by_id[i] for i in recorded[name]] for name in SPLIT_KEYS))
 
 
-def encode_all(representation: Representation, pieces: Sequence[Piece]) -> list[torch.Tensor]:
-    return [representation.encode(piece) for piece in pieces]
+def encode_all(representation: Representation, pieces: Sequence[Piece], bar: Bar | None = None) -> list[torch.Tensor]:
+    """Each piece encoded, in order, by a pool of processes (one a core,
+    ``$NOIZENET_WORKERS``) that inherit the pieces and the fitted representation;
+    ``bar`` advances by piece."""
+    def encode(index: int) -> np.ndarray:
+        return representation.encode(pieces[index]).numpy()  # numpy crosses processes without shared-memory handles
+
+    encoded = []
+    for index, steps, _ in map_in_order(range(len(pieces)), encode):
+        encoded.append(torch.from_numpy(steps))
+        if bar is not None and index % 64 == 0:
+            bar.update((index + 1) / len(pieces), f"{index + 1:,} of {len(pieces):,} pieces")
+    return encoded
 
 
 def encode_splits(session: Session, splits: Splits, source: str, *, fitted: bool) -> prepared.Encoded:
@@ -226,10 +238,9 @@ def encode_splits(session: Session, splits: Splits, source: str, *, fitted: bool
         representation.fit(train)
     parts = {"train": train, "val": splits.val, "test": splits.test}
     encoded: dict[str, list[torch.Tensor]] = {}
-    with progress_bar("encode", quiet=session.quiet) as bar:
-        for done, (name, pieces) in enumerate(parts.items(), 1):
-            encoded[name] = encode_all(representation, pieces)
-            bar.update(done / 3, name)
+    for name, pieces in parts.items():
+        with progress_bar(f"encode {name}", quiet=session.quiet or len(pieces) < 50) as bar:
+            encoded[name] = encode_all(representation, pieces, bar)
     return prepared.Encoded({name: [p.id for p in pieces] for name, pieces in parts.items()}, encoded,
                             len(splits.train), source)
 
@@ -599,6 +610,18 @@ def execute(
         raise
     finally:
         distributed.shutdown()
+
+
+def prepare_only(config: Config, registry: Registry, *, quiet: bool) -> prepared.PreparedCorpus:
+    """``noizenet prepare``: the corpus a run with ``config`` trains on, prepared in
+    the cache (or found there), with no run folder left behind."""
+    if not config.run.cache:
+        raise configuration.ConfigError("run.cache = false: there is nothing to prepare (runs encode in memory)")
+    with tempfile.TemporaryDirectory(prefix="noizenet-prepare-") as scratch:
+        session = open_session(config, registry, RunDir(Path(scratch)), quiet=quiet)
+        corpus = session.corpus(fitted=False)
+        openings(session, corpus)  # the song primes' openings too, so that a run reads no piece
+        return corpus
 
 
 def _train_other_rank(config: Config, registry: Registry, resume: Path | None) -> None:

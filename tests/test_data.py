@@ -167,13 +167,15 @@ def _read_slowly(path):
     return path.name.upper()
 
 
-def test_a_folder_is_read_by_a_pool_in_order_and_a_file_that_hangs_its_reader_is_named_and_skipped(tmp_path, caplog):
+def test_a_folder_is_read_by_a_pool_in_order_and_a_file_that_hangs_its_reader_is_named_and_skipped(
+        tmp_path, caplog, monkeypatch):
     caplog.set_level(logging.WARNING, logger="noizenet")
+    monkeypatch.setenv("NOIZENET_WORKERS", "2")
     names = [f"{i:02d}.mid" for i in range(40)]
     names[3], names[7] = "hangs.mid", "broken.mid"
     files = [tmp_path / name for name in names]
     started = time.perf_counter()
-    read = list(read_each(files, _read_slowly, "MIDI", tmp_path, workers=2, timeout=1.0))
+    read = list(read_each(files, _read_slowly, "MIDI", tmp_path, timeout=1.0))
     assert time.perf_counter() - started < 30
     assert read == [(f, f.name.upper()) for f in files if f.name not in ("hangs.mid", "broken.mid")]
     assert "hangs.mid: gave up on it after 1 s" in caplog.text and "broken.mid: not readable MIDI" in caplog.text

@@ -176,3 +176,22 @@ def test_a_prepared_corpus_is_trained_on_without_reading_a_piece_and_a_changed_f
     changed = cli("train", "--data", data, "--out", tmp_path / "changed", *TINY)
     assert changed.exit_code == 0, changed.output
     assert reads and len([p for p in cache_root.iterdir() if p.is_dir()]) == 2
+
+
+def test_noizenet_prepare_writes_the_corpus_that_train_then_maps_without_reading(
+        cli, tunes_file, tmp_path, cache_root, monkeypatch):
+    same = ["--seed", "0", "--set", "repr.transpose=[]"]  # what TINY sets of the data and the representation
+    ahead = cli("prepare", "--data", tunes_file, *same)
+    assert ahead.exit_code == 0, ahead.output
+    (folder,) = [p for p in cache_root.iterdir() if p.is_dir()]
+    assert f"prepared corpus {folder.name}: " in ahead.output
+    assert cli("prepare", "--data", tunes_file, *same).exit_code == 0  # found, not prepared again
+    assert [p for p in cache_root.iterdir() if p.is_dir()] == [folder]
+    reads = []
+    original = AbcFiles.pieces
+    monkeypatch.setattr(AbcFiles, "pieces", lambda self, **kw: (reads.append(1), original(self, **kw))[1])
+    run = cli("train", "--data", tunes_file, "--out", tmp_path / "run", *TINY)
+    assert run.exit_code == 0, run.output
+    assert reads == [] and [p for p in cache_root.iterdir() if p.is_dir()] == [folder]
+    refused = cli("prepare", "--data", tunes_file, "--set", "run.cache=false")
+    assert refused.exit_code == 2 and "nothing to prepare" in refused.output

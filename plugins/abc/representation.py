@@ -24,6 +24,7 @@ from noizenet import hookimpl
 from noizenet.errors import ConfigError, DataError
 from noizenet.interfaces import OutputSpec, Piece, PrimeContext, Representation, TokenRule
 from noizenet.kinds import Categorical
+from noizenet.pool import map_in_order
 from noizenet.plugins.abc.bars import WholeBars
 from noizenet.plugins.abc.files import tool_checks, write_tune
 from noizenet.plugins.abc.text import normalize_tune
@@ -74,15 +75,19 @@ class AbcRepresentation(Representation):
         self._set_chars(sorted({c for piece in pieces for c in self.normalize(piece)}))
 
     def augment(self, pieces: Sequence[Piece]) -> list[Piece]:
-        """Each piece transposed by every shift of ``config.transpose`` that fits its key."""
-        extra = []
-        for piece in pieces:
-            text = self.normalize(piece)
-            for semitones in self.config.transpose:
-                moved = transpose_tune(text, semitones) if semitones else None
-                if moved is not None:
-                    extra.append(Piece(f"{piece.id}~{semitones:+d}", moved, piece.meta))
-        return extra
+        """Each piece transposed by every shift of ``config.transpose`` that fits its
+        key, in order; the tunes are spread over processes (one a core)."""
+        return [copy for _, copies, _ in map_in_order(pieces, self.transposed_copies) for copy in copies]
+
+    def transposed_copies(self, piece: Piece) -> list[Piece]:
+        """``piece`` moved by each non-zero shift of ``config.transpose`` that fits its key."""
+        text = self.normalize(piece)
+        copies = []
+        for semitones in self.config.transpose:
+            moved = transpose_tune(text, semitones) if semitones else None
+            if moved is not None:
+                copies.append(Piece(f"{piece.id}~{semitones:+d}", moved, piece.meta))
+        return copies
 
     def _set_chars(self, chars: list[str]) -> None:
         self.chars = chars

@@ -1,0 +1,126 @@
+"""Work on many items (files to read, pieces to encode) spread over forked
+processes, one a core, with results in order and a task that hangs given up on.
+
+``NOIZENET_WORKERS`` sets the number of processes (default: one a core the
+process may run on; 1 does everything in this process).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import time
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, TypeVar
+
+import torch
+
+from noizenet.errors import ConfigError
+
+Item = TypeVar("Item")
+Outcome = tuple[Any, Any, "str | None"]  # the item, what the work gave, or why it gave nothing
+
+WORKERS_ENV = "NOIZENET_WORKERS"
+POOL_MIN_ITEMS = 8  # fewer items are worked on in this process: a pool costs more than it saves
+TIMED_TASK_ITEMS = 16  # items a task at most when each has a timeout
+FAILED = "\0failed"  # a worker's outcome for an item whose work raised an error it may not skip
+
+
+def worker_count() -> int:
+    """``$NOIZENET_WORKERS``, else the cores this process may run on."""
+    value = os.environ.get(WORKERS_ENV, "").strip()
+    if not value:
+        return len(os.sched_getaffinity(0))
+    if not value.isdigit() or int(value) < 1:
+        raise ConfigError(f"{WORKERS_ENV}={value!r}: expected a number of processes, 1 or more")
+    return int(value)
+
+
+def map_in_order(items: Sequence[Item], work: Callable[[Item], Any], *, skip: tuple[type[Exception], ...] = (),
+                 timeout: float | None = None, hangs: str = "hangs") -> Iterator[Outcome]:
+    """``(item, work(item), None)`` for each item, in order. An error of a type in
+    ``skip`` gives ``(item, None, str(error))``; any other error is raised, from this
+    process (the item is worked on again here, so that the traceback and the
+    plugin at fault are the ones a serial run gives). With ``timeout``, an item whose
+    work runs longer in a pool gives ``(item, None, "ITEM: gave up on it after T s
+    (its HANGS)")``. ``work`` travels to the workers by the fork: a closure over data
+    held here will do, and only the items are sent (send indices, not big pieces)."""
+    workers = min(worker_count(), len(items))
+    if workers > 1 and len(items) >= POOL_MIN_ITEMS:
+        yield from _in_pool(items, work, skip, workers, timeout, hangs)
+    else:
+        yield from _here(items, work, skip)
+
+
+def _here(items: Sequence[Item], work: Callable[[Item], Any], skip: tuple[type[Exception], ...]) -> Iterator[Outcome]:
+    for item in items:
+        try:
+            yield item, work(item), None
+        except skip as error:
+            yield item, None, str(error)
+
+
+_work: tuple[Callable[[Any], Any], tuple[type[Exception], ...]] | None = None  # set in each worker
+
+
+def _start_worker(work: Callable[[Any], Any], skip: tuple[type[Exception], ...]) -> None:
+    global _work
+    _work = (work, skip)
+    torch.set_num_threads(1)  # one process a core already; and OpenMP's threads do not survive a fork
+
+
+def _work_in_worker(items: list[Any]) -> list[tuple[Any, str | None]]:
+    work, skip = _work
+    outcomes = []
+    for item in items:
+        try:
+            outcomes.append((work(item), None))
+        except skip as error:
+            outcomes.append((None, str(error)))
+        except Exception:  # noqa: BLE001 - worked on again in the parent, which raises it with its traceback
+            outcomes.append((None, FAILED))
+    return outcomes
+
+
+def _in_pool(items: Sequence[Item], work: Callable[[Item], Any], skip: tuple[type[Exception], ...], workers: int,
+             timeout: float | None, hangs: str) -> Iterator[Outcome]:
+    """:func:`_here` by ``workers`` forked processes, a few items a task (each task
+    costs a round trip: an eighth of a worker's share, at most 16 with a timeout),
+    at most a few tasks ahead of the one awaited. The task awaited gets ``timeout``
+    seconds from when the one before it came back; past that its worker is taken to
+    hang: the pool is stopped and a new one works on, the task's items one a task,
+    so that the item that hangs is the one given up on."""
+    context = multiprocessing.get_context("fork")
+    most = TIMED_TASK_ITEMS if timeout is not None else len(items)  # a timed task must not outlast its timeout by its size
+    size = max(1, min(most, len(items) // (8 * workers)))
+    waiting: deque[list[Item]] = deque(list(items[i : i + size]) for i in range(0, len(items), size))
+    running: deque[tuple[list[Item], Any]] = deque()  # (items, AsyncResult), in order
+    pool = context.Pool(workers, initializer=_start_worker, initargs=(work, skip))
+    try:
+        clock = time.monotonic()
+        while waiting or running:
+            while waiting and len(running) < 4 * workers:
+                task = waiting.popleft()
+                running.append((task, pool.apply_async(_work_in_worker, (task,))))
+            task, result = running.popleft()
+            try:
+                left = None if timeout is None else max(0.0, clock + timeout - time.monotonic())
+                outcomes = result.get(timeout=left)
+            except multiprocessing.TimeoutError:
+                pool.terminate()
+                pool = context.Pool(workers, initializer=_start_worker, initargs=(work, skip))
+                waiting.extendleft(reversed([t for t, _ in running]))
+                running.clear()
+                clock = time.monotonic()
+                if len(task) > 1:
+                    waiting.extendleft(reversed([[item] for item in task]))
+                    continue
+                outcomes = [(None, f"{task[0]}: gave up on it after {timeout:g} s (its {hangs})")]
+            clock = time.monotonic()
+            for item, (value, problem) in zip(task, outcomes):
+                if problem == FAILED:
+                    value, problem = work(item), None  # raises here what it raised there
+                yield item, value, problem
+    finally:
+        pool.terminate()
