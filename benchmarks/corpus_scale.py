@@ -1,8 +1,9 @@
 """Real corpora: what preparing, mapping and training cost as a corpus grows.
 
-For each kind (ABC tunes, MIDI files, rendered audio for the codebook) and each
-scale (1x, 10x, ...: copies of the 1x folder, each copy transposed for ABC and
-MIDI and shifted in gain for audio, so that no two files are byte-identical), runs
+For each corpus (ABC tunes; MIDI files; one piano-roll .mat file made from them;
+rendered audio for the codebook and for waveform samples) and each scale (1x, 10x,
+...: copies of the 1x folder, each copy transposed for ABC and MIDI and shifted in
+gain for audio, so that no two files are byte-identical), runs
 `noizenet train --max-minutes MIN` three times on it, each in a fresh cache folder
 of its own: cold (reads, fits, encodes, writes the prepared corpus), warm (maps the
 prepared corpus) and, at 1x, warm again with `--no-cache` (encodes in memory). It
@@ -13,7 +14,7 @@ corpus's size on disk, beside the goals of issue 22 (first step within 3 s once
 prepared, peak memory at the largest scale at most 1.2x that at 1x, speed from the
 cache at least 0.95x from memory, waveform audio at most 60 MB an hour).
 
-    .venv/bin/python benchmarks/corpus_scale.py [--kinds abc midi audio] [--scales 1 10] [--minutes 0.2]
+    .venv/bin/python benchmarks/corpus_scale.py [--corpora abc midi pianoroll codebook waveform] [--scales 1 10] [--minutes 0.2]
 """
 
 from __future__ import annotations
@@ -29,17 +30,20 @@ import time
 from pathlib import Path
 
 import numpy as np
+import scipy.io
 import soundfile as sf
 
 sys.path.insert(0, str(Path(__file__).parent))
-from corpora import make_folder  # noqa: E402
+from corpora import AUDIO_SECONDS, make_folder  # noqa: E402
 from machine import report  # noqa: E402
 
 from noizenet.plugins.abc.transpose import transpose_tune  # noqa: E402
-from noizenet.plugins.midi.notes import read_midi, write_notes_midi  # noqa: E402
+from noizenet.plugins.midi.notes import read_midi, roll_from_notes, write_notes_midi  # noqa: E402
 
-BASE = {"abc": 400, "midi": 100, "audio": 8}  # files at 1x (audio: 15 s each), from O'Neill's 1850 tunes
-REPRESENTATION = {"abc": "abc", "midi": "midi", "audio": "codebook"}
+# corpus: (the files it is made of, how many at 1x (audio: 15 s each) from O'Neill's 1850 tunes, representation)
+CORPORA = {"abc": ("abc", 400, "abc"), "midi": ("midi", 100, "midi"), "pianoroll": ("midi", 100, "pianoroll"),
+           "codebook": ("audio", 8, "codebook"), "waveform": ("audio", 8, "waveform")}
+ROLL_FRAME = 0.5  # quarter notes per piano-roll frame (an eighth note: the tunes' shortest common value)
 SHIFTS = [0, 2, -2, 5, -5, 3, -3, 7, -7, 1, -1, 4, -4, 6, -6]  # semitones (ABC, MIDI) of each copy
 
 
@@ -64,12 +68,29 @@ def scaled_folder(kind: str, base: Path, scale: int, out: Path) -> Path:
     return out
 
 
-def train(kind: str, data: Path, cache: Path, out: Path, minutes: float, *extra: str) -> dict:
+def piano_roll_file(folder: Path) -> Path:
+    """The MIDI files of ``folder`` as one piano-roll .mat file (Boulanger-Lewandowski's
+    layout: traindata, validdata, testdata), every tenth piece held out for each."""
+    rolls = []
+    for file in sorted(folder.glob("*.mid")):
+        notes = read_midi(file)
+        rolls.append(roll_from_notes(notes, float(notes[:, 1].max()), ROLL_FRAME).astype(np.uint8))
+    parts = {"traindata": [r for i, r in enumerate(rolls) if i % 10 < 8], "validdata": rolls[8::10], "testdata": rolls[9::10]}
+    content = {}
+    for key, part in parts.items():
+        content[key] = np.empty(len(part), dtype=object)
+        content[key][:] = part
+    path = folder / "corpus.mat"
+    scipy.io.savemat(path, content)
+    return path
+
+
+def train(corpus: str, data: Path, cache: Path, out: Path, minutes: float, *extra: str) -> dict:
     """One `noizenet train` run: seconds to the first step, peak memory, tokens per second."""
     peak_file = out.with_suffix(".peak")
     command = ["/usr/bin/time", "-f", "%M", "-o", str(peak_file), sys.executable, "-m", "noizenet", "train",
-               "--repr", REPRESENTATION[kind], "--data", str(data), "--out", str(out), "--max-minutes", str(minutes),
-               "--seed", "0", "-q", *extra]
+               "--repr", CORPORA[corpus][2], "--data", str(data), "--out", str(out), "--max-minutes", str(minutes),
+               "--seed", "0", "-q", *(["--set", f"data.frame={ROLL_FRAME}"] if corpus == "pianoroll" else []), *extra]
     started = time.perf_counter()
     process = subprocess.Popen(command, env={**os.environ, "NOIZENET_CACHE": str(cache)})
     first_step = None
@@ -100,26 +121,34 @@ def prepared_corpus(cache: Path) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--kinds", nargs="+", choices=list(BASE), default=list(BASE))
+    parser.add_argument("--corpora", nargs="+", choices=list(CORPORA), default=list(CORPORA))
     parser.add_argument("--scales", type=int, nargs="+", default=[1, 10])
     parser.add_argument("--minutes", type=float, default=0.2, help="--max-minutes of every run")
     args = parser.parse_args()
     results: dict[str, dict] = {}
     with tempfile.TemporaryDirectory() as scratch:
         root = Path(scratch)
-        for kind in args.kinds:
-            base = make_folder(kind, BASE[kind], root / f"{kind}-base", collections=("oneills1850",))
+        for corpus in args.corpora:
+            kind, count, _ = CORPORA[corpus]
+            base = root / f"{kind}-base"
+            if not base.exists():
+                make_folder(kind, count, base, collections=("oneills1850",))
             for scale in args.scales:
-                name = f"{kind} {scale}x"
-                data = scaled_folder(kind, base, scale, root / f"{kind}-{scale}x")
-                files = len(list(data.iterdir()))
-                cache = root / f"cache-{kind}-{scale}"
-                cold = train(kind, data, cache, root / f"cold-{kind}-{scale}", args.minutes)
-                warm = train(kind, data, cache, root / f"warm-{kind}-{scale}", args.minutes)
+                name = f"{corpus} {scale}x"
+                folder = root / f"{kind}-{scale}x"
+                if not folder.exists():
+                    scaled_folder(kind, base, scale, folder)
+                files = len([f for f in folder.iterdir() if f.suffix != ".mat"])
+                data = piano_roll_file(folder) if corpus == "pianoroll" else folder
+                cache = root / f"cache-{corpus}-{scale}"
+                cold = train(corpus, data, cache, root / f"cold-{corpus}-{scale}", args.minutes)
+                warm = train(corpus, data, cache, root / f"warm-{corpus}-{scale}", args.minutes)
                 row = {"files": files, "cold": cold, "warm": warm, **prepared_corpus(cache)}
                 row["files_per_s"] = round(files / max(row["prepare_s"], 1e-3), 1)
+                if kind == "audio":
+                    row["mb_per_hour"] = round(row["disk_mb"] / (files * AUDIO_SECONDS / 3600), 1)
                 if scale == args.scales[0]:
-                    memory = train(kind, data, cache, root / f"memory-{kind}-{scale}", args.minutes, "--no-cache")
+                    memory = train(corpus, data, cache, root / f"memory-{corpus}-{scale}", args.minutes, "--no-cache")
                     row["memory"] = memory
                     row["cache_speed_over_memory"] = round(warm["tokens_per_s"] / memory["tokens_per_s"], 3)
                 results[name] = row
@@ -131,9 +160,12 @@ def main() -> None:
         print(f"| {name} | {row['files']} | {row['prepare_s']} | {row['files_per_s']} | {row['cold']['first_step_s']} | "
               f"{row['warm']['first_step_s']} | {row['warm']['peak_mb']} | {row['warm']['tokens_per_s']:,.0f} | "
               f"{row.get('cache_speed_over_memory', '-')} | {row['disk_mb']} |")
-    for kind in args.kinds:
-        low, high = results[f"{kind} {args.scales[0]}x"], results[f"{kind} {args.scales[-1]}x"]
-        print(f"{kind}: peak memory {args.scales[-1]}x / {args.scales[0]}x = "
+    for name, row in results.items():
+        if "mb_per_hour" in row:
+            print(f"{name}: {row['mb_per_hour']} MB on disk per hour of audio (waveform goal <= 60)")
+    for corpus in args.corpora:
+        low, high = results[f"{corpus} {args.scales[0]}x"], results[f"{corpus} {args.scales[-1]}x"]
+        print(f"{corpus}: peak memory {args.scales[-1]}x / {args.scales[0]}x = "
               f"{high['warm']['peak_mb'] / low['warm']['peak_mb']:.2f} (goal <= 1.2)")
 
 

@@ -56,7 +56,7 @@ log = logging.getLogger("noizenet")
 
 FORMAT = 2  # bump when the layout changes
 SPLITS = ("train", "val", "test")
-CHECKSUM_LIMIT = 512 << 20  # bytes: larger step files are checked by size alone on open
+CHECKSUM_LIMIT = 64 << 20  # bytes: larger step files are checked by size alone on open (reading them costs more)
 FOLDER = "prepared"
 
 
