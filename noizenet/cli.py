@@ -3,18 +3,20 @@ plugins, cache. It parses options and prints; :mod:`noizenet.run` does the work.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import functools
+import inspect
 import json
 import logging
 import re
 import shutil
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, get_args
 
 import typer
 
@@ -44,7 +46,7 @@ def _print_version(value: bool) -> None:
 
 @app.callback()
 def _options(
-    version: Annotated[bool, typer.Option("--version", callback=_print_version, is_eager=True,
+    version: Annotated[bool, typer.Option("--version", metavar="", callback=_print_version, is_eager=True,
                                           help="Print noizenet's version and plugin API version, then exit.")] = False,
 ) -> None:
     """Options that come before the command; --version acts through its callback."""
@@ -53,9 +55,10 @@ def _options(
 TRAIN_DEFAULTS, GENERATE_DEFAULTS = configuration.TrainConfig(), configuration.GenerateConfig()
 # help panels
 GENERATION, DATA, MODEL, TRAINING, OUTPUT = "Generation", "Data", "Model", "Training", "Run folder, device and config"
-PluginsDir = Annotated[list[Path], typer.Option("--plugins-dir", help="Load every plugin module in DIR (repeatable).")]
-Quiet = Annotated[bool, typer.Option("-q", "--quiet", help="No progress bars or summaries; errors only.")]
-Debug = Annotated[bool, typer.Option("--debug", help="Show a traceback on errors.")]
+PluginsDir = Annotated[list[Path], typer.Option("--plugins-dir", metavar="DIR", help="Load every plugin module in DIR (repeatable).")]
+Quiet = Annotated[bool, typer.Option("-q", "--quiet", metavar="", help="No progress bars or summaries; errors only.")]
+Debug = Annotated[bool, typer.Option("--debug", metavar="", help="Show a traceback on errors.")]
+Json = Annotated[bool, typer.Option("--json", metavar="", help="Print JSON, for scripts.")]
 Seed = Annotated[int | None, typer.Option("--seed", rich_help_panel=OUTPUT, help="Seed of every RNG (splits, init, batches, sampling).")]
 Device = Annotated[str | None, typer.Option("--device", rich_help_panel=OUTPUT, help="auto (default: a GPU where there is one) | cpu | cuda.")]
 Temperature = Annotated[list[str], typer.Option(
@@ -72,7 +75,7 @@ Seconds = Annotated[float | None, typer.Option(
     help=f"Audio: seconds generated after the prime (default: {GENERATE_DEFAULTS.seconds:g}).")]
 PrimeFile = Annotated[
     list[Path],
-    typer.Option("--prime-file", rich_help_panel=GENERATION, help="Continue this file (repeatable): an .abc tune for abc, audio for audio "
+    typer.Option("--prime-file", rich_help_panel=GENERATION, metavar="FILE", help="Continue this file (repeatable): an .abc tune for abc, audio for audio "
                                       "representations; only these primes unless --prime names others too."),
 ]
 PrimeBars = Annotated[
@@ -87,6 +90,13 @@ InjectNoise = Annotated[
     float | None,
     typer.Option("--inject-noise", rich_help_panel=GENERATION, help="Noise fed back while generating: std on frames, or share of random tokens."),
 ]
+TopK = Annotated[int | None, typer.Option(
+    "--top-k", rich_help_panel=GENERATION, metavar="K",
+    help="Tokens: draw among the K most likely only (default: 0, all).")]
+TopP = Annotated[float | None, typer.Option(
+    "--top-p", rich_help_panel=GENERATION, metavar="P",
+    help="Tokens: draw among the most likely tokens whose probabilities add up to P, after --top-k (nucleus "
+         "sampling; default: 1, all).")]
 LIST_OPTIONS = ("--prime", "--temperature", "-t")
 Meter = Annotated[str | None, typer.Option("--meter", rich_help_panel=GENERATION, help="ABC: the meter the start prime states, e.g. 6/8.")]
 Key = Annotated[str | None, typer.Option("--key", rich_help_panel=GENERATION, help="ABC: the key the start prime states, e.g. D, Em, Ador.")]
@@ -180,7 +190,6 @@ DEFAULTS_NOTE = (" The defaults shown are the core's: a representation may sugge
                  "shows what a run will use.")
 
 
-@app.command("train", help="Train only (then use `generate` and `evaluate` on the run directory)." + DEFAULTS_NOTE)
 @app.command("run", help="Train, generate and evaluate into one run directory." + DEFAULTS_NOTE)
 def run_command(
     ctx: typer.Context,
@@ -198,6 +207,8 @@ def run_command(
     seq_len: Annotated[int | None, typer.Option("--seq-len", rich_help_panel=TRAINING, help=f"Steps per backprop window (default: {TRAIN_DEFAULTS.seq_len}).")] = None,
     clip: Annotated[float | None, typer.Option("--clip", rich_help_panel=TRAINING, help=f"Max gradient norm (default: {TRAIN_DEFAULTS.clip:g}; 0 = off).")] = None,
     temperature: Temperature = [],
+    top_k: TopK = None,
+    top_p: TopP = None,
     num_samples: NumSamples = None,
     prime: PrimeOpt = [],
     prime_file: PrimeFile = [],
@@ -212,18 +223,21 @@ def run_command(
     set_values: SetValues = [],
     out: Annotated[Path | None, typer.Option("--out", rich_help_panel=OUTPUT, metavar="DIR", help="Run directory (default: runs/<time>-<repr>-<model>).")] = None,
     resume: Annotated[Path | None, typer.Option("--resume", rich_help_panel=OUTPUT, metavar="DIR", help="Continue the run in this directory from last.pt.")] = None,
-    overwrite: Annotated[bool, typer.Option("--overwrite", rich_help_panel=OUTPUT, help="Replace an existing run directory at --out.")] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", metavar="", rich_help_panel=OUTPUT, help="Replace an existing run directory at --out.")] = False,
     seed: Seed = None,
     device: Device = None,
     precision: Annotated[
         str | None, typer.Option("--precision", rich_help_panel=TRAINING, help="Training autocast: auto (default) | fp32 | bf16 | fp16 (GPU).")
     ] = None,
     threads: Annotated[int | None, typer.Option("--threads", rich_help_panel=OUTPUT, help="CPU threads (default: all available).")] = None,
-    no_cache: Annotated[bool, typer.Option("--no-cache", rich_help_panel=DATA, help="Encode the corpus in memory instead of preparing it "
+    no_cache: Annotated[bool, typer.Option("--no-cache", metavar="", rich_help_panel=DATA, help="Encode the corpus in memory instead of preparing it "
                                            "once and memory-mapping it (see `noizenet cache list`).")] = False,
-    print_config: Annotated[bool, typer.Option("--print-config", rich_help_panel=OUTPUT, help="Print the resolved config (TOML: defaults, "
+    print_config: Annotated[bool, typer.Option("--print-config", metavar="", rich_help_panel=OUTPUT, help="Print the resolved config (TOML: defaults, "
                                                "the representation's suggestions, --config, options, --set) and "
                                                "exit without running.")] = False,
+    tensorboard: Annotated[bool, typer.Option("--tensorboard", metavar="", rich_help_panel=OUTPUT, help="Write TensorBoard event "
+                                              "files to RUN_DIR/tensorboard: losses, learning rate, sample audio and "
+                                              "images (needs: pip install 'noizenet[tensorboard]').")] = False,
     plugins_dir: PluginsDir = [],
     quiet: Quiet = False,
     debug: Debug = False,
@@ -232,14 +246,15 @@ def run_command(
         registry = load_registry(plugins_dir)
         named = {
             "run": {"repr": repr, "model": model, "seed": seed, "device": device, "threads": threads,
-                    "precision": precision, "cache": False if no_cache else None, **_run_paths(data, plugins_dir)},
+                    "precision": precision, "cache": False if no_cache else None,
+                    "tensorboard": True if tensorboard else None, **_run_paths(data, plugins_dir)},
             "train": {
                 "epochs": epochs, "max_minutes": max_minutes, "lr": lr, "optimizer": optimizer,
                 "batch_size": batch_size, "seq_len": seq_len, "clip": clip,
             },
             "model": {"hidden": hidden, "layers": layers, "dropout": dropout},
             "generate": _generate_overrides(temperature, num_samples, prime, seconds, inject_noise, prime_file,
-                                            {"meter": meter, "key": key, "unit": unit,
+                                            {"meter": meter, "key": key, "unit": unit, "top_k": top_k, "top_p": top_p,
                                              "prime_bars": prime_bars, "prime_file_seconds": prime_seconds}),
         }
         named = {section: {k: v for k, v in values.items() if v is not None} for section, values in named.items()}
@@ -257,13 +272,38 @@ def run_command(
         if print_config:
             typer.echo(config.to_toml(), nl=False)
             return
-        _warn_ignored_length(registry.get("representation", config.run.repr)(config.repr), seconds=seconds)
+        _warn_inapplicable(registry.get("representation", config.run.repr)(config.repr), seconds=seconds)
         say = functools.partial(_say, quiet)
         run_dir, metrics = runs.execute(config, registry, out=out, resume=resume, overwrite=overwrite,
                                         train_only=ctx.info_name == "train", quiet=quiet, say=say)
         if run_dir is not None:
             say(_summary(run_dir, metrics) if metrics else f"run directory: {run_dir.root}")
 
+
+def _hiding_panel(command: Callable[..., None], panel: str) -> Callable[..., None]:
+    """``command`` with the options of help ``panel`` left out of its ``--help`` (still
+    accepted: ``train -n 20`` sets the run's default for a later ``generate``)."""
+    signature = inspect.signature(command, eval_str=True)
+
+    def hidden(parameter: inspect.Parameter) -> inspect.Parameter:
+        kind, *infos = get_args(parameter.annotation) or (None,)
+        if not any(getattr(info, "rich_help_panel", None) == panel for info in infos):
+            return parameter
+        copies = [copy.copy(info) for info in infos]
+        for info in copies:
+            info.hidden = True
+        return parameter.replace(annotation=Annotated[(kind, *copies)])
+
+    @functools.wraps(command)
+    def narrowed(**options: Any) -> None:
+        command(**options)
+
+    narrowed.__signature__ = signature.replace(parameters=[hidden(p) for p in signature.parameters.values()])
+    return narrowed
+
+
+app.command("train", help="Train only (then use `generate` and `evaluate` on the run directory)." + DEFAULTS_NOTE)(
+    _hiding_panel(run_command, GENERATION))
 
 FLAGS = {("generate", "prime_files"): "--prime-file", ("generate", "prime_file_seconds"): "--prime-seconds",
          ("run", "cache"): "--no-cache", ("run", "plugins_dirs"): "--plugins-dir"}  # where not --KEY-WITH-DASHES
@@ -287,7 +327,7 @@ def _resolve_naming_flags(raw: dict, registry: Any, named: dict[str, dict], set_
         raise configuration.ConfigError(f"{flag} {shown}: {error}") from None
 
 
-def _warn_ignored_length(representation: Any, *, seconds: float | None, max_length: int | None = None) -> None:
+def _warn_inapplicable(representation: Any, *, seconds: float | None, max_length: int | None = None) -> None:
     """Say so when a length option does not apply to the run's representation."""
     counts_time = representation.steps_per_second() is not None
     if not counts_time and seconds is not None:
@@ -306,6 +346,8 @@ def generate_command(
         "--pretrained", help="Generate from a model shipped with noizenet instead of a run of yours: folk-abc (copied "
                              "to runs/NAME on first use; no training, no data).")] = None,
     temperature: Temperature = [],
+    top_k: TopK = None,
+    top_p: TopP = None,
     num_samples: NumSamples = None,
     prime: PrimeOpt = [],
     prime_file: PrimeFile = [],
@@ -318,7 +360,7 @@ def generate_command(
     unit: Unit = None,
     seed: Seed = None,
     max_length: Annotated[int | None, typer.Option("--max-length", help="Steps generated after the prime.")] = None,
-    set_values: Annotated[list[str], typer.Option("--set", help="Override a generate or repr key: SECTION.KEY=VALUE "
+    set_values: Annotated[list[str], typer.Option("--set", metavar="SECTION.KEY=VALUE", help="Override a generate or repr key: SECTION.KEY=VALUE "
                                                   "(repeatable; e.g. repr.whole_bars=false).")] = [],
     out: Annotated[Path | None, typer.Option("--out", help="Folder for the samples (new or empty); default: a new "
                                              "RUN_DIR/generations/DATE-TIME, listed in the run's report.")] = None,
@@ -329,7 +371,7 @@ def generate_command(
 ) -> None:
     with user_errors(debug, quiet):
         generate = _generate_overrides(temperature, num_samples, prime, seconds, inject_noise, prime_file,
-                                       {"meter": meter, "key": key, "unit": unit,
+                                       {"meter": meter, "key": key, "unit": unit, "top_k": top_k, "top_p": top_p,
                                         "prime_bars": prime_bars, "prime_file_seconds": prime_seconds})
         if max_length is not None:
             generate["max_length"] = max_length
@@ -344,7 +386,7 @@ def generate_command(
                             f"{run.root / 'figures.json'})")
             run_dir = run.root
         session = runs.session_from_run(RunDir(run_dir), overrides, plugins_dirs=plugins_dir, quiet=quiet)
-        _warn_ignored_length(session.representation, seconds=seconds, max_length=max_length)
+        _warn_inapplicable(session.representation, seconds=seconds, max_length=max_length)
         trained = runs.load_trained(session)
         for path in session.config.generate.prime_files:  # a bad file fails here, before any folder is made
             runs.file_piece(session, Path(path))
@@ -377,7 +419,7 @@ def _apply_sets(raw: dict[str, dict], set_values: list[str], sections: tuple[str
 def evaluate_command(
     run_dir: RunDirArg,
     generations: Annotated[list[str], typer.Option(
-        "--generations", help="Also run every metric on these later generations (folder names under "
+        "--generations", metavar="NAME", help="Also run every metric on these later generations (folder names under "
                               "RUN_DIR/generations, repeatable, or `all`); each gets a metrics.json and the report shows "
                               "their figures.")] = [],
     device: Device = None,
@@ -406,20 +448,30 @@ def evaluate_command(
 def compare_command(
     run_dirs: Annotated[list[Path], typer.Argument(help="Two or more run directories.")],
     out: Annotated[Path | None, typer.Option("--out", help="Folder for the table and plot (default: runs/compare-<time>).")] = None,
+    as_json: Json = False,
     quiet: Quiet = False,
     debug: Debug = False,
 ) -> None:
     with user_errors(debug, quiet):
         out = out or Path("runs") / f"compare-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
         paths = compare_runs(run_dirs, out)
+        if as_json:
+            typer.echo(paths["json"].read_text())
+            return
         _say(quiet, paths["table"].read_text().split("\n\nRuns:")[0])
         _say(quiet, f"\nwrote {paths['table']}, {paths['json'].name} and {paths['plot'].name}")
 
 
 @app.command("plugins", help="List every plugin by kind, with the plugin API it is written for and where it came from.")
-def plugins_command(plugins_dir: PluginsDir = [], debug: Debug = False) -> None:
+def plugins_command(plugins_dir: PluginsDir = [], as_json: Json = False, debug: Debug = False) -> None:
     with user_errors(debug):
         registry = load_registry(plugins_dir)
+        if as_json:
+            typer.echo(json.dumps({kind: [{"name": entry.name, "api": compat.api_version(entry.plugin),
+                                           "origin": entry.origin,
+                                           "description": getattr(entry.plugin, "description", "")}
+                                          for entry in registry.entries(kind)] for kind in KINDS}, indent=2))
+            return
         for kind in KINDS:
             typer.echo(f"{kind}s:")
             for entry in registry.entries(kind):
@@ -428,7 +480,6 @@ def plugins_command(plugins_dir: PluginsDir = [], debug: Debug = False) -> None:
                 typer.echo(f"  {entry.name:<16} {api}  {entry.origin}" + (f"  - {description}" if description else ""))
 
 
-Json = Annotated[bool, typer.Option("--json", help="Print JSON, for scripts.")]
 
 
 @app.command("runs", help="List the runs under a folder (default: runs/): name, representation, model, status, "
@@ -469,7 +520,7 @@ def show_command(run_dir: RunDirArg, as_json: Json = False, debug: Debug = False
 @app.command("doctor", help="Check this machine: Python, torch, GPU, bf16, the cache folder, and the programs plugins "
                              "use (abcm2ps, abc2midi, FluidSynth); say what each missing one costs.")
 def doctor_command(
-    as_json: Annotated[bool, typer.Option("--json", help="Print the checks as JSON.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", metavar="", help="Print the checks as JSON.")] = False,
     plugins_dir: PluginsDir = [],
     debug: Debug = False,
 ) -> None:
@@ -527,7 +578,7 @@ def cache_list_command(debug: Debug = False) -> None:
 @cache_app.command("remove", help="Remove prepared corpora by key (a prefix is enough), or all of them.")
 def cache_remove_command(
     keys: Annotated[list[str] | None, typer.Argument(help="Keys (or prefixes) from `noizenet cache list`.")] = None,
-    all_: Annotated[bool, typer.Option("--all", help="Remove every prepared corpus.")] = False,
+    all_: Annotated[bool, typer.Option("--all", metavar="", help="Remove every prepared corpus.")] = False,
     debug: Debug = False,
 ) -> None:
     with user_errors(debug):

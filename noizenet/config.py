@@ -41,6 +41,7 @@ class RunConfig:
     precision: str = "auto"  # training autocast: auto (bf16 where the hardware has it) | fp32 | bf16 | fp16 (GPU)
     plugins_dirs: list[str] = field(default_factory=list)  # --plugins-dir folders, loaded again by generate/evaluate
     cache: bool = True  # prepare the encoded corpus once and memory-map it in later runs; false = encode in memory (--no-cache)
+    tensorboard: bool = False  # TensorBoard event files in RUN_DIR/tensorboard (--tensorboard; needs the tensorboard package)
 
     def __post_init__(self) -> None:
         _choice("run.device", self.device, DEVICES)
@@ -107,6 +108,8 @@ class GenerateConfig:
     prime_bars: int = 0  # cut each prime file to its first bars (ABC, MIDI); 0 = all of it
     prime_file_seconds: float = 0.0  # cut each prime file to its first seconds (audio); 0 = all of it, up to 30 s
     temperature: list[float] = field(default_factory=lambda: [1.0])  # 0 = argmax
+    top_k: int = 0  # tokens: draw among the k most likely only; 0 = all
+    top_p: float = 1.0  # tokens: draw among the most likely whose probabilities add up to p (nucleus); 1 = all
     num_samples: int = 10  # per prime and temperature
     max_length: int = 1500  # tokens (or frames) generated after the prime, for symbolic music
     seconds: float = 4.0  # audio generated after the prime (representations that count time)
@@ -126,6 +129,9 @@ class GenerateConfig:
         for t in self.temperature:
             if not (t >= 0 and math.isfinite(t)):
                 raise ConfigError(f"generate.temperature must be >= 0, got {t}")
+        _at_least("generate.top_k", self.top_k, 0)
+        if not 0 < self.top_p <= 1:
+            raise ConfigError(f"generate.top_p must be in (0, 1], got {self.top_p}")
         _at_least("generate.num_samples", self.num_samples, 1)
         _at_least("generate.max_length", self.max_length, 1)
         _at_least("generate.prime_bars", self.prime_bars, 0)

@@ -1,9 +1,12 @@
 """``noizenet doctor``: what this machine has for noizenet, and what each missing
-part costs. The core checks Python, torch, the devices and the cache folder; each
-plugin adds the programs it uses (``noizenet_checks``: abcm2ps, FluidSynth, ...)."""
+part costs. The core checks Python, torch, the devices, the cache folder and
+TensorBoard; each plugin adds the programs it uses (``noizenet_checks``: abcm2ps,
+FluidSynth, ...)."""
 
 from __future__ import annotations
 
+import importlib.metadata
+import importlib.util
 import os
 import platform
 import tempfile
@@ -32,7 +35,15 @@ def core_checks(registry: Registry) -> list[Check]:
         Check("bf16 in hardware", bf16, "yes" if bf16 else "no (bf16 would be emulated)",
               "the 1.5-2x faster bf16 training of --precision auto; runs train in fp32"),
         cache_check(),
+        tensorboard_check(),
     ]
+
+
+def tensorboard_check() -> Check:
+    """The optional tensorboard package, which --tensorboard writes its event files with."""
+    found = importlib.util.find_spec("tensorboard") is not None
+    return Check("tensorboard", found, importlib.metadata.version("tensorboard") if found else "not installed",
+                 "--tensorboard's event files (pip install 'noizenet[tensorboard]'); metrics.jsonl has the same losses")
 
 
 def cache_check() -> Check:

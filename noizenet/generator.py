@@ -9,14 +9,17 @@ and PyTorch dispatch per step, which is what makes sample-level audio real time.
 
 from __future__ import annotations
 
+import inspect
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
 
 from noizenet.interfaces import OutputSpec, SequenceModel, TokenRule
+from noizenet.kinds.categorical import truncate
 
 PROGRESS_EVERY = 256  # steps between progress reports of the step loop
 
@@ -41,6 +44,8 @@ def generate(
     compiled: bool = True,
     calibration: torch.Tensor | None = None,
     rules: Sequence[TokenRule | None] = (),
+    top_k: int = 0,
+    top_p: float = 1.0,
     progress: Callable[[float], None] | None = None,
 ) -> Generated:
     """Continue each prime (row ``i`` at ``temperatures[i]``) by up to ``max_length`` steps.
@@ -51,23 +56,27 @@ def generate(
     A row stops at ``spec.stop``. The state is carried step to step: the prefix is
     never re-read. Deterministic for a given ``seed``. ``compiled=False`` forces the
     eager path. ``rules`` (one per row, or none): each row draws only the tokens its
-    rule allows (:meth:`Representation.token_rule`). ``progress`` is called now and
-    then with the fraction of steps done (0..1).
+    rule allows (:meth:`Representation.token_rule`). ``top_k`` / ``top_p``: token
+    kinds draw among the most likely tokens only (:func:`truncate`; 0 / 1 = all).
+    ``progress`` is called now and then with the fraction of steps done (0..1).
     """
     progress = progress or (lambda fraction: None)
     rules = list(rules) if any(rule is not None for rule in rules) else []
+    truncation = {"top_k": top_k, "top_p": top_p} if spec.kind.tokens and (top_k > 0 or top_p < 1) else {}
     sampler = model.compiled_sampler(len(primes)) if compiled and device.type == "cpu" and not rules else None
+    if sampler is not None and not set(truncation) <= set(inspect.signature(sampler).parameters):
+        sampler = None  # a model's compiled sampler that cannot truncate: the eager path can
     with torch.inference_mode():
         if sampler is not None:
             progress(0.0)  # the compiled loop runs to the end in one call
             result = _generate_compiled(
                 sampler, spec, primes, temperatures, max_length=max_length, seed=seed, noise=inject_noise,
-                calibration=calibration,
+                calibration=calibration, truncation=truncation,
             )
         else:
             result = _generate(
                 model, spec, primes, temperatures, max_length=max_length, seed=seed, device=device,
-                noise=inject_noise, calibration=calibration, rules=rules, progress=progress,
+                noise=inject_noise, calibration=calibration, rules=rules, truncation=truncation, progress=progress,
             )
     progress(1.0)
     result.sequences = [s.clone() for s in result.sequences]  # ordinary tensors, not inference ones
@@ -86,6 +95,7 @@ def _generate(
     noise: float,
     calibration: torch.Tensor | None,
     rules: list[TokenRule | None],
+    truncation: dict[str, Any],
     progress: Callable[[float], None],
 ) -> Generated:
     model.eval()
@@ -113,6 +123,8 @@ def _generate(
         forced = t + 1 < lengths
         sharpening = model.sharpening(state)
         logits = _obey(rules, y[:, -1] if sharpening is None else y[:, -1] * sharpening[:, None], forced)
+        if truncation:
+            logits = truncate(logits, temps, **truncation)
         nxt = draw(logits, forced).to(out.dtype)
         keep = forced.view(-1, *([1] * len(frame)))
         out[:, t + 1] = torch.where(keep, out[:, t + 1], nxt)
@@ -158,6 +170,7 @@ def _generate_compiled(
     seed: int,
     noise: float,
     calibration: torch.Tensor | None,
+    truncation: dict[str, Any],
 ) -> Generated:
     lengths = torch.tensor([len(p) for p in primes])
     end = lengths + max_length
@@ -174,6 +187,7 @@ def _generate_compiled(
         noise=noise,
         seed=seed,
         scale=None if calibration is None else calibration.float().numpy(),
+        **truncation,
     )
     return _collect(out, lengths, end, spec, time.perf_counter() - tick)
 

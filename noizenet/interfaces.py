@@ -266,12 +266,15 @@ class SequenceModel(nn.Module):
         (also where batched PyTorch steps would be faster for that many rows).
 
         Returned callable: ``sampler(out, lengths, ends, temperatures, *, stop, noise,
-        seed, scale)`` with ``out`` int64 ``(B, L)`` or float32 ``(B, L, D)`` numpy
+        seed, scale, top_k=0, top_p=1.0)`` with ``out`` int64 ``(B, L)`` or float32 ``(B, L, D)`` numpy
         holding each row's prime; it fills every row ``i`` from ``lengths[i]`` up to
         ``ends[i]`` (tokens: or past a drawn ``stop``, -1 = none) in place, drawing
         from the same distributions as :meth:`forward` and the eager generator
         (tokens: softmax at the temperature; frames: the prediction plus
-        ``temperature * scale`` (D,) Gaussian noise; ``noise`` as in ``inject_noise``).
+        ``temperature * scale`` (D,) Gaussian noise; ``noise`` as in ``inject_noise``;
+        tokens: ``top_k`` / ``top_p`` as :func:`noizenet.kinds.categorical.truncate`).
+        A sampler without the ``top_k`` and ``top_p`` keywords is used only when they
+        are off; the eager generator applies them otherwise.
         """
         return None
 

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from noizenet import config as configuration
-from noizenet import distributed, prepared
+from noizenet import distributed, prepared, tensorboard
 from noizenet.config import Config
 from noizenet.device import autocast_dtype, pick_device, set_threads
 from noizenet.errors import DataError, NoizenetError, RunDirError
@@ -40,6 +40,7 @@ from noizenet.progress import Bar, progress_bar
 from noizenet.registry import Registry, load_registry
 from noizenet.rundir import SAMPLES_MANIFEST, RunDir, atomic_torch_save, atomic_write_json, atomic_write_text
 from noizenet.splits import is_given_split, split_pieces
+from noizenet.tensorboard import Board
 from noizenet.trainer import Trainer
 from noizenet.windows import make_windows
 
@@ -333,11 +334,16 @@ def train(session: Session, checkpoint: dict[str, Any] | None = None) -> dict[st
         },
         quiet=session.quiet,
         amp_dtype=autocast_dtype(cfg.run.precision, session.device),
+        board=Board(run_dir.root) if cfg.run.tensorboard else None,
     )
     if checkpoint is not None:
         trainer.resume(checkpoint)
     run_dir.set_status("training")
-    result = trainer.fit()
+    try:
+        result = trainer.fit()
+    finally:
+        if trainer.board is not None:
+            trainer.board.close()
     if distributed.is_main():
         calibrate(session, val_encoded[:CALIBRATION_PIECES])
     summary = {
@@ -421,6 +427,9 @@ def generate(session: Session, trained: Trained, folder: Path | None = None) -> 
     )
     if context.steering and "start" not in gen.prime:
         log.warning("--meter, --key and --unit steer the start prime, and it is not among the primes: add --prime start")
+    if (gen.top_k or gen.top_p < 1) and not representation.spec.kind.tokens:
+        log.warning("--top-k and --top-p (generate.top_k, top_p) do not apply to '%s': it draws frames, not tokens",
+                    representation.name)
     made: list[tuple[str, str, float, torch.Tensor]] = []  # name, prime, temperature, encoded prime
     named = [(name, name, session.registry.get("prime", name)().make(representation, context, gen.num_samples))
              for name in gen.prime]
@@ -443,6 +452,8 @@ def generate(session: Session, trained: Trained, folder: Path | None = None) -> 
             inject_noise=gen.inject_noise,
             calibration=trained.calibration,
             rules=[representation.token_rule() for _ in made],
+            top_k=gen.top_k,
+            top_p=gen.top_p,
             progress=bar.update,
         )
     samples_dir = folder or session.run_dir.samples
@@ -467,6 +478,11 @@ def generate(session: Session, trained: Trained, folder: Path | None = None) -> 
         "seconds": round(result.seconds, 3),
         "samples": [s.row() for s in samples],
     })
+    if cfg.run.tensorboard:
+        logged = session.run_dir.read_metrics_log()
+        board = Board(session.run_dir.root)
+        board.samples(samples, samples_dir, logged[-1]["step"] if logged else 0)
+        board.close()
     return Generation(samples, speed, samples_dir)
 
 
@@ -585,6 +601,8 @@ def execute(
         run_dir = prepare_run_dir(out or Path("runs") / f"{stamp}-{config.run.repr}-{config.run.model}", overwrite=overwrite)
     atomic_write_text(run_dir.config, config.to_toml())
     try:
+        if config.run.tensorboard:
+            tensorboard.require()  # before any data is read
         session = open_session(config, registry, run_dir, quiet=quiet)
         checkpoint = resume_from(session) if resume is not None else None
         corpus = session.corpus(fitted=checkpoint is not None)  # bad data fails here, before any training

@@ -24,6 +24,7 @@ from noizenet.interfaces import OutputSpec, SequenceModel
 from noizenet.progress import progress_bar
 from noizenet.rundir import RunDir, atomic_torch_save
 from noizenet.scoring import score_pieces
+from noizenet.tensorboard import Board
 from noizenet.windows import PieceWindows, StreamWindows, Window
 
 log = logging.getLogger("noizenet")
@@ -177,8 +178,10 @@ class Trainer:
         checkpoint_extra: dict[str, Any],
         quiet: bool = False,
         amp_dtype: torch.dtype | None = None,
+        board: Board | None = None,
     ) -> None:
         self.model = model
+        self.board = board  # TensorBoard, or None
         self.train_model = distributed.wrap(model, device)  # DDP under torchrun, else the model
         self.spec = spec
         self.windows = windows
@@ -383,6 +386,8 @@ class Trainer:
         if "accuracy" in val:
             record["val_accuracy"] = val["accuracy"]
         self.run_dir.append_metrics(record)
+        if self.board is not None:
+            self.board.validation(record, self.speed)
         if self.log_validations:
             log.info(self._validation_line(record))
         improved = val["loss"] < self.run_state.best_val

@@ -1,3 +1,4 @@
+import importlib.util
 import json
 import logging
 import os
@@ -8,9 +9,12 @@ import time
 import tomllib
 
 import music21
+import pytest
 import soundfile
 import torch
-from conftest import TINY, latest_generation
+from conftest import TINY, TINY_ANY_REPR, latest_generation
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from test_polyphony import write_mat
 
 from noizenet.cli import join_list_options
 
@@ -153,6 +157,9 @@ def test_plugins_lists_every_kind(cli):
     assert result.exit_code == 0
     for word in ("representations:", "models:", "primes:", "datasets:", "abc", "lstm", "gru", "rnn", "song"):
         assert word in result.output
+    listed = json.loads(cli("plugins", "--json").output)
+    assert {"abc", "codebook"} <= {p["name"] for p in listed["representation"]}
+    assert all(p["api"] == 2 for kind in listed.values() for p in kind) and "lstm" in str(listed["model"])
 
 
 def test_help_explains_the_options(cli):
@@ -160,6 +167,10 @@ def test_help_explains_the_options(cli):
     assert result.exit_code == 0
     for option in ("--repr", "--model", "--data", "--max-minutes", "--temperature", "--plugins-dir", "--resume"):
         assert option in result.output
+    assert result.output.count("<bool>") == 1  # typer's own --help; our flags show no value to type
+    train = cli("train", "--help").output
+    assert "--max-minutes" in train and "--temperature" not in train and "--top-k" not in train  # hidden: they set
+    # the run's defaults for a later generate only
 
 
 def test_usage_errors_are_one_line_through_the_console_script(tmp_path):
@@ -225,6 +236,30 @@ def test_a_run_without_a_terminal_logs_one_line_per_validation(tunes_file, tmp_p
     assert lines[0].startswith("noizenet: INFO: epoch 1.00 step ") and "% of the budget" in lines[0]
 
 
+def test_tensorboard_event_files_hold_the_losses_and_the_samples_audio_and_pictures(cli, tmp_path):
+    write_mat(tmp_path / "songs.mat")
+    out = tmp_path / "run"
+    result = cli("run", "--repr", "pianoroll", "--model", "gru", "--data", tmp_path / "songs.mat", "--out", out,
+                 *TINY_ANY_REPR, "--set", "generate.max_length=24", "--tensorboard")
+    assert result.exit_code == 0, result.output
+    events = EventAccumulator(str(out / "tensorboard"), size_guidance={"scalars": 0, "audio": 0, "images": 0}).Reload()
+    records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    logged = events.Scalars("loss/validation")
+    assert [e.step for e in logged] == [r["step"] for r in records] and len(records) >= 2
+    assert [e.value for e in logged] == pytest.approx([r["val_loss"] for r in records], rel=1e-5)
+    assert {"loss/train", "learning_rate", "tokens_per_second"} <= set(events.Tags()["scalars"])
+    assert [t for t in events.Tags()["audio"] if t.startswith("samples/") and t.endswith(".wav")]
+    assert [t for t in events.Tags()["images"] if t.startswith("samples/") and t.endswith(".png")]
+
+
+def test_tensorboard_without_its_package_is_one_line_before_training(cli, tunes_file, tmp_path, monkeypatch):
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "tensorboard" else find_spec(name, *a))
+    result = cli("train", "--data", tunes_file, "--out", tmp_path / "run", *TINY, "--tensorboard")
+    assert result.exit_code == 2 and "pip install 'noizenet[tensorboard]'" in result.output
+    assert not (tmp_path / "run").exists()
+
+
 def test_a_bad_prime_file_or_resume_option_is_refused_before_training(cli, tunes_file, trained_run, tmp_path):
     started = time.perf_counter()
     bad = cli("run", "--data", tunes_file, "--out", tmp_path / "run", "--prime-file", tmp_path / "missing.abc", *TINY,
@@ -283,7 +318,7 @@ def test_doctor_says_what_is_there_and_what_a_missing_program_costs(cli, tmp_pat
     assert "missing  lilypond: not found" in lines and "without it: engraved PDF scores" in result.output
     assert result.output.count("FluidSynth + General MIDI SoundFont") == 1  # abc and midi both use it: said once
     checks = json.loads(cli("doctor", "--json").output)
-    assert {"noizenet", "cache folder", "CUDA GPU", "abcm2ps"} <= {c["name"] for c in checks}
+    assert {"noizenet", "cache folder", "CUDA GPU", "tensorboard", "abcm2ps"} <= {c["name"] for c in checks}
     assert all(set(c) == {"name", "ok", "found", "without"} for c in checks)
 
 

@@ -58,6 +58,9 @@ def test_abc_runs_report_novelty_and_compare_writes_a_table_and_a_plot(cli, tmp_
     assert (out / "val_loss.png").stat().st_size > 1000
     runs = json.loads((out / "comparison.json").read_text())["runs"]
     assert [r["settings"]["run.model"] for r in runs] == ["lstm", "gru", "rnn"]
+    printed = cli("compare", trained_run, other, "--out", tmp_path / "again", "--json")
+    assert printed.exit_code == 0 and [r["settings"]["run.model"] for r in json.loads(printed.output)["runs"]] == \
+        ["lstm", "gru"]
 
 
 def test_compare_refuses_a_folder_that_is_not_a_run(cli, tmp_path, trained_run):

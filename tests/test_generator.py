@@ -5,7 +5,7 @@ import torch
 from noizenet.generator import generate
 from noizenet.interfaces import OutputSpec, TokenRule
 from noizenet.kinds import Categorical, Continuous
-from noizenet.kinds.categorical import softmax_draw
+from noizenet.kinds.categorical import softmax_draw, truncate
 from noizenet.plugins.models.recurrent import RecurrentConfig, RecurrentNet
 from noizenet.plugins.models.sampler import RecurrentWeights
 
@@ -120,6 +120,50 @@ def test_compiled_sampling_draws_from_the_models_softmax_and_is_seeded():
     assert all(torch.equal(a, b) for a, b in zip(again, same))
     assert not all(torch.equal(a, b) for a, b in zip(again, other))
     assert net.compiled_sampler(5) is not None and net.compiled_sampler(4000) is None  # many rows: batched PyTorch
+
+
+def outside_kept(net, sequences, prime_length, temperature, top_k, top_p) -> int:
+    """How many drawn tokens lie outside what top-k / top-p keep of the model's
+    teacher-forced prediction (top-p checked a hair wide: float32 against float64)."""
+    outside = 0
+    for sequence in sequences:
+        logits, _ = net(sequence[None, :-1])
+        rows = logits[0, prime_length - 1 :]
+        kept = truncate(rows, torch.full((len(rows),), temperature), top_k, min(1.0, top_p + 1e-3)) > -torch.inf
+        outside += int((~kept[torch.arange(len(rows)), sequence[prime_length:]]).sum())
+    return outside
+
+
+@pytest.mark.parametrize("compiled", [True, False])
+@pytest.mark.parametrize(("top_k", "top_p"), [(5, 1.0), (0, 0.5), (12, 0.5)])
+def test_top_k_and_top_p_draw_only_among_the_tokens_they_keep(compiled, top_k, top_p):
+    net = audio_model("gru")
+    primes, temperature = [torch.tensor([128, 130])] * 4, 1.5
+
+    def sample(k, p):
+        return generate(net, AUDIO_SPEC, primes, [temperature] * 4, max_length=150, seed=0, device=CPU,
+                        compiled=compiled, top_k=k, top_p=p).sequences
+
+    assert outside_kept(net, sample(top_k, top_p), 2, temperature, top_k, top_p) == 0
+    assert outside_kept(net, sample(0, 1.0), 2, temperature, top_k, top_p) > 50  # without them: many are drawn
+    greedy = generate(net, AUDIO_SPEC, primes, [0.0] * 4, max_length=150, seed=0, device=CPU, compiled=compiled)
+    assert all(torch.equal(a, b) for a, b in zip(sample(1, 1.0), greedy.sequences))  # top-1 is the argmax
+
+
+def test_a_compiled_sampler_without_top_k_and_top_p_leaves_them_to_the_eager_path():
+    class OldSampler(RecurrentNet):
+        def compiled_sampler(self, rows):
+            def sampler(out, lengths, ends, temperatures, *, stop, noise, seed, scale):
+                raise AssertionError("a sampler that cannot truncate was used with top_k")
+            return sampler
+
+    torch.manual_seed(1)
+    net = OldSampler("gru", AUDIO_SPEC, RecurrentConfig(hidden=24, layers=2, embedding=8)).eval()
+    primes = [torch.tensor([128, 130])] * 3
+    drawn = generate(net, AUDIO_SPEC, primes, [1.5] * 3, max_length=100, seed=0, device=CPU, top_k=4).sequences
+    assert outside_kept(net, drawn, 2, 1.5, 4, 1.0) == 0
+    with pytest.raises(AssertionError, match="cannot truncate"):
+        generate(net, AUDIO_SPEC, primes, [1.5] * 3, max_length=10, seed=0, device=CPU)  # without: it is used
 
 
 @pytest.mark.parametrize("compiled", [True, False])

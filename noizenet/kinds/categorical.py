@@ -83,3 +83,21 @@ def softmax_draw(logits: torch.Tensor, temperature: torch.Tensor, generator: tor
     scaled = logits.float() / temperature.clamp_min(1e-6)[:, None]
     drawn = torch.multinomial(torch.softmax(scaled, dim=-1), 1, generator=generator).squeeze(1)
     return torch.where(temperature > 0, drawn, logits.argmax(-1))
+
+
+def truncate(logits: torch.Tensor, temperature: torch.Tensor, top_k: int, top_p: float) -> torch.Tensor:
+    """``logits`` ``(B, V)`` with every token outside each row's top ``top_k`` (0 = no
+    limit), then outside its nucleus, at -inf: the nucleus is the most likely tokens
+    of softmax(logits / temperature) whose probabilities, taken in order, reach
+    ``top_p`` (a token is kept while the tokens ranked above it hold less than
+    ``top_p``; the most likely is always kept). Temperature, then top-k, then top-p,
+    as Hugging Face's samplers apply them."""
+    if 0 < top_k < logits.shape[-1]:
+        kth = logits.topk(top_k, dim=-1).values[:, -1:]
+        logits = logits.masked_fill(logits < kth, -torch.inf)
+    if top_p < 1:
+        probabilities = torch.softmax(logits.float() / temperature.clamp_min(1e-6)[:, None], dim=-1)
+        ranked, order = probabilities.sort(dim=-1, descending=True)
+        outside = (ranked.cumsum(-1) - ranked) >= top_p  # the mass ranked above reached top_p
+        logits = logits.masked_fill(outside.scatter(-1, order, outside), -torch.inf)
+    return logits

@@ -105,6 +105,8 @@ class RecurrentWeights:
         noise: float,
         seed: int,
         scale: np.ndarray | None = None,
+        top_k: int = 0,
+        top_p: float = 1.0,
     ) -> None:
         """Fill ``out`` (int64 ``(B, L)`` or float32 ``(B, L, D)``) after each row's
         prime; see SequenceModel.compiled_sampler."""
@@ -113,7 +115,7 @@ class RecurrentWeights:
             spread = np.zeros(out.shape[2], np.float32) if scale is None else scale.astype(np.float32)
             _sample_frames(*self.arrays(), out, *common, spread)
         else:
-            _sample_tokens(*self.arrays(), out, *common, stop)
+            _sample_tokens(*self.arrays(), out, *common, stop, int(top_k), float(top_p))
 
 
 @numba.njit(cache=True, fastmath=True)
@@ -184,24 +186,39 @@ def _forward(cell, table, in_w, in_b, w_ih, w_hh, b_ih, b_hh, head_w, head_b, to
 
 
 @numba.njit(cache=True, fastmath=True)
-def _draw(logits, temperature):
-    """A token from softmax(logits / temperature); argmax when temperature is 0."""
+def _draw(logits, temperature, top_k, top_p):
+    """A token from softmax(logits / temperature) (argmax when temperature is 0),
+    among the ``top_k`` most likely (0 = all) and then the nucleus of ``top_p`` (1 =
+    all): as noizenet.kinds.categorical.truncate, ties at the k-th logit kept."""
+    vocab = logits.shape[0]
     best = 0
-    for v in range(logits.shape[0]):
+    for v in range(vocab):
         if logits[v] > logits[best]:
             best = v
     if temperature <= 0:
         return best
-    weights = np.empty(logits.shape[0], np.float64)
-    total = 0.0
-    for v in range(logits.shape[0]):
-        total += math.exp((logits[v] - logits[best]) / temperature)
-        weights[v] = total
-    u = np.random.random() * total
-    for v in range(logits.shape[0]):
-        if u < weights[v]:
+    weights = np.empty(vocab, np.float64)
+    for v in range(vocab):
+        weights[v] = math.exp((logits[v] - logits[best]) / temperature)
+    if 0 < top_k < vocab:
+        kth = np.sort(logits)[vocab - top_k]
+        for v in range(vocab):
+            if logits[v] < kth:
+                weights[v] = 0.0
+    if top_p < 1.0:
+        order = np.argsort(-weights)
+        total = weights.sum()
+        above = 0.0
+        for v in order:
+            if above >= top_p * total:
+                weights[v] = 0.0
+            above += weights[v] if weights[v] > 0.0 else 0.0
+    cumulative = np.cumsum(weights)
+    u = np.random.random() * cumulative[-1]
+    for v in range(vocab):
+        if u < cumulative[v]:
             return v
-    return logits.shape[0] - 1
+    return best
 
 
 @numba.njit(cache=True, nogil=True)  # the GIL is free for progress bars while it runs
@@ -234,7 +251,8 @@ def _sample_frames(
 
 @numba.njit(cache=True, nogil=True)  # the GIL is free for progress bars while it runs
 def _sample_tokens(
-    cell, table, in_w, in_b, w_ih, w_hh, b_ih, b_hh, head_w, head_b, out, lengths, ends, temperatures, noise, seed, stop
+    cell, table, in_w, in_b, w_ih, w_hh, b_ih, b_hh, head_w, head_b, out, lengths, ends, temperatures, noise, seed, stop,
+    top_k, top_p,
 ):
     np.random.seed(seed)
     batch = out.shape[0]
@@ -259,7 +277,7 @@ def _sample_tokens(
         for b in range(batch):
             if not needed[b]:
                 continue
-            token = _draw(logits[b], temperatures[b])
+            token = _draw(logits[b], temperatures[b], top_k, top_p)
             if noise > 0 and np.random.random() < noise:
                 token = np.random.randint(0, vocab)
             out[b, t + 1] = token

@@ -60,6 +60,8 @@ class TwoTierWeights:
         noise: float,
         seed: int,
         scale: np.ndarray | None = None,
+        top_k: int = 0,
+        top_p: float = 1.0,
     ) -> None:
         """Fill int64 ``out`` ``(B, L)`` after each row's prime; see SequenceModel.compiled_sampler."""
         _sample(
@@ -67,7 +69,7 @@ class TwoTierWeights:
             self.sample_table, self.sample_bias, self.mid_w, self.mid_b, self.head_w, self.head_b,
             self.pad, self.sharpen, *self.lags,
             out, lengths.astype(np.int64), ends.astype(np.int64), temperatures.astype(np.float32), float(noise),
-            seed % (2**32), stop,
+            seed % (2**32), stop, int(top_k), float(top_p),
         )
 
 
@@ -100,7 +102,7 @@ def _periodicity(row, t, centre, shortest, longest, window):
 @numba.njit(cache=True, nogil=True)  # the GIL is free for progress bars while it runs
 def _sample(
     frame_table, frame_bias, w_ih, w_hh, b_ih, b_hh, up_w, up_b, sample_table, sample_bias, mid_w, mid_b, head_w,
-    head_b, pad, sharpen, shortest, longest, window, out, lengths, ends, temperatures, noise, seed, stop,
+    head_b, pad, sharpen, shortest, longest, window, out, lengths, ends, temperatures, noise, seed, stop, top_k, top_p,
 ):
     np.random.seed(seed)
     batch = out.shape[0]
@@ -137,7 +139,7 @@ def _sample(
             z = np.maximum(z, np.float32(0.0))
             z = np.maximum(z @ mid_w + mid_b, np.float32(0.0))
             logits = (z @ head_w + head_b) * factor[b]
-            token = _draw(logits, temperatures[b])
+            token = _draw(logits, temperatures[b], top_k, top_p)
             if noise > 0 and np.random.random() < noise:
                 token = np.random.randint(0, vocab)
             out[b, t + 1] = token
