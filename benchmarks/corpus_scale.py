@@ -119,6 +119,18 @@ def prepared_corpus(cache: Path) -> dict:
             "steps": sum(entry["steps"] for entry in manifest["splits"].values())}
 
 
+def torch_floor(tries: int = 3) -> float:
+    """Median seconds a fresh Python takes to import torch and torch._dynamo: what any
+    torch training process pays before its first step (torch.optim imports
+    torch._dynamo on an optimizer's first call), whatever noizenet does."""
+    times = []
+    for _ in range(tries):
+        started = time.perf_counter()
+        subprocess.run([sys.executable, "-c", "import torch, torch._dynamo"], check=True)
+        times.append(time.perf_counter() - started)
+    return round(float(np.median(times)), 2)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--corpora", nargs="+", choices=list(CORPORA), default=list(CORPORA))
@@ -152,7 +164,8 @@ def main() -> None:
                     row["memory"] = memory
                     row["cache_speed_over_memory"] = round(warm["tokens_per_s"] / memory["tokens_per_s"], 3)
                 results[name] = row
-    report("corpus_scale", {"minutes": args.minutes, "results": results})
+    floor = torch_floor()
+    report("corpus_scale", {"minutes": args.minutes, "results": results, "torch_import_floor_s": floor})
     print("| corpus | files | prepare s | files/s | first step cold s | first step warm s (goal <= 3) | "
           "peak MB warm | tokens/s warm | cache / memory speed (goal >= 0.95) | disk MB |")
     print("|" + " --- |" * 10)
@@ -160,6 +173,7 @@ def main() -> None:
         print(f"| {name} | {row['files']} | {row['prepare_s']} | {row['files_per_s']} | {row['cold']['first_step_s']} | "
               f"{row['warm']['first_step_s']} | {row['warm']['peak_mb']} | {row['warm']['tokens_per_s']:,.0f} | "
               f"{row.get('cache_speed_over_memory', '-')} | {row['disk_mb']} |")
+    print(f"floor: a fresh python imports torch and torch._dynamo in {floor} s of every first step above")
     for name, row in results.items():
         if "mb_per_hour" in row:
             print(f"{name}: {row['mb_per_hour']} MB on disk per hour of audio (waveform goal <= 60)")

@@ -20,7 +20,7 @@ def score_pieces(
     spec: OutputSpec,
     device: torch.device,
     *,
-    max_batch_values: int = 1 << 24,
+    max_batch_values: int = 1 << 22,
     max_batch_steps: int = MAX_BATCH_STEPS,
     chunk: int = CHUNK,
     context: int = CONTEXT,
@@ -30,8 +30,8 @@ def score_pieces(
 
     Pieces are padded into batches of similar length, each holding at most
     ``max_batch_steps`` steps and ``max_batch_values`` output numbers (steps x the
-    spec's size: 64 MB of float32, so a piano roll's NADE output, 2,920 numbers a
-    step, batches 5,700 steps), never the whole held-out set: the memory scoring takes
+    spec's size: 16 MB of float32, so a piano roll's NADE output, 2,920 numbers a
+    step, batches 1,436 steps), never the whole held-out set: the memory scoring takes
     does not grow with it; padding is masked out. A piece
     longer than ``chunk`` steps (seconds of audio samples) is scored in chunks of
     ``chunk`` predictions, side by side in one batch, each reading the ``context``
