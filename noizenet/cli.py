@@ -97,9 +97,14 @@ TopP = Annotated[float | None, typer.Option(
     "--top-p", rich_help_panel=GENERATION, metavar="P",
     help="Tokens: draw among the most likely tokens whose probabilities add up to P, after --top-k (nucleus "
          "sampling; default: 1, all).")]
+Guidance = Annotated[float | None, typer.Option(
+    "--guidance", rich_help_panel=GENERATION, metavar="G",
+    help="Conditioned representations (codebook audio: the key): outputs uncond + G * (cond - uncond); 1 = "
+         "conditioned (default), 0 = unconditioned, above 1 follows the condition (key) more closely.")]
 LIST_OPTIONS = ("--prime", "--temperature", "-t")
 Meter = Annotated[str | None, typer.Option("--meter", rich_help_panel=GENERATION, help="ABC: the meter the start prime states, e.g. 6/8.")]
-Key = Annotated[str | None, typer.Option("--key", rich_help_panel=GENERATION, help="ABC: the key the start prime states, e.g. D, Em, Ador.")]
+Key = Annotated[str | None, typer.Option("--key", rich_help_panel=GENERATION, help="ABC: the key the start prime states, e.g. D, Em, Ador; "
+                                         "codebook audio: the key every sample is conditioned on, e.g. \"E minor\".")]
 Unit = Annotated[str | None, typer.Option("--unit", rich_help_panel=GENERATION, help="ABC: the unit note length the start prime states, e.g. 1/8.")]
 RunDirArg = Annotated[Path, typer.Argument(help="A run directory written by `noizenet run`.")]
 ReprOpt = Annotated[str | None, typer.Option("--repr", rich_help_panel=DATA, help="Representation plugin (default: abc): abc, midi, pianoroll, codebook (audio), harmonic, waveform, fft, chroma; `noizenet plugins` lists all.")]
@@ -209,6 +214,7 @@ def run_command(
     temperature: Temperature = [],
     top_k: TopK = None,
     top_p: TopP = None,
+    guidance: Guidance = None,
     num_samples: NumSamples = None,
     prime: PrimeOpt = [],
     prime_file: PrimeFile = [],
@@ -255,7 +261,7 @@ def run_command(
             "model": {"hidden": hidden, "layers": layers, "dropout": dropout},
             "generate": _generate_overrides(temperature, num_samples, prime, seconds, inject_noise, prime_file,
                                             {"meter": meter, "key": key, "unit": unit, "top_k": top_k, "top_p": top_p,
-                                             "prime_bars": prime_bars, "prime_file_seconds": prime_seconds}),
+                                             "guidance": guidance, "prime_bars": prime_bars, "prime_file_seconds": prime_seconds}),
         }
         named = {section: {k: v for k, v in values.items() if v is not None} for section, values in named.items()}
         if resume is not None:
@@ -348,6 +354,7 @@ def generate_command(
     temperature: Temperature = [],
     top_k: TopK = None,
     top_p: TopP = None,
+    guidance: Guidance = None,
     num_samples: NumSamples = None,
     prime: PrimeOpt = [],
     prime_file: PrimeFile = [],
@@ -372,7 +379,7 @@ def generate_command(
     with user_errors(debug, quiet):
         generate = _generate_overrides(temperature, num_samples, prime, seconds, inject_noise, prime_file,
                                        {"meter": meter, "key": key, "unit": unit, "top_k": top_k, "top_p": top_p,
-                                        "prime_bars": prime_bars, "prime_file_seconds": prime_seconds})
+                                        "guidance": guidance, "prime_bars": prime_bars, "prime_file_seconds": prime_seconds})
         if max_length is not None:
             generate["max_length"] = max_length
         run = {k: v for k, v in {"seed": seed, "device": device}.items() if v is not None}

@@ -71,9 +71,12 @@ class TrainConfig:
     val_every: float = 1.0  # epochs between validations (fractions allowed); also at every 10% of max_minutes
     val_max_tokens: int = 50_000  # validation pieces scored during training (all of them at the end); 0 = all
     split: list[float] = field(default_factory=lambda: [0.8, 0.1, 0.1])  # train/val/test by piece
+    condition_dropout: float = 0.2  # conditioned representations: share of rows trained with the neutral condition
 
     def __post_init__(self) -> None:
         _at_least("train.epochs", self.epochs, 0)
+        if not 0 <= self.condition_dropout <= 1:
+            raise ConfigError(f"train.condition_dropout must be in [0, 1], got {self.condition_dropout}")
         if not self.max_minutes > 0:
             raise ConfigError(f"train.max_minutes must be > 0, got {self.max_minutes}")
         _choice("train.layout", self.layout, LAYOUTS)
@@ -110,6 +113,7 @@ class GenerateConfig:
     temperature: list[float] = field(default_factory=lambda: [1.0])  # 0 = argmax
     top_k: int = 0  # tokens: draw among the k most likely only; 0 = all
     top_p: float = 1.0  # tokens: draw among the most likely whose probabilities add up to p (nucleus); 1 = all
+    guidance: float = 1.0  # conditioned representations: uncond + g * (cond - uncond); 1 = conditioned, 0 = unconditioned
     num_samples: int = 10  # per prime and temperature
     max_length: int = 1500  # tokens (or frames) generated after the prime, for symbolic music
     seconds: float = 4.0  # audio generated after the prime (representations that count time)
@@ -118,7 +122,7 @@ class GenerateConfig:
     inject_noise: float = 0.0  # during generation: Gaussian noise of this std on fed-back frames, or this share of random tokens
     # Steering the start prime (representations that take it; abc: the header the tunes start from); "" = free
     meter: str = ""  # e.g. "6/8"
-    key: str = ""  # e.g. "D", "Ador", "Bm"
+    key: str = ""  # e.g. "D", "Ador", "Bm"; audio: a key to condition on, e.g. "E minor"
     unit: str = ""  # note length unit, e.g. "1/8"
 
     def __post_init__(self) -> None:
@@ -132,6 +136,8 @@ class GenerateConfig:
         _at_least("generate.top_k", self.top_k, 0)
         if not 0 < self.top_p <= 1:
             raise ConfigError(f"generate.top_p must be in (0, 1], got {self.top_p}")
+        if not (self.guidance >= 0 and math.isfinite(self.guidance)):
+            raise ConfigError(f"generate.guidance must be >= 0, got {self.guidance}")
         _at_least("generate.num_samples", self.num_samples, 1)
         _at_least("generate.max_length", self.max_length, 1)
         _at_least("generate.prime_bars", self.prime_bars, 0)

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from noizenet.conditioning import piece_conditions
 from noizenet.config import Config
 from noizenet.errors import PluginError
 from noizenet.figures import Figure
@@ -71,8 +72,9 @@ def evaluate_run(
     kind = representation.spec.kind
     share = sum(len(p) for p in val) / max(1, sum(len(p) for p in val) + sum(len(p) for p in test))
     with progress_bar("score held-out pieces", quiet=quiet) as bar:
-        val_score = score_pieces(model, val, representation.spec, device, progress=lambda f: bar.update(share * f, "validation"))
-        test_score = score_pieces(model, test, representation.spec, device,
+        val_score = score_pieces(model, val, representation.spec, device, conditions=piece_conditions(representation, val),
+                                 progress=lambda f: bar.update(share * f, "validation"))
+        test_score = score_pieces(model, test, representation.spec, device, conditions=piece_conditions(representation, test),
                                   progress=lambda f: bar.update(share + (1 - share) * f, "test"))
     declared = [(kind.name, figure) for figure in kind.figures()] + [("core", figure) for figure in CORE_FIGURES]
     values: dict[str, Any] = {

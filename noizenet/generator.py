@@ -46,6 +46,8 @@ def generate(
     rules: Sequence[TokenRule | None] = (),
     top_k: int = 0,
     top_p: float = 1.0,
+    conditions: torch.Tensor | None = None,
+    guidance: float = 1.0,
     progress: Callable[[float], None] | None = None,
 ) -> Generated:
     """Continue each prime (row ``i`` at ``temperatures[i]``) by up to ``max_length`` steps.
@@ -58,25 +60,31 @@ def generate(
     eager path. ``rules`` (one per row, or none): each row draws only the tokens its
     rule allows (:meth:`Representation.token_rule`). ``top_k`` / ``top_p``: token
     kinds draw among the most likely tokens only (:func:`truncate`; 0 / 1 = all).
+    ``conditions`` float32 ``(B, C)``: each row's condition, its outputs mixed as
+    ``uncond + guidance * (cond - uncond)`` (1: conditioned alone, 0: unconditioned
+    alone; otherwise every row runs twice). None: unconditioned.
     ``progress`` is called now and then with the fraction of steps done (0..1).
     """
     progress = progress or (lambda fraction: None)
     rules = list(rules) if any(rule is not None for rule in rules) else []
     truncation = {"top_k": top_k, "top_p": top_p} if spec.kind.tokens and (top_k > 0 or top_p < 1) else {}
+    guide = Guide(conditions if guidance != 0 else None, guidance)
+    extras = {**truncation, **guide.keywords()}
     sampler = model.compiled_sampler(len(primes)) if compiled and device.type == "cpu" and not rules else None
-    if sampler is not None and not set(truncation) <= set(inspect.signature(sampler).parameters):
-        sampler = None  # a model's compiled sampler that cannot truncate: the eager path can
+    if sampler is not None and not set(extras) <= set(inspect.signature(sampler).parameters):
+        sampler = None  # a model's compiled sampler that cannot truncate or condition: the eager path can
     with torch.inference_mode():
         if sampler is not None:
             progress(0.0)  # the compiled loop runs to the end in one call
             result = _generate_compiled(
                 sampler, spec, primes, temperatures, max_length=max_length, seed=seed, noise=inject_noise,
-                calibration=calibration, truncation=truncation,
+                calibration=calibration, extras=extras,
             )
         else:
             result = _generate(
                 model, spec, primes, temperatures, max_length=max_length, seed=seed, device=device,
-                noise=inject_noise, calibration=calibration, rules=rules, truncation=truncation, progress=progress,
+                noise=inject_noise, calibration=calibration, rules=rules, truncation=truncation,
+                guide=guide.to(device), progress=progress,
             )
     progress(1.0)
     result.sequences = [s.clone() for s in result.sequences]  # ordinary tensors, not inference ones
@@ -96,6 +104,7 @@ def _generate(
     calibration: torch.Tensor | None,
     rules: list[TokenRule | None],
     truncation: dict[str, Any],
+    guide: Guide,
     progress: Callable[[float], None],
 ) -> Generated:
     model.eval()
@@ -116,13 +125,15 @@ def _generate(
     tick = time.perf_counter()
     state = None
     if shortest > 1:  # the part every prime has, in one fused call
-        _, state = model(out[:, : shortest - 1], state)
+        _, state = guide.step(model, out[:, : shortest - 1], state)
     _feed(rules, out[:, :shortest])
     for t in range(shortest - 1, total - 1):
-        y, state = model(out[:, t : t + 1], state)
+        y, state = guide.step(model, out[:, t : t + 1], state)
         forced = t + 1 < lengths
         sharpening = model.sharpening(state)
-        logits = _obey(rules, y[:, -1] if sharpening is None else y[:, -1] * sharpening[:, None], forced)
+        if sharpening is not None:
+            y = y * sharpening[:rows, None, None]  # guided: the conditioned rows' sharpness
+        logits = _obey(rules, y[:, -1], forced)
         if truncation:
             logits = truncate(logits, temps, **truncation)
         nxt = draw(logits, forced).to(out.dtype)
@@ -138,6 +149,42 @@ def _generate(
             progress((t + 1 - shortest) / max(1, total - shortest))
     seconds = time.perf_counter() - tick
     return _collect(out, lengths, end, spec, seconds)
+
+
+@dataclass
+class Guide:
+    """How the rows are conditioned: each row's ``conditions`` ``(B, C)`` (None:
+    unconditioned) and the ``guidance`` that mixes the conditioned and unconditioned
+    outputs. Between 0 and 1 exclusive, or above 1, every row runs twice in one
+    batch (conditioned rows first, then the same rows with no condition)."""
+
+    conditions: torch.Tensor | None
+    guidance: float = 1.0
+
+    @property
+    def paired(self) -> bool:
+        return self.conditions is not None and self.guidance != 1
+
+    def to(self, device: torch.device) -> Guide:
+        return Guide(None if self.conditions is None else self.conditions.float().to(device), self.guidance)
+
+    def keywords(self) -> dict[str, Any]:
+        """What a compiled sampler is given (nothing when unconditioned)."""
+        if self.conditions is None:
+            return {}
+        return {"conditions": self.conditions.float().cpu().numpy(), "guidance": float(self.guidance)}
+
+    def step(self, model: SequenceModel, x: torch.Tensor, state: Any) -> tuple[torch.Tensor, Any]:
+        """``model`` on ``x`` ``(B, T, ...)``: outputs ``(B, T, V)`` (guided: mixed)
+        and the state (guided: of ``2B`` rows)."""
+        if self.conditions is None:
+            return model(x, state)
+        condition = self.conditions[:, None].expand(-1, x.shape[1], -1)
+        if not self.paired:
+            return model(x, state, condition=condition)
+        y, state = model(torch.cat([x, x]), state, condition=torch.cat([condition, torch.zeros_like(condition)]))
+        conditioned, unconditioned = y.chunk(2)
+        return unconditioned + self.guidance * (conditioned - unconditioned), state
 
 
 def _feed(rules: list[TokenRule | None], tokens: torch.Tensor) -> None:
@@ -170,7 +217,7 @@ def _generate_compiled(
     seed: int,
     noise: float,
     calibration: torch.Tensor | None,
-    truncation: dict[str, Any],
+    extras: dict[str, Any],
 ) -> Generated:
     lengths = torch.tensor([len(p) for p in primes])
     end = lengths + max_length
@@ -187,7 +234,7 @@ def _generate_compiled(
         noise=noise,
         seed=seed,
         scale=None if calibration is None else calibration.float().numpy(),
-        **truncation,
+        **extras,
     )
     return _collect(out, lengths, end, spec, time.perf_counter() - tick)
 

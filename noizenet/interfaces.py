@@ -56,6 +56,8 @@ class OutputSpec:
         base rates instead of crawling off a plateau; None: the model's own init.
     frame: width of an encoded frame where it differs from ``size`` (a kind whose
         outputs parametrize a frame's distribution); None: ``size``.
+    condition: width ``C`` of the condition vector every step comes with
+        (:meth:`Representation.condition`: a pitch-class profile, ...); 0: none.
     """
 
     kind: OutputKind
@@ -64,6 +66,7 @@ class OutputSpec:
     stop: int | None = None
     bias: tuple[float, ...] | None = None
     frame: int | None = None
+    condition: int = 0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "kind", output_kind(self.kind))  # API 1's "categorical" etc., adapted
@@ -167,6 +170,21 @@ class Representation(ABC):
         raise ConfigError(f"representation '{self.name}' cannot be steered by "
                           f"{', '.join('--' + k for k in steering)} (the abc representation can)")
 
+    def condition(self, encoded: torch.Tensor) -> np.ndarray:
+        """What ``encoded`` (a whole piece, or a prime) states, as the float32 ``(C,)``
+        vector (``spec.condition`` wide) the model is conditioned on: a training piece's
+        at every step of it, a song or file prime's while continuing it. All zeros is
+        the neutral condition, which training puts in place of a piece's
+        ``train.condition_dropout`` of the time, so that one model learns the
+        conditioned and the unconditioned prediction (``generate.guidance`` mixes
+        them). Representations with ``spec.condition`` 0 (the default) have none."""
+        raise NotImplementedError(f"representation '{self.name}' declares no condition")
+
+    def asked_condition(self, steering: dict[str, str]) -> np.ndarray | None:
+        """The ``(C,)`` condition for what the user asked (``--key``: ``steering["key"]``),
+        or None where this representation cannot be steered by it (the default)."""
+        return None
+
     def token_rule(self) -> TokenRule | None:
         """A fresh :class:`TokenRule` for one generated row, or None (the default):
         generation then draws only the tokens the rule allows."""
@@ -228,17 +246,21 @@ class TokenRule(ABC):
 class SequenceModel(nn.Module):
     """What a model plugin's ``build`` returns.
 
-    ``forward(x, state=None) -> (y, state)``: ``x`` is ``(B, T)`` int64 or
-    ``(B, T, D)`` float32; ``y`` is ``(B, T, spec.size)``. ``state`` is opaque to the
-    core: whatever the model returned, passed back unchanged (training carries it
-    across windows, generation across single steps). ``hidden`` returns the top
-    layer's activations ``(B, T, H)`` for plots.
+    ``forward(x, state=None, condition=None) -> (y, state)``: ``x`` is ``(B, T)``
+    int64 or ``(B, T, D)`` float32; ``y`` is ``(B, T, spec.size)``. ``state`` is
+    opaque to the core: whatever the model returned, passed back unchanged (training
+    carries it across windows, generation across single steps). ``condition`` is
+    float32 ``(B, T, spec.condition)`` where the representation declares conditions,
+    and None for the unconditioned prediction, which must equal an all-zero condition
+    (e.g. a bias-free projection added to the input). A model built for a spec with
+    ``condition`` 0 may leave the keyword out. ``hidden`` returns the top layer's
+    activations ``(B, T, H)`` for plots.
     """
 
-    def forward(self, x: torch.Tensor, state: Any = None) -> tuple[torch.Tensor, Any]:
+    def forward(self, x: torch.Tensor, state: Any = None, condition: torch.Tensor | None = None) -> tuple[torch.Tensor, Any]:
         raise NotImplementedError
 
-    def hidden(self, x: torch.Tensor, state: Any = None) -> tuple[torch.Tensor, Any]:
+    def hidden(self, x: torch.Tensor, state: Any = None, condition: torch.Tensor | None = None) -> tuple[torch.Tensor, Any]:
         raise NotImplementedError
 
     def reset_state(self, state: Any, rows: torch.Tensor) -> Any:
@@ -266,15 +288,17 @@ class SequenceModel(nn.Module):
         (also where batched PyTorch steps would be faster for that many rows).
 
         Returned callable: ``sampler(out, lengths, ends, temperatures, *, stop, noise,
-        seed, scale, top_k=0, top_p=1.0)`` with ``out`` int64 ``(B, L)`` or float32 ``(B, L, D)`` numpy
-        holding each row's prime; it fills every row ``i`` from ``lengths[i]`` up to
-        ``ends[i]`` (tokens: or past a drawn ``stop``, -1 = none) in place, drawing
-        from the same distributions as :meth:`forward` and the eager generator
-        (tokens: softmax at the temperature; frames: the prediction plus
-        ``temperature * scale`` (D,) Gaussian noise; ``noise`` as in ``inject_noise``;
-        tokens: ``top_k`` / ``top_p`` as :func:`noizenet.kinds.categorical.truncate`).
-        A sampler without the ``top_k`` and ``top_p`` keywords is used only when they
-        are off; the eager generator applies them otherwise.
+        seed, scale, top_k=0, top_p=1.0, conditions=None, guidance=1.0)`` with ``out``
+        int64 ``(B, L)`` or float32 ``(B, L, D)`` numpy holding each row's prime; it
+        fills every row ``i`` from ``lengths[i]`` up to ``ends[i]`` (tokens: or past a
+        drawn ``stop``, -1 = none) in place, drawing from the same distributions as
+        :meth:`forward` and the eager generator (tokens: softmax at the temperature;
+        frames: the prediction plus ``temperature * scale`` (D,) Gaussian noise;
+        ``noise`` as in ``inject_noise``; tokens: ``top_k`` / ``top_p`` as
+        :func:`noizenet.kinds.categorical.truncate`; ``conditions`` float32 ``(B, C)``
+        per row, the outputs mixed as ``uncond + guidance * (cond - uncond)``).
+        A sampler without one of these keywords is used only when what it stands
+        for is off; the eager generator does it otherwise.
         """
         return None
 
@@ -308,10 +332,16 @@ class PrimeContext:
 
 
 class Prime(ABC):
-    """The input that starts generation, in the representation's encoding."""
+    """The input that starts generation, in the representation's encoding.
+
+    ``keeps_condition``: True for primes of real music (``song``), whose own
+    :meth:`Representation.condition` conditions their continuations; False (noise,
+    the start token): the neutral condition, unless the user asks for one (``--key``).
+    """
 
     name: ClassVar[str]
     description: ClassVar[str] = ""
+    keeps_condition: ClassVar[bool] = False
 
     @abstractmethod
     def make(

@@ -32,6 +32,7 @@ from noizenet import distributed, prepared, tensorboard
 from noizenet.config import Config
 from noizenet.device import autocast_dtype, pick_device, set_threads
 from noizenet.errors import DataError, NoizenetError, RunDirError
+from noizenet.conditioning import asked_condition, piece_conditions, sample_conditions
 from noizenet.evaluator import evaluate_run, evaluate_samples
 from noizenet.generator import generate as sample_sequences
 from noizenet.interfaces import Dataset, EvaluationContext, Piece, PrimeContext, Representation, Sample, SequenceModel
@@ -314,6 +315,7 @@ def train(session: Session, checkpoint: dict[str, Any] | None = None) -> dict[st
         seed=cfg.run.seed,
         rank=distributed.rank(),
         world_size=distributed.world_size(),
+        conditions=piece_conditions(representation, corpus.train),
     )
     if windows.batch_size < cfg.train.batch_size:
         log.warning("training data is small: batch size lowered to %d", windows.batch_size)
@@ -324,6 +326,7 @@ def train(session: Session, checkpoint: dict[str, Any] | None = None) -> dict[st
         spec=representation.spec,
         windows=windows,
         val_encoded=val_encoded,
+        val_conditions=piece_conditions(representation, val_encoded),
         cfg=cfg.train,
         run_dir=run_dir,
         device=session.device,
@@ -418,12 +421,14 @@ def generate(session: Session, trained: Trained, folder: Path | None = None) -> 
     cfg = session.config
     gen = cfg.generate
     representation = session.representation
+    steering = {key: getattr(gen, key) for key in configuration.STEERING if getattr(gen, key)}
+    asked = asked_condition(representation, steering)  # a conditioned representation takes --key as its condition
     context = PrimeContext(
         openings=prime_openings(session, trained) if gen.prime else [],  # --prime-file alone needs none
         rng=np.random.default_rng(cfg.run.seed),
         seconds=gen.prime_seconds,
         noise_level=gen.noise_level,
-        steering={key: getattr(gen, key) for key in configuration.STEERING if getattr(gen, key)},
+        steering={} if asked is not None else steering,
     )
     if context.steering and "start" not in gen.prime:
         log.warning("--meter, --key and --unit steer the start prime, and it is not among the primes: add --prime start")
@@ -431,15 +436,19 @@ def generate(session: Session, trained: Trained, folder: Path | None = None) -> 
         log.warning("--top-k and --top-p (generate.top_k, top_p) do not apply to '%s': it draws frames, not tokens",
                     representation.name)
     made: list[tuple[str, str, float, torch.Tensor]] = []  # name, prime, temperature, encoded prime
-    named = [(name, name, session.registry.get("prime", name)().make(representation, context, gen.num_samples))
-             for name in gen.prime]
+    keeps: list[bool] = []  # whether each sample keeps its prime's own condition
+    named = []  # stem, prime name, its encoded primes, whether they keep their condition
+    for name in gen.prime:
+        prime_cls = session.registry.get("prime", name)
+        named.append((name, name, prime_cls().make(representation, context, gen.num_samples), prime_cls.keeps_condition))
     for path in map(Path, gen.prime_files):
         prime = representation.prime(file_piece(session, path), bars=gen.prime_bars, seconds=gen.prime_file_seconds)
-        named.append((f"file-{path.stem}", f"file:{path.name}", [prime] * gen.num_samples))
-    for stem, prime_name, primes in named:
+        named.append((f"file-{path.stem}", f"file:{path.name}", [prime] * gen.num_samples, True))
+    for stem, prime_name, primes, kept in named:
         for temperature in gen.temperature:
             for index, tensor in enumerate(primes):
                 made.append((f"{stem}-t{temperature:g}-{index:02d}", prime_name, temperature, tensor))
+                keeps.append(kept)
     with progress_bar(f"generate {len(made)} samples", quiet=session.quiet) as bar:
         result = sample_sequences(
             trained.model,
@@ -454,6 +463,8 @@ def generate(session: Session, trained: Trained, folder: Path | None = None) -> 
             rules=[representation.token_rule() for _ in made],
             top_k=gen.top_k,
             top_p=gen.top_p,
+            conditions=sample_conditions(representation, [(m[3], k) for m, k in zip(made, keeps)], asked),
+            guidance=gen.guidance,
             progress=bar.update,
         )
     samples_dir = folder or session.run_dir.samples

@@ -24,6 +24,7 @@ def score_pieces(
     max_batch_steps: int = MAX_BATCH_STEPS,
     chunk: int = CHUNK,
     context: int = CONTEXT,
+    conditions: torch.Tensor | None = None,
     progress: Callable[[float], None] | None = None,
 ) -> dict[str, float]:
     """Score each piece from its first step to its last, state carried through it.
@@ -36,7 +37,8 @@ def score_pieces(
     longer than ``chunk`` steps (seconds of audio samples) is scored in chunks of
     ``chunk`` predictions, side by side in one batch, each reading the ``context``
     steps before it unscored first, so that a recurrent model needs no serial pass
-    over the whole piece. Returns ``loss`` (mean per predicted step, in the kind's
+    over the whole piece. ``conditions`` float32 ``(pieces, C)``: each piece's
+    condition at every step of it (None: unconditioned). Returns ``loss`` (mean per predicted step, in the kind's
     unit), ``accuracy`` (where the kind has one) and ``steps`` (predictions).
     ``progress`` is called after each batch with the fraction of segments scored.
     """
@@ -44,19 +46,23 @@ def score_pieces(
     max_batch_tokens = max(1, min(max_batch_steps, max_batch_values // max(1, spec.size)))  # one segment at least
     was_training = model.training
     model.eval()
-    segments = [seg for piece in encoded for seg in _segments(piece, chunk, context)]
+    segments = [(*seg, j) for j, piece in enumerate(encoded) for seg in _segments(piece, chunk, context)]
     order = sorted(range(len(segments)), key=lambda i: len(segments[i][0]))
     total_loss = 0.0
     total_correct = 0
     total_steps = 0
     has_accuracy = False
     scored = 0  # segments
-    batch: list[tuple[torch.Tensor, int]] = []
+    batch: list[tuple[torch.Tensor, int, int]] = []  # (steps, unscored, piece index)
 
     def flush() -> None:
         nonlocal total_loss, total_correct, total_steps, scored, has_accuracy
-        x, target, mask = _pad(batch)
-        y, _ = model(x.to(device))
+        x, target, mask = _pad([(steps, unscored) for steps, unscored, _ in batch])
+        if conditions is None:
+            y, _ = model(x.to(device))
+        else:
+            rows = conditions[[j for *_, j in batch]].float()  # (B, C)
+            y, _ = model(x.to(device), condition=rows[:, None].expand(-1, x.shape[1], -1).to(device))
         target, mask = target.to(device), mask.to(device)
         losses = kind.step_losses(y, target)  # (B, T)
         correct = kind.correct(y, target)

@@ -157,7 +157,10 @@ class _StopSignal:
 
 
 class Trainer:
-    """Trains ``model`` on ``windows``, validating on ``val_encoded`` pieces.
+    """Trains ``model`` on ``windows``, validating on ``val_encoded`` pieces (with
+    ``val_conditions`` ``(pieces, C)`` where the representation declares conditions;
+    in training, each row's condition is the neutral one ``cfg.condition_dropout`` of
+    the time).
 
     During training only the first ``cfg.val_max_tokens`` steps' worth of validation
     pieces are scored (the evaluator scores them all).
@@ -172,6 +175,7 @@ class Trainer:
         spec: OutputSpec,
         windows: PieceWindows | StreamWindows,
         val_encoded: Sequence[torch.Tensor],
+        val_conditions: torch.Tensor | None = None,
         cfg: TrainConfig,
         run_dir: RunDir,
         device: torch.device,
@@ -185,7 +189,9 @@ class Trainer:
         self.train_model = distributed.wrap(model, device)  # DDP under torchrun, else the model
         self.spec = spec
         self.windows = windows
-        self.val_encoded = distributed.shard(_first_tokens(val_encoded, cfg.val_max_tokens))
+        scored = _first_tokens(val_encoded, cfg.val_max_tokens)
+        self.val_encoded = distributed.shard(scored)
+        self.val_conditions = None if val_conditions is None else distributed.shard(val_conditions[: len(scored)])
         self.cfg = cfg
         self.run_dir = run_dir
         self.device = device
@@ -304,7 +310,12 @@ class Trainer:
             self.run_state.state = self.model.reset_state(self.run_state.state, window.fresh.to(self.device))
         x, y, mask = (self._to_device(t) for t in (window.x, window.y, window.mask))
         with autocast(self.device, self.amp_dtype):
-            out, state = self.train_model(x, self.run_state.state)
+            if window.condition is None:
+                out, state = self.train_model(x, self.run_state.state)
+            else:
+                kept = torch.rand(len(window.condition)) >= self.cfg.condition_dropout  # (B,): the rest get the neutral zeros
+                condition = self._to_device(window.condition * kept[:, None, None])
+                out, state = self.train_model(x, self.run_state.state, condition=condition)
         self.run_state.state = detach(state)
         loss = self.spec.kind.loss(out.float(), y, mask)
         self.optimizer.zero_grad(set_to_none=True)
@@ -372,7 +383,8 @@ class Trainer:
     def _validate(self) -> str:
         """Score the validation pieces, log, checkpoint; return why to stop, or ""."""
         self.validated_step = self.run_state.step
-        val = distributed.reduce_score(score_pieces(self.model, self.val_encoded, self.spec, self.device), self.device)
+        val = distributed.reduce_score(score_pieces(self.model, self.val_encoded, self.spec, self.device,
+                                                          conditions=self.val_conditions), self.device)
         train_loss = self.run_state.loss_sum / max(1, self.run_state.loss_count)
         self.run_state.loss_sum, self.run_state.loss_count = 0.0, 0
         record = {

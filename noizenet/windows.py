@@ -32,6 +32,7 @@ class Window:
     y: torch.Tensor  # targets, shaped like x: x shifted one step
     mask: torch.Tensor | None  # (B, T) bool, False on padding; None when nothing is padded
     fresh: torch.Tensor  # (B,) bool: rows that begin a new piece (or a new epoch) from a zero state
+    condition: torch.Tensor | None = None  # (B, T, C) float32: each step's piece's condition; None: none declared
 
     @property
     def steps(self) -> int:
@@ -41,10 +42,12 @@ class Window:
 
 def make_windows(
     layout: str, encoded: Sequence[torch.Tensor], *, batch_size: int, seq_len: int, seed: int,
-    rank: int = 0, world_size: int = 1,
+    rank: int = 0, world_size: int = 1, conditions: torch.Tensor | None = None,
 ) -> PieceWindows | StreamWindows:
+    """``conditions`` float32 ``(pieces, C)``: each piece's condition, given with every step of it."""
     cls = PieceWindows if layout == "pieces" else StreamWindows
-    return cls(encoded, batch_size=batch_size, seq_len=seq_len, seed=seed, rank=rank, world_size=world_size)
+    return cls(encoded, batch_size=batch_size, seq_len=seq_len, seed=seed, rank=rank, world_size=world_size,
+               conditions=conditions)
 
 
 def piece_lengths(encoded: Sequence[torch.Tensor]) -> np.ndarray:
@@ -68,9 +71,10 @@ class PieceWindows:
 
     def __init__(
         self, encoded: Sequence[torch.Tensor], *, batch_size: int, seq_len: int, seed: int,
-        rank: int = 0, world_size: int = 1,
+        rank: int = 0, world_size: int = 1, conditions: torch.Tensor | None = None,
     ) -> None:
         self.encoded = encoded
+        self.conditions = conditions
         lengths = piece_lengths(encoded)
         self.usable = np.flatnonzero(lengths >= 2)  # pieces long enough to learn from
         if not len(self.usable):
@@ -135,7 +139,11 @@ class PieceWindows:
             y[row, :n] = piece[lo + 1 : lo + 1 + n]
             mask[row, :n] = True
         fresh = torch.tensor([k == 0 for _, k in slots])
-        return Window(x, y, None if bool(mask.all()) else mask, fresh=fresh)
+        condition = None
+        if self.conditions is not None:
+            pieces = torch.from_numpy(self.usable[[j for j, _ in slots]])
+            condition = self.conditions[pieces][:, None].expand(-1, self.seq_len, -1)
+        return Window(x, y, None if bool(mask.all()) else mask, fresh=fresh, condition=condition)
 
 
 class StreamWindows:
@@ -143,9 +151,10 @@ class StreamWindows:
 
     def __init__(
         self, encoded: Sequence[torch.Tensor], *, batch_size: int, seq_len: int, seed: int,
-        rank: int = 0, world_size: int = 1,
+        rank: int = 0, world_size: int = 1, conditions: torch.Tensor | None = None,
     ) -> None:
         self.encoded = encoded
+        self.conditions = conditions
         self.lengths = piece_lengths(encoded)
         self.seq_len = seq_len
         self.seed = seed
@@ -173,18 +182,24 @@ class StreamWindows:
         for i in range(start, self.windows_per_epoch):
             rows = [_steps(self.encoded, order, starts, s * self.stream_len + i * self.seq_len, self.seq_len + 1)
                     for s in mine]
-            x, y = torch.stack([r[:-1] for r in rows]), torch.stack([r[1:] for r in rows])
-            yield Window(x, y, None, fresh=torch.full((self.batch_size,), i == 0))
+            x, y = torch.stack([r[:-1] for r, _ in rows]), torch.stack([r[1:] for r, _ in rows])
+            condition = None
+            if self.conditions is not None:  # each input step's piece's
+                condition = self.conditions[torch.stack([torch.from_numpy(p[:-1]) for _, p in rows])]
+            yield Window(x, y, None, fresh=torch.full((self.batch_size,), i == 0), condition=condition)
 
 
-def _steps(pieces: Sequence[torch.Tensor], order: np.ndarray, starts: np.ndarray, lo: int, count: int) -> torch.Tensor:
+def _steps(
+    pieces: Sequence[torch.Tensor], order: np.ndarray, starts: np.ndarray, lo: int, count: int,
+) -> tuple[torch.Tensor, np.ndarray]:
     """``count`` steps, from ``lo``, of ``pieces`` laid end to end in ``order`` (the
-    j-th of them begins at ``starts[j]``)."""
-    parts, hi = [], lo + count
+    j-th of them begins at ``starts[j]``), and the index of each step's piece."""
+    parts, owners, hi = [], [], lo + count
     j = int(np.searchsorted(starts, lo, side="right")) - 1
     while lo < hi:
         offset = lo - int(starts[j])
         n = min(hi, int(starts[j + 1])) - lo
         parts.append(pieces[int(order[j])][offset : offset + n])
+        owners.append(np.full(n, order[j], dtype=np.int64))
         lo, j = lo + n, j + 1
-    return torch.cat(parts)
+    return torch.cat(parts), np.concatenate(owners)

@@ -31,6 +31,7 @@ class StartPrime(Prime):
 
 class SongPrime(Prime):
     name = "song"
+    keeps_condition = True  # a continuation keeps what its tune states (a conditioned representation's key)
     description = "the opening of a held-out piece (test split), a different one per sample"
 
     def make(self, representation: Representation, context: PrimeContext, count: int) -> list[torch.Tensor]:

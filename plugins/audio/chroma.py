@@ -28,9 +28,8 @@ from noizenet.kinds import Continuous
 from noizenet.plots import plt, save_figure
 from noizenet.plugins.audio.augment import AugmentConfig
 from noizenet.plugins.audio.base import AudioRepresentation
+from noizenet.plugins.audio.keys import PITCH_CLASSES
 from noizenet.plugins.synthesis import write_midi
-
-PITCH_CLASSES = ["C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B"]
 
 
 @dataclass
@@ -132,7 +131,7 @@ class ChromaRepresentation(AudioRepresentation):
         seconds = len(chroma) * self.hop / self.sample_rate
         ax.imshow(chroma.T if chroma.size else np.zeros((12, 1)), origin="lower", aspect="auto",
                   extent=(0, max(seconds, 1e-3), -0.5, 11.5), cmap="magma", vmin=0, vmax=1)
-        ax.set_yticks(range(12), PITCH_CLASSES)
+        ax.set_yticks(range(12), list(PITCH_CLASSES))
         ax.set_xlabel("seconds")
         ax.set_title("chroma")
         return save_figure(fig, path)

@@ -9,6 +9,12 @@ blurred average of several: what a continuous model's mean-squared error gives.
 Decoding plays the codes' magnitudes with phase found by Griffin-Lim, so the
 output keeps the harmonics of the notes the codes were learned from. The codebook
 travels in the checkpoint.
+
+Each piece comes with its pitch-class profile as the model's condition (12 values,
+standardized): the energy of its codes' spectra in each pitch class (librosa's
+chroma filters), summed over the piece. Continuations of a song or file prime are
+conditioned on the prime's profile, ``--key "E minor"`` on that key's
+Krumhansl-Kessler profile; ``--guidance`` weighs the condition.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import librosa
 import numpy as np
 import torch
 
@@ -27,6 +34,7 @@ from noizenet.interfaces import OutputSpec
 from noizenet.kinds import Categorical
 from noizenet.plugins.audio.augment import AugmentConfig
 from noizenet.plugins.audio.base import FRAME_STEP_SUGGESTED, FramedRepresentation
+from noizenet.plugins.audio.keys import PITCH_CLASSES, key_profile, parse_key, standardized
 from noizenet.plugins.audio.stft import Framing
 
 PEAK_PERCENTILE = 99.9  # of the training magnitudes: "the loudest", robust to a stray click
@@ -41,6 +49,7 @@ class CodebookConfig(AugmentConfig):
     codes: int = 256  # spectra in the codebook: the vocabulary (fewer when the training audio has under 64 frames a code)
     fit_frames: int = 30_000  # training frames k-means learns from at most (evenly spread)
     range_db: float = 60.0  # dynamics kept below the loudest training magnitude; quieter detail is one floor
+    pitch_condition: bool = True  # condition the model on each piece's pitch-class profile (keeps the key; --key)
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -65,10 +74,25 @@ class CodebookRepresentation(FramedRepresentation):
         self.framing = Framing(config.frame_size, config.hop)
         self.centroids = np.zeros((config.codes, self.framing.bins), np.float32)  # log-magnitude spectra
         self.floor = 1e-3  # magnitude added before the log, set by fit from range_db
+        self._code_pitches: np.ndarray | None = None  # (codes, 12), from the centroids when first needed
 
     @property
     def spec(self) -> OutputSpec:
-        return OutputSpec(Categorical(), len(self.centroids))
+        return OutputSpec(Categorical(), len(self.centroids), condition=len(PITCH_CLASSES) if self.config.pitch_condition else 0)
+
+    def condition(self, encoded: torch.Tensor) -> np.ndarray:
+        """The standardized ``(12,)`` pitch-class profile of the codes ``encoded`` ``(T,)``."""
+        if self._code_pitches is None:
+            magnitude = np.maximum(np.exp(self.centroids) - self.floor, 0.0)  # (codes, bins)
+            filters = librosa.filters.chroma(sr=self.sample_rate, n_fft=self.config.frame_size, tuning=0.0)  # (12, bins)
+            self._code_pitches = np.square(magnitude) @ filters.T  # (codes, 12): each code's energy per pitch class
+        return standardized(self._code_pitches[np.asarray(encoded, dtype=np.int64)].sum(axis=0))
+
+    def asked_condition(self, steering: dict[str, str]) -> np.ndarray | None:
+        """``--key``'s Krumhansl-Kessler profile, standardized; None for other steering."""
+        if set(steering) != {"key"}:
+            return None
+        return standardized(key_profile(parse_key(steering["key"])))
 
     def log_spectra(self, audio: np.ndarray) -> np.ndarray:
         """``(T, bins)`` log-magnitude frames (a noise floor far below the music adds
@@ -92,6 +116,7 @@ class CodebookRepresentation(FramedRepresentation):
 
         kmeans = MiniBatchKMeans(n_clusters=codes, random_state=0, n_init=3, batch_size=4096)
         self.centroids = kmeans.fit(np.log(magnitudes + self.floor)).cluster_centers_.astype(np.float32)
+        self._code_pitches = None
 
     def to_steps(self, audio: np.ndarray) -> torch.Tensor:
         """Int64 tokens ``(T,)``: each frame's nearest code (Euclidean, in log magnitude)."""
@@ -110,6 +135,7 @@ class CodebookRepresentation(FramedRepresentation):
         super().load_state_dict(state)
         self.centroids = state["centroids"].numpy().astype(np.float32)
         self.floor = float(state["floor"])
+        self._code_pitches = None
 
 
 @hookimpl

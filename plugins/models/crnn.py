@@ -18,6 +18,7 @@ from torch import nn
 from noizenet import hookimpl
 from noizenet.errors import ConfigError
 from noizenet.interfaces import ModelPlugin, OutputSpec, SequenceModel
+from noizenet.plugins.models.condition import ConditionInput
 from noizenet.plugins.models.recurrent import recur, start_head
 
 CELLS = {"gru": nn.GRU, "lstm": nn.LSTM}
@@ -58,6 +59,7 @@ class Crnn(SequenceModel):
             nn.ReLU(),
             nn.AdaptiveAvgPool1d(cfg.pooled),
         )
+        self.condition = ConditionInput(spec, cfg.channels * cfg.pooled)
         self.rnn = CELLS[cfg.cell](
             cfg.channels * cfg.pooled, cfg.hidden, cfg.layers, batch_first=True,
             dropout=cfg.dropout if cfg.layers > 1 else 0.0,
@@ -72,11 +74,11 @@ class Crnn(SequenceModel):
         features = self.convolve(x.reshape(batch * steps, 1, width))
         return features.reshape(batch, steps, -1)
 
-    def hidden(self, x: torch.Tensor, state: Any = None) -> tuple[torch.Tensor, Any]:
-        return recur(self.rnn, self.summarize(x), state)
+    def hidden(self, x: torch.Tensor, state: Any = None, condition: torch.Tensor | None = None) -> tuple[torch.Tensor, Any]:
+        return recur(self.rnn, self.condition(self.summarize(x), condition), state)
 
-    def forward(self, x: torch.Tensor, state: Any = None) -> tuple[torch.Tensor, Any]:
-        h, state = self.hidden(x, state)
+    def forward(self, x: torch.Tensor, state: Any = None, condition: torch.Tensor | None = None) -> tuple[torch.Tensor, Any]:
+        h, state = self.hidden(x, state, condition)
         return self.head(self.drop(h)), state
 
 

@@ -18,6 +18,7 @@ from noizenet import hookimpl
 from noizenet.errors import ConfigError
 from noizenet.interfaces import ModelPlugin, OutputSpec, SequenceModel
 from noizenet.kinds import Categorical, Continuous
+from noizenet.plugins.models.condition import ConditionInput
 from noizenet.plugins.models.sampler import RecurrentWeights
 
 CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
@@ -46,7 +47,8 @@ class RecurrentConfig:
 
 
 class RecurrentNet(SequenceModel):
-    """``(B, T)`` tokens or ``(B, T, D)`` frames -> ``(B, T, spec.size)`` outputs."""
+    """``(B, T)`` tokens or ``(B, T, D)`` frames (and a ``(B, T, C)`` condition, added
+    to the input layer's output) -> ``(B, T, spec.size)`` outputs."""
 
     def __init__(self, cell: str, spec: OutputSpec, cfg: RecurrentConfig) -> None:
         super().__init__()
@@ -56,6 +58,7 @@ class RecurrentNet(SequenceModel):
             self.input = nn.Embedding(spec.input_size, cfg.embedding)
         else:
             self.input = nn.Linear(spec.input_size, cfg.embedding)
+        self.condition = ConditionInput(spec, cfg.embedding)
         self.rnn = CELLS[cell](
             cfg.embedding, cfg.hidden, cfg.layers, batch_first=True, dropout=cfg.dropout if cfg.layers > 1 else 0.0
         )
@@ -64,11 +67,11 @@ class RecurrentNet(SequenceModel):
         initialize(self, cfg.init)
         start_head(self.head, spec)
 
-    def hidden(self, x: torch.Tensor, state: Any = None) -> tuple[torch.Tensor, Any]:
-        return recur(self.rnn, self.input(x), state)  # (B, T, hidden), state
+    def hidden(self, x: torch.Tensor, state: Any = None, condition: torch.Tensor | None = None) -> tuple[torch.Tensor, Any]:
+        return recur(self.rnn, self.condition(self.input(x), condition), state)  # (B, T, hidden), state
 
-    def forward(self, x: torch.Tensor, state: Any = None) -> tuple[torch.Tensor, Any]:
-        h, state = self.hidden(x, state)
+    def forward(self, x: torch.Tensor, state: Any = None, condition: torch.Tensor | None = None) -> tuple[torch.Tensor, Any]:
+        h, state = self.hidden(x, state, condition)
         return self.head(self.drop(h)), state
 
     def compiled_sampler(self, rows: int):
@@ -82,7 +85,7 @@ class RecurrentNet(SequenceModel):
             return None
         if type(self.kind) not in (Categorical, Continuous):
             return None
-        return RecurrentWeights.from_modules(self.cell, self.input, self.rnn, self.head).sample
+        return RecurrentWeights.from_modules(self.cell, self.input, self.rnn, self.head, self.condition.project).sample
 
 
 def recur(rnn: nn.RNNBase, x: torch.Tensor, state: Any = None) -> tuple[torch.Tensor, Any]:

@@ -33,6 +33,9 @@ class RecurrentWeights:
     w_ih: ``(L-1, H, G*H)`` input weights of layers above the first, transposed.
     w_hh: ``(L, H, G*H)`` recurrent weights, transposed. b_ih, b_hh: ``(L, G*H)``.
     head_w: ``(H, V)``; head_b: ``(V,)``. G = gates per cell (1, 3 or 4).
+    condition_w: ``(C, G*H)``: a condition's projection through layer 0's input
+        weights (what a row's condition adds to its gate inputs at every step);
+        ``(0, G*H)`` for a model without conditions.
     """
 
     cell: int
@@ -45,9 +48,12 @@ class RecurrentWeights:
     b_hh: np.ndarray
     head_w: np.ndarray
     head_b: np.ndarray
+    condition_w: np.ndarray
 
     @classmethod
-    def from_modules(cls, cell: str, inputs: nn.Embedding | nn.Linear, rnn: nn.RNNBase, head: nn.Linear) -> RecurrentWeights:
+    def from_modules(
+        cls, cell: str, inputs: nn.Embedding | nn.Linear, rnn: nn.RNNBase, head: nn.Linear, condition: nn.Linear | None = None,
+    ) -> RecurrentWeights:
         def array(t: torch.Tensor) -> np.ndarray:
             return np.ascontiguousarray(t.detach().float().cpu().numpy())
 
@@ -77,6 +83,8 @@ class RecurrentWeights:
             b_hh=array(torch.stack([param("bias_hh", k) for k in range(layers)])),
             head_w=array(head.weight.T),
             head_b=array(head.bias if head.bias is not None else torch.zeros(head.out_features)),
+            condition_w=array(condition.weight.T @ param("weight_ih", 0).T) if condition is not None
+            else np.zeros((0, gates), np.float32),
         )
 
     @property
@@ -85,7 +93,7 @@ class RecurrentWeights:
 
     def arrays(self) -> tuple:
         return (self.cell, self.table, self.in_w, self.in_b, self.w_ih, self.w_hh, self.b_ih, self.b_hh,
-                self.head_w, self.head_b)
+                self.head_w, self.head_b, self.condition_w)
 
     def logits(self, inputs: np.ndarray) -> np.ndarray:
         """Teacher-forced outputs ``(B, T, V)`` for int64 tokens ``(B, T)`` or float32
@@ -107,15 +115,31 @@ class RecurrentWeights:
         scale: np.ndarray | None = None,
         top_k: int = 0,
         top_p: float = 1.0,
+        conditions: np.ndarray | None = None,
+        guidance: float = 1.0,
     ) -> None:
         """Fill ``out`` (int64 ``(B, L)`` or float32 ``(B, L, D)``) after each row's
         prime; see SequenceModel.compiled_sampler."""
-        common = (lengths.astype(np.int64), ends.astype(np.int64), temperatures.astype(np.float32), float(noise), seed % (2**32))
+        bias = self.row_bias(len(out), conditions, guidance)
+        common = (lengths.astype(np.int64), ends.astype(np.int64), temperatures.astype(np.float32), float(noise),
+                  seed % (2**32), bias, float(guidance))
         if self.frames:
             spread = np.zeros(out.shape[2], np.float32) if scale is None else scale.astype(np.float32)
             _sample_frames(*self.arrays(), out, *common, spread)
         else:
             _sample_tokens(*self.arrays(), out, *common, stop, int(top_k), float(top_p))
+
+    def row_bias(self, rows: int, conditions: np.ndarray | None, guidance: float) -> np.ndarray:
+        """float32 ``(R, G*H)``: what each internal row adds to layer 0's gate inputs.
+        R = ``rows`` (no condition, guidance 0 or 1) or ``2 * rows`` (guided: the
+        conditioned rows, then the same rows unconditioned)."""
+        gates = self.w_hh.shape[2]
+        if conditions is None or guidance == 0 or not self.condition_w.size:
+            return np.zeros((rows, gates), np.float32)
+        conditioned = conditions.astype(np.float32) @ self.condition_w
+        if guidance == 1:
+            return np.ascontiguousarray(conditioned)
+        return np.ascontiguousarray(np.concatenate([conditioned, np.zeros_like(conditioned)]))
 
 
 @numba.njit(cache=True, fastmath=True)
@@ -167,7 +191,7 @@ def _step(cell, first, w_ih, w_hh, b_ih, b_hh, h, c):
 
 
 @numba.njit(cache=True)
-def _forward(cell, table, in_w, in_b, w_ih, w_hh, b_ih, b_hh, head_w, head_b, tokens, frames):
+def _forward(cell, table, in_w, in_b, w_ih, w_hh, b_ih, b_hh, head_w, head_b, condition_w, tokens, frames):
     batch, steps = (frames.shape[0], frames.shape[1]) if in_w.size else (tokens.shape[0], tokens.shape[1])
     layers, hidden = w_hh.shape[0], w_hh.shape[1]
     h = np.zeros((layers, batch, hidden), np.float32)
@@ -183,6 +207,15 @@ def _forward(cell, table, in_w, in_b, w_ih, w_hh, b_ih, b_hh, head_w, head_b, to
         top = _step(cell, first, w_ih, w_hh, b_ih, b_hh, h, c)
         logits[:, t] = top @ head_w + head_b
     return logits
+
+
+@numba.njit(cache=True)
+def _guided(outputs, batch, guidance):
+    """``(batch, V)``: the rows' outputs, or where ``outputs`` holds ``2 * batch`` rows
+    (conditioned, then unconditioned) ``uncond + guidance * (cond - uncond)``."""
+    if outputs.shape[0] == batch:
+        return outputs
+    return outputs[batch:] + np.float32(guidance) * (outputs[:batch] - outputs[batch:])
 
 
 @numba.njit(cache=True, fastmath=True)
@@ -223,20 +256,23 @@ def _draw(logits, temperature, top_k, top_p):
 
 @numba.njit(cache=True, nogil=True)  # the GIL is free for progress bars while it runs
 def _sample_frames(
-    cell, table, in_w, in_b, w_ih, w_hh, b_ih, b_hh, head_w, head_b, out, lengths, ends, temperatures, noise, seed, scale
+    cell, table, in_w, in_b, w_ih, w_hh, b_ih, b_hh, head_w, head_b, condition_w, out, lengths, ends, temperatures,
+    noise, seed, bias, guidance, scale,
 ):
     np.random.seed(seed)
     batch, width = out.shape[0], out.shape[2]
     layers, hidden = w_hh.shape[0], w_hh.shape[1]
-    h = np.zeros((layers, batch, hidden), np.float32)
-    c = np.zeros((layers, batch, hidden), np.float32)
+    rows = bias.shape[0]  # 2 * batch when guided: conditioned rows, then unconditioned
+    h = np.zeros((layers, rows, hidden), np.float32)
+    c = np.zeros((layers, rows, hidden), np.float32)
     no_tokens = np.zeros(0, np.int64)
     for t in range(ends.max() - 1):
-        first = _first_gates(table, in_w, in_b, b_ih, no_tokens, out[:, t].copy())
+        inputs = out[:, t].copy() if rows == batch else np.concatenate((out[:, t], out[:, t]))
+        first = _first_gates(table, in_w, in_b, b_ih, no_tokens, inputs) + bias
         top = _step(cell, first, w_ih, w_hh, b_ih, b_hh, h, c)
         if ((t + 1 < lengths) | (t + 1 >= ends)).all():
             continue  # every row is still reading its prime (or done): no prediction needed
-        frames = top @ head_w + head_b
+        frames = _guided(top @ head_w + head_b, batch, guidance)
         for b in range(batch):
             if t + 1 < lengths[b] or t + 1 >= ends[b]:
                 continue
@@ -251,20 +287,22 @@ def _sample_frames(
 
 @numba.njit(cache=True, nogil=True)  # the GIL is free for progress bars while it runs
 def _sample_tokens(
-    cell, table, in_w, in_b, w_ih, w_hh, b_ih, b_hh, head_w, head_b, out, lengths, ends, temperatures, noise, seed, stop,
-    top_k, top_p,
+    cell, table, in_w, in_b, w_ih, w_hh, b_ih, b_hh, head_w, head_b, condition_w, out, lengths, ends, temperatures,
+    noise, seed, bias, guidance, stop, top_k, top_p,
 ):
     np.random.seed(seed)
     batch = out.shape[0]
     layers, hidden = w_hh.shape[0], w_hh.shape[1]
     vocab = head_b.shape[0]
-    h = np.zeros((layers, batch, hidden), np.float32)
-    c = np.zeros((layers, batch, hidden), np.float32)
+    rows = bias.shape[0]  # 2 * batch when guided: conditioned rows, then unconditioned
+    h = np.zeros((layers, rows, hidden), np.float32)
+    c = np.zeros((layers, rows, hidden), np.float32)
     done = np.zeros(batch, np.bool_)
     no_frames = np.zeros((0, 0), np.float32)
     last = ends.max()
     for t in range(last - 1):
-        first = _first_gates(table, in_w, in_b, b_ih, out[:, t].copy(), no_frames)
+        inputs = out[:, t].copy() if rows == batch else np.concatenate((out[:, t], out[:, t]))
+        first = _first_gates(table, in_w, in_b, b_ih, inputs, no_frames) + bias
         top = _step(cell, first, w_ih, w_hh, b_ih, b_hh, h, c)
         needed = np.zeros(batch, np.bool_)
         for b in range(batch):
@@ -273,7 +311,7 @@ def _sample_tokens(
             if (done | (t + 1 >= ends)).all():
                 break
             continue
-        logits = top @ head_w + head_b
+        logits = _guided(top @ head_w + head_b, batch, guidance)
         for b in range(batch):
             if not needed[b]:
                 continue

@@ -35,6 +35,7 @@ from torch import nn
 from noizenet import hookimpl
 from noizenet.errors import ConfigError
 from noizenet.interfaces import ModelPlugin, OutputSpec, SequenceModel
+from noizenet.plugins.models.condition import ConditionInput
 from noizenet.plugins.models.two_tier_sampler import TwoTierWeights
 
 SHORTEST_PERIOD, LONGEST_PERIOD = 8, 256  # samples
@@ -78,6 +79,7 @@ class TwoTier(SequenceModel):
         self.rnn = nn.GRU(cfg.frame_hidden, cfg.frame_hidden, cfg.frame_layers, batch_first=True)
         self.upsample = nn.Linear(cfg.frame_hidden, cfg.frame * cfg.mlp)  # one conditioning vector per sample of the next block
         self.sample_in = nn.Linear(cfg.frame * cfg.sample_embedding, cfg.mlp)
+        self.condition = ConditionInput(spec, cfg.mlp)  # into the sample-level MLP, every sample
         self.hidden_layer = nn.Linear(cfg.mlp, cfg.mlp)
         self.drop = nn.Dropout(cfg.dropout)
         self.head = nn.Linear(cfg.mlp, spec.size)
@@ -102,7 +104,7 @@ class TwoTier(SequenceModel):
         return h, history, cond, phase, torch.where(rows, ones, sharpness)
 
     # -- forward ------------------------------------------------------------------------
-    def hidden(self, x: torch.Tensor, state: Any = None) -> tuple[torch.Tensor, Any]:
+    def hidden(self, x: torch.Tensor, state: Any = None, condition: torch.Tensor | None = None) -> tuple[torch.Tensor, Any]:
         """The sample-level MLP's last hidden layer ``(B, T, mlp)``."""
         batch, steps = x.shape
         h, history, cond, phase, sharpness = state if state is not None else self.zero_state(batch, x.device)
@@ -119,7 +121,8 @@ class TwoTier(SequenceModel):
         block = torch.where(i < first_end, 0, (i - first_end) // size + 1)
         position = (phase + i + 1) % size
         recent = full.unfold(1, size, 1)[:, 1 : steps + 1]  # (B, T, size): the samples before each prediction
-        z = torch.relu(self.sample_in(self.embed(recent).flatten(2)) + conds[:, block, position])
+        z = self.condition(self.sample_in(self.embed(recent).flatten(2)) + conds[:, block, position], condition)
+        z = torch.relu(z)
         z = torch.relu(self.hidden_layer(self.drop(z)))
         history = torch.cat([history, x], dim=1)[:, -self.history :]
         phase = (phase + steps) % size
@@ -127,8 +130,8 @@ class TwoTier(SequenceModel):
             sharpness = 1.0 + self.sharpen * periodicity(history[:, : self.history - phase], self.pad)
         return z, (h, history, conds[:, -1], phase, sharpness)
 
-    def forward(self, x: torch.Tensor, state: Any = None) -> tuple[torch.Tensor, Any]:
-        z, state = self.hidden(x, state)
+    def forward(self, x: torch.Tensor, state: Any = None, condition: torch.Tensor | None = None) -> tuple[torch.Tensor, Any]:
+        z, state = self.hidden(x, state, condition)
         return self.head(self.drop(z)), state
 
     def sharpening(self, state: Any) -> torch.Tensor | None:

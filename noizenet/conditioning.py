@@ -1,0 +1,56 @@
+"""Conditions the core gives a conditioned model (``OutputSpec.condition`` > 0): each
+training and held-out piece's own, and each generated sample's (what the user asked
+for, else what its prime states, else the neutral all-zero condition).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from noizenet.errors import ConfigError
+from noizenet.interfaces import Representation
+
+
+def piece_conditions(representation: Representation, encoded: Sequence[torch.Tensor]) -> torch.Tensor | None:
+    """float32 ``(pieces, C)``: :meth:`Representation.condition` of each encoded piece
+    (a mapped piece is read once); None for a representation that declares none."""
+    width = representation.spec.condition
+    if not width:
+        return None
+    rows = np.zeros((len(encoded), width), np.float32)
+    for i, piece in enumerate(encoded):
+        rows[i] = representation.condition(piece[:])
+    return torch.from_numpy(rows)
+
+
+def asked_condition(representation: Representation, steering: dict[str, str]) -> np.ndarray | None:
+    """The condition the user asked for (``--key``), None when none was asked; a
+    ConfigError naming the options where the representation cannot take them."""
+    if not steering or not representation.spec.condition:
+        return None
+    condition = representation.asked_condition(steering)
+    if condition is None:
+        raise ConfigError(f"representation '{representation.name}' cannot be steered by "
+                          f"{', '.join('--' + k for k in steering)}")
+    return condition
+
+
+def sample_conditions(
+    representation: Representation, primes: Sequence[tuple[torch.Tensor, bool]], asked: np.ndarray | None,
+) -> torch.Tensor | None:
+    """float32 ``(samples, C)``: for each (encoded prime, whether it keeps its own
+    condition), ``asked`` when given, else the prime's condition where it keeps it
+    (songs, files), else neutral zeros; None for a representation without conditions."""
+    width = representation.spec.condition
+    if not width:
+        return None
+    rows = np.zeros((len(primes), width), np.float32)
+    for i, (prime, keeps) in enumerate(primes):
+        if asked is not None:
+            rows[i] = asked
+        elif keeps:
+            rows[i] = representation.condition(prime)
+    return torch.from_numpy(rows)

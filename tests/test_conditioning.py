@@ -1,0 +1,159 @@
+"""Conditions (issue 23): every built-in model takes one, training drops it to the
+neutral zeros, guidance mixes the conditioned and unconditioned outputs in the eager
+and the compiled samplers alike, and codebook audio conditions on pitch classes."""
+
+import numpy as np
+import pytest
+import torch
+
+from noizenet.config import ConfigError, TrainConfig
+from noizenet.generator import generate
+from noizenet.interfaces import OutputSpec
+from noizenet.kinds import Categorical, Continuous
+from noizenet.plugins.audio.codebook import CodebookConfig, CodebookRepresentation
+from noizenet.plugins.audio.keys import detect_key, key_name, key_profile, mirex_score, parse_key
+from noizenet.plugins.models.crnn import Crnn, CrnnConfig
+from noizenet.plugins.models.recurrent import RecurrentConfig, RecurrentNet
+from noizenet.plugins.models.samplernn import SampleRnnConfig, TwoTier
+from noizenet.windows import make_windows
+
+CPU = torch.device("cpu")
+TOKENS = OutputSpec(Categorical(), 8, condition=3)
+FRAMES = OutputSpec(Continuous(), 6, condition=3)
+
+
+def built(name: str) -> torch.nn.Module:
+    torch.manual_seed(0)
+    if name == "crnn":
+        return Crnn(FRAMES, CrnnConfig(hidden=16, channels=4, kernel=3, pooled=2))
+    if name == "samplernn":
+        return TwoTier(TOKENS, SampleRnnConfig(frame=4, frame_hidden=16, sample_embedding=4, mlp=16, sharpen=0.0))
+    return RecurrentNet(name, TOKENS, RecurrentConfig(hidden=16, layers=2, embedding=8))
+
+
+@pytest.mark.parametrize("name", ["rnn", "lstm", "gru", "crnn", "samplernn"])
+def test_a_condition_reaches_every_built_in_model_and_none_is_the_zero_condition(name):
+    net = built(name).eval()
+    x = torch.randn(2, 9, 6) if name == "crnn" else torch.randint(0, 8, (2, 9))
+    condition = torch.tensor([[1.0, -2.0, 0.5], [0.0, 3.0, -1.0]])[:, None].expand(-1, 9, -1)
+    with torch.no_grad():
+        plain, _ = net(x)
+        zero, _ = net(x, condition=torch.zeros_like(condition))
+        conditioned, _ = net(x, condition=condition)
+    assert torch.allclose(plain, zero)
+    assert not torch.allclose(plain, conditioned, atol=1e-4)
+
+
+def test_windows_give_each_step_its_own_pieces_condition_in_both_layouts():
+    pieces = [torch.full((n,), j, dtype=torch.long) for j, n in enumerate([30, 7, 19, 44, 12])]
+    conditions = torch.arange(5, dtype=torch.float32)[:, None].repeat(1, 2)  # piece j: (j, j)
+    for layout in ("pieces", "stream"):
+        windows = make_windows(layout, pieces, batch_size=2, seq_len=8, seed=0, conditions=conditions)
+        for window in windows.epoch(0):
+            steps = window.mask if window.mask is not None else torch.ones(window.x.shape, dtype=torch.bool)
+            assert window.condition.shape == (*window.x.shape, 2)
+            assert torch.equal(window.condition[..., 0][steps], window.x[steps].float())  # each step's piece
+
+
+def test_condition_dropout_is_a_share_of_one():
+    with pytest.raises(ConfigError, match="train.condition_dropout"):
+        TrainConfig(condition_dropout=1.5)
+
+
+def conditioned_model() -> RecurrentNet:
+    torch.manual_seed(0)
+    net = RecurrentNet("lstm", TOKENS, RecurrentConfig(hidden=16, layers=2, embedding=8))
+    with torch.no_grad():
+        net.condition.project.weight.mul_(20.0)  # a condition that moves the prediction a lot
+    return net.eval()
+
+
+@pytest.mark.parametrize("compiled", [False, True])
+def test_guidance_zero_is_the_unconditioned_prediction(compiled):
+    net = conditioned_model()
+    primes = [torch.tensor([0, 3]), torch.tensor([0])]
+    conditions = torch.tensor([[1.0, 0.0, -1.0], [0.0, 2.0, 0.0]])
+    plain = generate(net, TOKENS, primes, [1.0, 1.0], max_length=30, seed=5, device=CPU, compiled=compiled)
+    guided = generate(net, TOKENS, primes, [1.0, 1.0], max_length=30, seed=5, device=CPU, compiled=compiled,
+                      conditions=conditions, guidance=0.0)
+    conditioned = generate(net, TOKENS, primes, [1.0, 1.0], max_length=30, seed=5, device=CPU, compiled=compiled,
+                           conditions=conditions, guidance=1.0)
+    assert all(torch.equal(a, b) for a, b in zip(plain.sequences, guided.sequences))
+    assert not all(torch.equal(a, b) for a, b in zip(plain.sequences, conditioned.sequences))
+
+
+@pytest.mark.parametrize("guidance", [1.0, 0.5, 3.0])
+def test_compiled_and_eager_samplers_agree_with_guidance_on(guidance):
+    """Argmax generation (temperature 0) is deterministic: both paths pick the same tokens,
+    and each step's pick is the argmax of uncond + g * (cond - uncond) over the whole prefix."""
+    net = conditioned_model()
+    primes = [torch.tensor([0, 3, 5]), torch.tensor([0])]
+    conditions = torch.tensor([[1.0, 0.0, -1.0], [0.0, 2.0, 0.0]])
+    runs = [generate(net, TOKENS, primes, [0.0, 0.0], max_length=25, seed=0, device=CPU, compiled=compiled,
+                     conditions=conditions, guidance=guidance).sequences for compiled in (False, True)]
+    assert net.compiled_sampler(2) is not None
+    assert all(torch.equal(a, b) for a, b in zip(*runs))
+    row, condition = runs[0][0], conditions[:1, None]
+    with torch.no_grad():
+        for t in range(3, len(row)):
+            cond, _ = net(row[None, :t], condition=condition.expand(-1, t, -1))
+            uncond, _ = net(row[None, :t])
+            assert int((uncond + guidance * (cond - uncond))[0, -1].argmax()) == int(row[t])
+
+
+def test_a_trained_toy_model_follows_its_condition():
+    """Pieces of token 2 come with condition (1, 0, 0), pieces of token 5 with (0, 1, 0):
+    primed with nothing but the start token, each condition gives its own token."""
+    torch.manual_seed(0)
+    net = RecurrentNet("gru", TOKENS, RecurrentConfig(hidden=16, layers=1, embedding=8, dropout=0.0))
+    pieces = [torch.tensor([0] + [2 if j % 2 == 0 else 5] * 20) for j in range(8)]
+    conditions = torch.tensor([[1.0, 0.0, 0.0] if j % 2 == 0 else [0.0, 1.0, 0.0] for j in range(8)])
+    windows = make_windows("pieces", pieces, batch_size=8, seq_len=10, seed=0, conditions=conditions)
+    optimizer = torch.optim.Adam(net.parameters(), lr=0.03)
+    for epoch in range(40):
+        for window in windows.epoch(epoch):
+            out, _ = net(window.x, condition=window.condition)
+            loss = torch.nn.functional.cross_entropy(out.reshape(-1, 8), window.y.reshape(-1))
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+    net.eval()
+    asked = torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+    rows = generate(net, TOKENS, [torch.tensor([0])] * 2, [1.0, 1.0], max_length=20, seed=0, device=CPU,
+                    conditions=asked).sequences
+    assert (rows[0][1:] == 2).float().mean() > 0.9
+    assert (rows[1][1:] == 5).float().mean() > 0.9
+
+
+def test_keys_parse_detect_and_score_as_mirex_does():
+    assert parse_key("E minor") == parse_key("Em") == (4, "minor")
+    assert parse_key("Bb") == (10, "major") and parse_key("f#m") == (6, "minor")
+    with pytest.raises(ConfigError, match="not a key"):
+        parse_key("H major")
+    for key in [(0, "major"), (9, "minor"), (6, "major")]:
+        assert detect_key(key_profile(key)) == key
+    assert key_name((10, "major")) == "A# major"
+    assert mirex_score((0, "major"), (0, "major")) == 1.0
+    assert mirex_score((7, "major"), (0, "major")) == 0.5  # a fifth
+    assert mirex_score((9, "minor"), (0, "major")) == 0.3  # relative
+    assert mirex_score((0, "minor"), (0, "major")) == 0.2  # parallel
+    assert mirex_score((1, "major"), (0, "major")) == 0.0
+
+
+def test_codebook_conditions_a_piece_on_the_pitch_classes_it_sounds():
+    rate = 16000
+    t = np.arange(rate * 2) / rate
+    tones = {"A": 440.0, "C": 261.63, "E": 329.63}
+    audio = {name: (0.3 * np.sin(2 * np.pi * f * t)).astype(np.float32) for name, f in tones.items()}
+    codebook = CodebookRepresentation(CodebookConfig(codes=8))
+    codebook.sample_rate = rate
+    codebook.fit_audio(list(audio.values()))
+    assert codebook.spec.condition == 12
+    for name, clip in audio.items():
+        profile = codebook.condition(codebook.to_steps(clip))
+        assert ["C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B"][int(profile.argmax())] == name
+        assert abs(float(profile.mean())) < 1e-5 and abs(float(profile.std()) - 1) < 1e-4
+    asked = codebook.asked_condition({"key": "E minor"})
+    assert detect_key(asked) == (4, "minor")
+    assert codebook.asked_condition({"meter": "6/8"}) is None
+    assert CodebookRepresentation(CodebookConfig(pitch_condition=False)).spec.condition == 0
