@@ -1,11 +1,16 @@
 """Does generated audio sound like music? Every audio representation in one run.
 
 For each representation, trains `noizenet run --repr R --model M --max-minutes MIN
---seed S --prime song noise perlin --seconds 3 -n N` (on `--data DIR`, or the default
-rendered corpus) into a scratch folder, and prints the tonality measures of its 3 s
-continuations (N of each prime; the key kept is the mean over the N song-primed ones)
-beside held-out audio and white noise (the run's own `tonality`, `audio-quality` and
-`collapse` metrics), then the acceptance checks: voiced share
+--seed S --prime song noise perlin --seconds 4 -n N` (on `--data DIR`, or the default
+rendered corpus) into a scratch folder, and prints the tonality measures of its 4 s
+continuations (N of each prime; the key kept is the mean over the N song-primed ones,
+also in windows 0-1, 1-2 and 2-4 s after the prime, and as the Krumhansl-Schmuckler
+key of prime and continuation, MIREX-scored) beside held-out audio and white noise
+(the run's own `tonality`, `audio-quality` and `collapse` metrics). A representation
+that takes `--key` (codebook) is then asked for each of ``ASKED_KEYS`` (`noizenet
+generate RUN --key K --prime noise`, evaluated): the MIREX score of the
+continuations' keys against the asked one, beside held-out audio's (chance). Then
+the acceptance checks: voiced share
 >= 0.8 x real's, chroma entropy <= real's + 0.4 bits, pitch changes per second
 between 0.5x and 2x real's, no collapsed clip, different primes differ; and the
 aims: key correlation >= 0.7, Fréchet distance below a third of the waveform
@@ -36,6 +41,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from machine import report  # noqa: E402
 
 WAVEFORM_FRECHET_BEFORE = 13_800  # benchmarks/README.md, "Audio acceptance runs", default data
+ASKED_KEYS = ("D major", "E minor", "G major", "A minor")  # --key asked of representations that take it
 ROWS = [  # (label, key of the continuations' figure, key of real audio's, key of white noise's)
     ("frames pyin calls voiced (65-2100 Hz)", "voiced_share_generated", "voiced_share_real", "voiced_share_white_noise"),
     ("chroma entropy per frame, bits (max 3.58)", "chroma_entropy_generated", "chroma_entropy_real",
@@ -45,6 +51,13 @@ ROWS = [  # (label, key of the continuations' figure, key of real audio's, key o
     ("spectral flatness (1024-point frames)", "flatness_generated", "flatness_real", "flatness_white_noise"),
     ("key kept after a song prime (correlation)", "key_correlation", "key_correlation_real", None),
     ("... one held-out tune's opening vs another's sequel (chance)", None, "key_correlation_other", None),
+    ("... 0-1 s after the prime", "key_correlation_0_1s", "key_correlation_real_0_1s", None),
+    ("... 1-2 s after the prime", "key_correlation_1_2s", "key_correlation_real_1_2s", None),
+    ("... 2-4 s after the prime", "key_correlation_2_4s", "key_correlation_real_2_4s", None),
+    ("key of prime and continuation (MIREX score)", "key_mirex", "key_mirex_real", None),
+    ("... one held-out tune's opening vs another's sequel (chance)", None, "key_mirex_other", None),
+    ("continuations in the prime's key (share)", "key_agreement", None, None),
+    ("--key continuations in the asked key (MIREX score)", "key_asked_mirex", "key_asked_mirex_chance", None),
     ("Fréchet distance to held-out audio", "frechet_generated", None, "frechet_white_noise"),
     ("collapsed continuations", "collapsed_samples", None, None),
 ]
@@ -54,13 +67,33 @@ def run(representation: str, model: str, seed: int, args: argparse.Namespace, fo
     out = folder / f"{representation}-{seed}"
     command = [sys.executable, "-m", "noizenet", "run", "--repr", representation, "--model", model,
                "--max-minutes", str(args.minutes), "--seed", str(seed), "--prime", "song,noise,perlin",
-               "--seconds", "3", "--num-samples", str(args.samples), "--out", str(out), "-q"]
+               "--seconds", "4", "--num-samples", str(args.samples), "--out", str(out), "-q"]
     if args.data:
         command += ["--data", str(args.data)]
     for value in args.set:
         command += ["--set", value]
     subprocess.run(command, check=True)
-    return json.loads((out / "metrics.json").read_text())
+    return {**json.loads((out / "metrics.json").read_text()), **asked_keys(out, args)}
+
+
+def asked_keys(out: Path, args: argparse.Namespace) -> dict:
+    """``key_asked_mirex`` and its chance over ``ASKED_KEYS`` (each: a generation of
+    ``--samples`` noise-primed continuations, evaluated); nothing for a
+    representation that does not take ``--key``."""
+    found: dict[str, list[float]] = {"key_asked_mirex": [], "key_asked_mirex_chance": []}
+    generate_sets = [f"--set={v}" for v in args.set if v.startswith("generate.")]
+    for key in ASKED_KEYS:
+        name = "key-" + key.replace(" ", "-")
+        generated = subprocess.run([sys.executable, "-m", "noizenet", "generate", str(out), "--key", key, "--prime",
+                                    "noise", "-n", str(args.samples), "--seconds", "4", "--out",
+                                    str(out / "generations" / name), "-q", *generate_sets], capture_output=True)
+        if generated.returncode != 0:
+            return {}
+        subprocess.run([sys.executable, "-m", "noizenet", "evaluate", str(out), "--generations", name, "-q"], check=True)
+        metrics = json.loads((out / "generations" / name / "metrics.json").read_text())
+        for figure, values in found.items():
+            values.append(metrics[figure])
+    return {figure: float(np.mean(values)) for figure, values in found.items()}
 
 
 def checks(m: dict) -> dict[str, bool]:
@@ -72,6 +105,8 @@ def checks(m: dict) -> dict[str, bool]:
         "no collapsed clip": m["collapsed_samples"] == 0,
         "primes differ": bool(m["primes_differ"]),
         "aim: key correlation >= 0.7": (m["key_correlation"] or 0) >= 0.7,
+        "key kept 2-4 s >= 0-1 s": (m.get("key_correlation_2_4s") or 0) >= (m.get("key_correlation_0_1s") or 1),
+        **({"--key in the asked key >= 0.7 (MIREX)": m["key_asked_mirex"] >= 0.7} if "key_asked_mirex" in m else {}),
         "aim: Fréchet < 1/3 of the waveform's before": (m["frechet_generated"] or 1e12) < WAVEFORM_FRECHET_BEFORE / 3,
     }
 
@@ -89,17 +124,27 @@ def table(results: dict[str, dict]) -> str:
 
 
 def key_over_seeds(by_pair: dict[str, list[dict]]) -> str:
-    """Per REPRESENTATION:MODEL pair (its runs' metrics, one per seed): the key kept,
-    real audio's and chance, each the mean over the seeds, and the mean of
-    (kept - chance) / (real - chance)."""
-    lines = ["| key kept, mean over seeds | kept | real audio | chance | (kept - chance) / (real - chance) |",
-             "| --- | --- | --- | --- | --- |"]
+    """Per REPRESENTATION:MODEL pair (its runs' metrics, one per seed), each the mean
+    over the seeds: the key kept (as a correlation, then as a MIREX score), real
+    audio's and chance, and (kept - chance) / (real - chance); the correlation 0-1 s
+    and 2-4 s after the prime; and --key continuations in the asked key."""
+    lines = ["| key kept, mean over seeds | measure | kept | real audio | chance | (kept - chance) / (real - chance) "
+             "| kept 0-1 s | kept 2-4 s | --key in the asked key (chance) |", "|" + " --- |" * 9]
     for pair, runs in by_pair.items():
-        kept, real, chance = (np.mean([m[key] for m in runs]) for key in
-                              ("key_correlation", "key_correlation_real", "key_correlation_other"))
-        relative = np.mean([(m["key_correlation"] - m["key_correlation_other"])
-                            / (m["key_correlation_real"] - m["key_correlation_other"]) for m in runs])
-        lines.append(f"| {pair_label(pair)}, {len(runs)} seeds | {kept:.3f} | {real:.3f} | {chance:.3f} | {relative:.2f} |")
+        for measure, (kept_key, real_key, chance_key) in {
+            "correlation": ("key_correlation", "key_correlation_real", "key_correlation_other"),
+            "MIREX": ("key_mirex", "key_mirex_real", "key_mirex_other"),
+        }.items():
+            kept, real, chance = (np.mean([m[key] for m in runs]) for key in (kept_key, real_key, chance_key))
+            relative = np.mean([(m[kept_key] - m[chance_key]) / (m[real_key] - m[chance_key]) for m in runs])
+            windows = (f"{np.mean([m['key_correlation_0_1s'] for m in runs]):.3f} | "
+                       f"{np.mean([m['key_correlation_2_4s'] for m in runs]):.3f}") if measure == "correlation" else "- | -"
+            asked = "-"
+            if measure == "MIREX" and all("key_asked_mirex" in m for m in runs):
+                asked = (f"{np.mean([m['key_asked_mirex'] for m in runs]):.3f} "
+                         f"({np.mean([m['key_asked_mirex_chance'] for m in runs]):.3f})")
+            lines.append(f"| {pair_label(pair)}, {len(runs)} seeds | {measure} | {kept:.3f} | {real:.3f} | {chance:.3f} "
+                         f"| {relative:.2f} | {windows} | {asked} |")
     return "\n".join(lines)
 
 

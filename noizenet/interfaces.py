@@ -399,8 +399,9 @@ class Check:
 class Sample:
     """One generated piece: its name (the files' stem in ``samples/``), the prime
     and temperature it was made with, the generated tensor ``encoded`` (prime
-    included: its first ``prime_steps`` steps), the decoded ``piece`` and the names
-    of the files written."""
+    included: its first ``prime_steps`` steps), the decoded ``piece``, the names
+    of the files written, and what the user asked it to be conditioned on (``--key``
+    of a conditioned representation), which metrics may check."""
 
     name: str
     prime: str
@@ -410,13 +411,15 @@ class Sample:
     piece: Piece
     files: list[str] = field(default_factory=list)
     facts: dict[str, Any] = field(default_factory=dict)  # every metric's per-sample facts
+    asked: dict[str, str] = field(default_factory=dict)  # the condition the user asked for it (e.g. {"key": "E minor"})
 
-    ROW_KEYS: ClassVar[tuple[str, ...]] = ("name", "prime", "temperature", "prime_steps", "steps", "files")
+    ROW_KEYS: ClassVar[tuple[str, ...]] = ("name", "prime", "temperature", "prime_steps", "steps", "files", "asked")
 
     def row(self) -> dict[str, Any]:
         """The sample as samples.json and metrics.json list it: ``ROW_KEYS``, then its facts."""
         return {"name": self.name, "prime": self.prime, "temperature": self.temperature,
-                "prime_steps": self.prime_steps, "steps": len(self.encoded), "files": self.files, **self.facts}
+                "prime_steps": self.prime_steps, "steps": len(self.encoded), "files": self.files,
+                **({"asked": self.asked} if self.asked else {}), **self.facts}
 
 
 @dataclass

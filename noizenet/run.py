@@ -476,7 +476,8 @@ def generate(session: Session, trained: Trained, folder: Path | None = None) -> 
     with progress_bar("write samples", quiet=session.quiet) as bar:
         for done, ((name, prime, temperature, tensor), sequence) in enumerate(zip(made, result.sequences), 1):
             sample = Sample(name, prime, temperature, sequence, len(tensor),
-                            representation.decode(sequence, prime_steps=len(tensor)))
+                            representation.decode(sequence, prime_steps=len(tensor)),
+                            asked=steering if asked is not None else {})
             sample.files = [f.name for f in representation.write(sample.piece, samples_dir / name)]
             for metric in metrics:
                 sample.facts.update(metric.per_sample(sample, representation))
@@ -543,7 +544,7 @@ def saved_generation(session: Session, folder: Path | None = None) -> Generation
         piece = session.representation.decode(sequence, prime_steps=row["prime_steps"])
         facts = {k: v for k, v in row.items() if k not in Sample.ROW_KEYS}
         samples.append(Sample(row["name"], row["prime"], row["temperature"], sequence, row["prime_steps"], piece,
-                              row["files"], facts))
+                              row["files"], facts, row.get("asked", {})))
     return Generation(samples, saved.get("generate_tokens_per_s", 0.0), folder)
 
 

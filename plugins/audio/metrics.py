@@ -18,7 +18,7 @@ import numpy as np
 from noizenet import hookimpl
 from noizenet.figures import Figure
 from noizenet.interfaces import EvaluationContext, Metric, MetricResult, Representation, Sample
-from noizenet.plugins.audio import measures
+from noizenet.plugins.audio import keys, measures
 from noizenet.plugins.audio.measures import HOP, N_FFT, SILENT, features, finite_mean, flatness, frechet, rms
 
 RMS_RATIO_MIN = 0.1  # last second vs prime (or vs real audio when the prime is silent)
@@ -119,6 +119,7 @@ class AudioQuality(Metric):
 
 
 TONAL_REAL_SECONDS = 10.0  # of each held-out clip, at most TONAL_REAL_CLIPS of them (pyin is slow)
+KEY_WINDOWS = ((0.0, 1.0), (1.0, 2.0), (2.0, 4.0))  # seconds after the prime whose key is compared with the prime's
 TONAL_REAL_CLIPS = 8
 TONAL_MEASURES = (  # (figure key, label, unit, format)
     ("voiced_share", "frames with a pitch (pyin, 65-2100 Hz)", "", "{:.3f}"),
@@ -144,6 +145,22 @@ def _tonal_figures() -> tuple[Figure, ...]:
                "", format="{:.3f}"),
         Figure("key_correlation_other", "the same between the opening of one held-out clip and what follows "
                                         "another (chance)", "", format="{:.3f}"),
+        *(figure for lo, hi in KEY_WINDOWS for figure in (
+            Figure(f"key_correlation_{lo:g}_{hi:g}s", f"key kept {lo:g}-{hi:g} s after a song prime (correlation "
+                                                      "of pitch-class histograms)", "", "higher", format="{:.3f}"),
+            Figure(f"key_correlation_real_{lo:g}_{hi:g}s", f"the same {lo:g}-{hi:g} s into held-out audio's "
+                                                           "sequel to its opening", "", format="{:.3f}"))),
+        Figure("key_mirex", "Krumhansl-Schmuckler key of each song-primed continuation against its prime's "
+                            "(MIREX score: 1 same, 0.5 a fifth, 0.3 relative, 0.2 parallel)", "", "higher",
+               headline=True, format="{:.3f}"),
+        Figure("key_agreement", "share of song-primed continuations in their prime's key", "", "higher",
+               format="{:.3f}"),
+        Figure("key_mirex_real", "the same between held-out audio's opening and its sequel", "", format="{:.3f}"),
+        Figure("key_mirex_other", "the same between one held-out clip's opening and another's sequel (chance)",
+               "", format="{:.3f}"),
+        Figure("key_asked_mirex", "continuations asked for a key (--key) in it (MIREX score)", "", "higher",
+               headline=True, format="{:.3f}"),
+        Figure("key_asked_mirex_chance", "held-out audio's keys against the asked key (chance)", "", format="{:.3f}"),
     )
 
 
@@ -177,19 +194,65 @@ class TonalityMetric(Metric):
                 per_sample = [{"name": s.name, "voiced_share": round(t.voiced_share, 3),
                                "pitch_changes_per_s": round(t.pitch_changes / t.seconds, 2),
                                "chroma_entropy": t.chroma_entropy} for s, t in zip(context.samples, tonal)]
-        song = [s for s in context.samples if s.prime == "song"]
-        figures["key_correlation"] = finite_mean(
-            _keeps_key(_pitch_classes(s.piece.data[: s.piece.meta.get("prime_samples", 0)], rate),
-                       _pitch_classes(continuation(s), rate)) for s in song
-        )
-        if song:  # real audio cut like the song primes and their continuations
-            cut, length = song[0].piece.meta.get("prime_samples", 0), len(continuation(song[0]))
-            openings = [_pitch_classes(r[:cut], rate) for r in real]
-            follows = [_pitch_classes(r[cut : cut + length], rate) for r in real]
-            figures["key_correlation_real"] = finite_mean(map(_keeps_key, openings, follows))
-            figures["key_correlation_other"] = finite_mean(  # each opening beside the other clips' sequels
-                _keeps_key(openings[i], follows[j]) for i, j in itertools.permutations(range(len(real)), 2))
+        figures.update(_key_kept([s for s in context.samples if s.prime == "song"], real, rate))
+        figures.update(_key_asked([s for s in context.samples if "key" in s.asked], real, rate))
         return MetricResult(figures, details={"per_sample": per_sample})
+
+
+def _key_kept(song: list[Sample], real: list[np.ndarray], rate: int) -> dict[str, float | None]:
+    """How song-primed continuations keep their prime's key, over the whole
+    continuation and in the ``KEY_WINDOWS`` after the prime; beside held-out audio cut
+    the same way (its opening against its own sequel: real; against another clip's:
+    chance)."""
+    if not song:
+        return {}
+    cut, length = song[0].piece.meta.get("prime_samples", 0), len(continuation(song[0]))
+    primes = [_pitch_classes(s.piece.data[: s.piece.meta.get("prime_samples", 0)], rate) for s in song]
+    sequels = [continuation(s) for s in song]
+    openings = [_pitch_classes(r[:cut], rate) for r in real]
+    follows = [r[cut : cut + length] for r in real]
+    figures: dict[str, float | None] = {
+        "key_correlation": finite_mean(_keeps_key(p, _pitch_classes(c, rate)) for p, c in zip(primes, sequels)),
+        "key_correlation_real": finite_mean(_keeps_key(o, _pitch_classes(f, rate)) for o, f in zip(openings, follows)),
+        "key_correlation_other": finite_mean(  # each opening beside the other clips' sequels
+            _keeps_key(openings[i], _pitch_classes(follows[j], rate)) for i, j in itertools.permutations(range(len(real)), 2)),
+    }
+    for lo, hi in KEY_WINDOWS:
+        window = slice(int(lo * rate), int(hi * rate))
+        figures[f"key_correlation_{lo:g}_{hi:g}s"] = finite_mean(
+            _keeps_key(p, _pitch_classes(c[window], rate)) for p, c in zip(primes, sequels))
+        figures[f"key_correlation_real_{lo:g}_{hi:g}s"] = finite_mean(
+            _keeps_key(o, _pitch_classes(f[window], rate)) for o, f in zip(openings, follows))
+    prime_keys = [_key(p) for p in primes]
+    sequel_keys = [_key(_pitch_classes(c, rate)) for c in sequels]
+    opening_keys, follow_keys = [_key(o) for o in openings], [_key(_pitch_classes(f, rate)) for f in follows]
+    figures["key_mirex"] = _mean_score(zip(sequel_keys, prime_keys))
+    figures["key_agreement"] = finite_mean(float(a == b) for a, b in zip(sequel_keys, prime_keys) if a and b)
+    figures["key_mirex_real"] = _mean_score(zip(follow_keys, opening_keys))
+    figures["key_mirex_other"] = _mean_score(
+        (follow_keys[j], opening_keys[i]) for i, j in itertools.permutations(range(len(real)), 2))
+    return figures
+
+
+def _key_asked(asked: list[Sample], real: list[np.ndarray], rate: int) -> dict[str, float | None]:
+    """How continuations asked for a key (``--key``) land in it, beside held-out audio's
+    keys against the same asked keys (chance)."""
+    if not asked:
+        return {}
+    wanted = [keys.parse_key(s.asked["key"]) for s in asked]
+    found = [_key(_pitch_classes(continuation(s), rate)) for s in asked]
+    real_keys = [_key(_pitch_classes(r, rate)) for r in real]
+    return {"key_asked_mirex": _mean_score(zip(found, wanted)),
+            "key_asked_mirex_chance": _mean_score((k, w) for k in real_keys for w in set(wanted))}
+
+
+def _key(profile: np.ndarray | None) -> keys.Key | None:
+    return None if profile is None else keys.detect_key(profile)
+
+
+def _mean_score(pairs: Any) -> float | None:
+    """Mean MIREX score of (found, wanted) key pairs where both were found."""
+    return finite_mean(keys.mirex_score(found, wanted) for found, wanted in pairs if found and wanted)
 
 
 def _pitch_classes(audio: np.ndarray, rate: int) -> np.ndarray | None:
