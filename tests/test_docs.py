@@ -202,3 +202,22 @@ def test_every_readme_command_runs(cli, tunes_file, tmp_path, monkeypatch):
             words += ["--set", "generate.max_length=300", "-n", "2", "-q"]
         result = cli(*join_list_options(words))  # as the console script does: --prime song noise
         assert result.exit_code == 0, f"{command}\n{result.output}"
+
+
+def test_guide_conditioned_example_trains_and_follows_an_asked_key(cli, tunes_file, tmp_path):
+    """The guide's conditions example, added to its worked example, trains with
+    conditions and generates with --key and --guidance."""
+    folder = examples(GUIDE, tmp_path / "my_plugins")[0].parent
+    (added,) = re.findall(r"```python\n# added to my_plugins/noizenet_pitches.py\n(.*?)```", GUIDE.read_text(), re.DOTALL)
+    pitches = folder / "noizenet_pitches.py"
+    pitches.write_text(pitches.read_text() + "\n" + added)
+    out = tmp_path / "run"
+    result = cli("run", "--plugins-dir", folder, "--repr", "keyed-pitches", "--data", tunes_file, "--out", out,
+                 *TINY_ANY_REPR, "--prime", "start,song")
+    assert result.exit_code == 0, result.output
+    generated = cli("generate", out, "--key", "E minor", "--guidance", "2", "-n", "2", "--out", tmp_path / "keyed", "-q")
+    assert generated.exit_code == 0, generated.output
+    rows = json.loads((tmp_path / "keyed" / "samples.json").read_text())["samples"]
+    assert len(rows) == 4 and all(row["asked"] == {"key": "E minor"} for row in rows)  # start and song, 2 each
+    refused = cli("generate", out, "--meter", "6/8", "-n", "1", "--out", tmp_path / "meter")
+    assert refused.exit_code == 2 and "cannot be steered by --meter" in refused.output
