@@ -23,7 +23,7 @@ tunes themselves); the table's real-audio and noise columns are the first run's.
 ``--set SECTION.KEY=VALUE`` is passed to every run.
 
     .venv/bin/python benchmarks/audio_tonality.py [--data DIR] [--minutes 3] [--samples 8]
-        [--reprs codebook:lstm waveform:gru] [--seeds 0 1 2] [--set model.dropout=0.2]
+        [--reprs codebook:lstm waveform:gru] [--seeds 0 1 2] [--guidances 1 2] [--set model.dropout=0.2]
 """
 
 from __future__ import annotations
@@ -73,20 +73,28 @@ def run(representation: str, model: str, seed: int, args: argparse.Namespace, fo
     for value in args.set:
         command += ["--set", value]
     subprocess.run(command, check=True)
-    return {**json.loads((out / "metrics.json").read_text()), **asked_keys(out, args)}
+    results = {args.guidances[0]: {**json.loads((out / "metrics.json").read_text()), **asked_keys(out, args, args.guidances[0])}}
+    for guidance in args.guidances[1:]:  # the same model, sampled again at another guidance
+        name = f"guidance-{guidance:g}"
+        subprocess.run([sys.executable, "-m", "noizenet", "generate", str(out), "--guidance", str(guidance), "--out",
+                        str(out / "generations" / name), "-q"], check=True)
+        subprocess.run([sys.executable, "-m", "noizenet", "evaluate", str(out), "--generations", name, "-q"], check=True)
+        results[guidance] = {**json.loads((out / "metrics.json").read_text()),  # held-out loss, training
+                             **json.loads((out / "generations" / name / "metrics.json").read_text()),
+                             **asked_keys(out, args, guidance)}
+    return results
 
 
-def asked_keys(out: Path, args: argparse.Namespace) -> dict:
+def asked_keys(out: Path, args: argparse.Namespace, guidance: float) -> dict:
     """``key_asked_mirex`` and its chance over ``ASKED_KEYS`` (each: a generation of
-    ``--samples`` noise-primed continuations, evaluated); nothing for a
-    representation that does not take ``--key``."""
+    ``--samples`` / 2 noise-primed continuations at ``guidance``, evaluated); nothing
+    for a representation that does not take ``--key``."""
     found: dict[str, list[float]] = {"key_asked_mirex": [], "key_asked_mirex_chance": []}
-    generate_sets = [f"--set={v}" for v in args.set if v.startswith("generate.")]
     for key in ASKED_KEYS:
-        name = "key-" + key.replace(" ", "-")
+        name = f"key-{key.replace(' ', '-')}-guidance-{guidance:g}"
         generated = subprocess.run([sys.executable, "-m", "noizenet", "generate", str(out), "--key", key, "--prime",
-                                    "noise", "-n", str(args.samples), "--seconds", "4", "--out",
-                                    str(out / "generations" / name), "-q", *generate_sets], capture_output=True)
+                                    "noise", "-n", str(max(1, args.samples // 2)), "--seconds", "4", "--guidance",
+                                    str(guidance), "--out", str(out / "generations" / name), "-q"], capture_output=True)
         if generated.returncode != 0:
             return {}
         subprocess.run([sys.executable, "-m", "noizenet", "evaluate", str(out), "--generations", name, "-q"], check=True)
@@ -149,8 +157,8 @@ def key_over_seeds(by_pair: dict[str, list[dict]]) -> str:
 
 
 def pair_label(pair: str) -> str:
-    representation, model = pair.split(":")
-    return f"{representation} ({model})"
+    representation, model, *guidance = pair.split(":")
+    return f"{representation} ({model}{', guidance ' + guidance[0] if guidance else ''})"
 
 
 def main() -> None:
@@ -161,16 +169,21 @@ def main() -> None:
     parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                         help="passed to every run (repeatable)")
     parser.add_argument("--samples", type=int, default=8, help="continuations per prime (song, noise, perlin)")
+    parser.add_argument("--guidances", type=float, nargs="+", default=[1.0],
+                        help="--guidance values each trained model is sampled at (conditioned representations)")
     parser.add_argument("--reprs", nargs="+", default=["harmonic:lstm", "codebook:lstm", "waveform:gru", "fft:lstm"],
                         help="REPRESENTATION:MODEL pairs")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:
-        by_pair = {pair: [run(*pair.split(":"), seed, args, Path(scratch)) for seed in args.seeds] for pair in args.reprs}
+        trained = {pair: [run(*pair.split(":"), seed, args, Path(scratch)) for seed in args.seeds] for pair in args.reprs}
+    by_pair = {pair + (f":{g:g}" if len(args.guidances) > 1 else ""): [runs[g] for runs in seeds]
+               for pair, seeds in trained.items() for g in args.guidances}
     results = {pair_label(pair) + (f" seed {seed}" if len(args.seeds) > 1 else ""): m
                for pair, runs in by_pair.items() for seed, m in zip(args.seeds, runs)}
     keys = {key for _, *row in ROWS for key in row if key}
     report("audio_tonality", {
         "minutes": args.minutes, "samples": args.samples, "seeds": args.seeds, "set": args.set,
+        "guidances": args.guidances,
         "data": str(args.data or "rendered corpus"),
         "runs": {name: {**{k: m.get(k) for k in sorted(keys)}, "checks": checks(m), "train": m["train"]}
                  for name, m in results.items()},

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from noizenet.config import ConfigError, TrainConfig
+from noizenet.config import ConfigError, GenerateConfig, TrainConfig
 from noizenet.generator import generate
 from noizenet.interfaces import OutputSpec
 from noizenet.kinds import Categorical, Continuous
@@ -55,9 +55,11 @@ def test_windows_give_each_step_its_own_pieces_condition_in_both_layouts():
             assert torch.equal(window.condition[..., 0][steps], window.x[steps].float())  # each step's piece
 
 
-def test_condition_dropout_is_a_share_of_one():
+def test_condition_dropout_is_a_share_of_one_and_guidance_not_negative():
     with pytest.raises(ConfigError, match="train.condition_dropout"):
         TrainConfig(condition_dropout=1.5)
+    with pytest.raises(ConfigError, match="generate.guidance"):
+        GenerateConfig(guidance=-1.0)
 
 
 def conditioned_model() -> RecurrentNet:
