@@ -99,6 +99,8 @@ def asked_keys(out: Path, args: argparse.Namespace, guidance: float) -> dict:
             return {}
         subprocess.run([sys.executable, "-m", "noizenet", "evaluate", str(out), "--generations", name, "-q"], check=True)
         metrics = json.loads((out / "generations" / name / "metrics.json").read_text())
+        if metrics.get("key_asked_mirex") is None:
+            return {}  # --key steered nothing here (a representation without conditions)
         for figure, values in found.items():
             values.append(metrics[figure])
     return {figure: float(np.mean(values)) for figure, values in found.items()}
