@@ -66,7 +66,9 @@ class CodebookConfig(AugmentConfig):
 class CodebookRepresentation(FramedRepresentation):
     name = "codebook"
     Config = CodebookConfig
-    suggested = FRAME_STEP_SUGGESTED
+    # guidance 2.5: over seeds 0-2 the key kept went from 0.61 (guidance 1) to 0.89 of real
+    # audio's above chance, every tonal check holding (benchmarks/README.md, "Keeping the key")
+    suggested = {**FRAME_STEP_SUGGESTED, "generate": {**FRAME_STEP_SUGGESTED["generate"], "guidance": 2.5}}
 
     def __init__(self, config: CodebookConfig) -> None:
         super().__init__(config)
