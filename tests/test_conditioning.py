@@ -15,6 +15,8 @@ from noizenet.plugins.audio.keys import detect_key, key_name, key_profile, mirex
 from noizenet.plugins.models.crnn import Crnn, CrnnConfig
 from noizenet.plugins.models.recurrent import RecurrentConfig, RecurrentNet
 from noizenet.plugins.models.samplernn import SampleRnnConfig, TwoTier
+from noizenet.rundir import RunDir
+from noizenet.trainer import Trainer
 from noizenet.windows import make_windows
 
 CPU = torch.device("cpu")
@@ -159,3 +161,25 @@ def test_codebook_conditions_a_piece_on_the_pitch_classes_it_sounds():
     assert detect_key(asked) == (4, "minor")
     assert codebook.asked_condition({"meter": "6/8"}) is None
     assert CodebookRepresentation(CodebookConfig(pitch_condition=False)).spec.condition == 0
+
+
+@pytest.mark.parametrize("dropout", [0.0, 0.5, 1.0])
+def test_training_drops_the_condition_of_a_share_of_the_rows(tmp_path, dropout):
+    """The condition reaches the model in 1 - condition_dropout of the rows, zeros in the rest."""
+    pieces = [torch.randint(2, 8, (40,), generator=torch.Generator().manual_seed(i)) for i in range(16)]
+    conditions = torch.ones(16, 3)
+    net = RecurrentNet("gru", TOKENS, RecurrentConfig(hidden=8, layers=1, embedding=4))
+    seen = []
+    net.condition.register_forward_hook(lambda module, inputs, output: seen.append(inputs[1]) if inputs[1] is not None else None)
+    trainer = Trainer(
+        model=net, spec=TOKENS, val_conditions=conditions[:2], val_encoded=pieces[:2],
+        windows=make_windows("pieces", pieces, batch_size=16, seq_len=8, seed=0, conditions=conditions),
+        cfg=TrainConfig(epochs=2, max_minutes=60, patience=0, condition_dropout=dropout), run_dir=RunDir(tmp_path),
+        device=CPU, checkpoint_extra={}, quiet=True,
+    )
+    trainer.fit()
+    training = [c for c in seen if c.shape[0] == 16]  # the training windows' (validation scores 2 pieces)
+    kept = torch.cat([c[:, 0, 0] for c in training])
+    assert set(kept.tolist()) <= {0.0, 1.0} and len(kept) >= 16 * 8
+    assert abs(float(kept.mean()) - (1 - dropout)) < 0.1
+    assert all(c.shape[0] == 2 and bool((c == 1).all()) for c in seen if c.shape[0] != 16)  # validation: all kept
