@@ -116,7 +116,8 @@ def checks(m: dict) -> dict[str, bool]:
         "primes differ": bool(m["primes_differ"]),
         "aim: key correlation >= 0.7": (m["key_correlation"] or 0) >= 0.7,
         "key kept 2-4 s >= 0-1 s": (m.get("key_correlation_2_4s") or 0) >= (m.get("key_correlation_0_1s") or 1),
-        **({"--key in the asked key >= 0.7 (MIREX)": m["key_asked_mirex"] >= 0.7} if "key_asked_mirex" in m else {}),
+        **({"--key in the asked key >= 0.7 (MIREX)": m["key_asked_mirex"] >= 0.7}
+           if m.get("key_asked_mirex") is not None else {}),
         "aim: Fréchet < 1/3 of the waveform's before": (m["frechet_generated"] or 1e12) < WAVEFORM_FRECHET_BEFORE / 3,
     }
 
@@ -150,7 +151,7 @@ def key_over_seeds(by_pair: dict[str, list[dict]]) -> str:
             windows = (f"{np.mean([m['key_correlation_0_1s'] for m in runs]):.3f} | "
                        f"{np.mean([m['key_correlation_2_4s'] for m in runs]):.3f}") if measure == "correlation" else "- | -"
             asked = "-"
-            if measure == "MIREX" and all("key_asked_mirex" in m for m in runs):
+            if measure == "MIREX" and all(m.get("key_asked_mirex") is not None for m in runs):
                 asked = (f"{np.mean([m['key_asked_mirex'] for m in runs]):.3f} "
                          f"({np.mean([m['key_asked_mirex_chance'] for m in runs]):.3f})")
             lines.append(f"| {pair_label(pair)}, {len(runs)} seeds | {measure} | {kept:.3f} | {real:.3f} | {chance:.3f} "
