@@ -183,3 +183,15 @@ def test_training_drops_the_condition_of_a_share_of_the_rows(tmp_path, dropout):
     assert set(kept.tolist()) <= {0.0, 1.0} and len(kept) >= 16 * 8
     assert abs(float(kept.mean()) - (1 - dropout)) < 0.1
     assert all(c.shape[0] == 2 and bool((c == 1).all()) for c in seen if c.shape[0] != 16)  # validation: all kept
+
+
+def test_a_codebook_checkpoint_from_before_conditions_restores_without_them():
+    codebook = CodebookRepresentation(CodebookConfig(codes=8))
+    state = codebook.state_dict()
+    assert state["pitch_condition"] is True
+    old = {k: v for k, v in state.items() if k != "pitch_condition"}
+    restored = CodebookRepresentation(CodebookConfig(codes=8))
+    restored.load_state_dict(old)
+    assert restored.spec.condition == 0
+    restored.load_state_dict(state)
+    assert restored.spec.condition == 12

@@ -131,13 +131,16 @@ class CodebookRepresentation(FramedRepresentation):
         return self.framing.griffin_lim(magnitude)
 
     def state_dict(self) -> dict[str, Any]:
-        return {**super().state_dict(), "centroids": torch.from_numpy(self.centroids), "floor": self.floor}
+        return {**super().state_dict(), "centroids": torch.from_numpy(self.centroids), "floor": self.floor,
+                "pitch_condition": self.config.pitch_condition}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         super().load_state_dict(state)
         self.centroids = state["centroids"].numpy().astype(np.float32)
         self.floor = float(state["floor"])
         self._code_pitches = None
+        # what the model was trained with; a checkpoint from before conditions had none
+        self.config.pitch_condition = bool(state.get("pitch_condition", False))
 
 
 @hookimpl
