@@ -211,11 +211,13 @@ def _key_kept(song: list[Sample], real: list[np.ndarray], rate: int) -> dict[str
     sequels = [continuation(s) for s in song]
     openings = [_pitch_classes(r[:cut], rate) for r in real]
     follows = [r[cut : cut + length] for r in real]
+    sequel_profiles = [_pitch_classes(c, rate) for c in sequels]  # each clip's chroma once
+    follow_profiles = [_pitch_classes(f, rate) for f in follows]
     figures: dict[str, float | None] = {
-        "key_correlation": finite_mean(_keeps_key(p, _pitch_classes(c, rate)) for p, c in zip(primes, sequels)),
-        "key_correlation_real": finite_mean(_keeps_key(o, _pitch_classes(f, rate)) for o, f in zip(openings, follows)),
+        "key_correlation": finite_mean(map(_keeps_key, primes, sequel_profiles)),
+        "key_correlation_real": finite_mean(map(_keeps_key, openings, follow_profiles)),
         "key_correlation_other": finite_mean(  # each opening beside the other clips' sequels
-            _keeps_key(openings[i], _pitch_classes(follows[j], rate)) for i, j in itertools.permutations(range(len(real)), 2)),
+            _keeps_key(openings[i], follow_profiles[j]) for i, j in itertools.permutations(range(len(real)), 2)),
     }
     for lo, hi in KEY_WINDOWS:
         window = slice(int(lo * rate), int(hi * rate))
@@ -224,8 +226,8 @@ def _key_kept(song: list[Sample], real: list[np.ndarray], rate: int) -> dict[str
         figures[f"key_correlation_real_{lo:g}_{hi:g}s"] = finite_mean(
             _keeps_key(o, _pitch_classes(f[window], rate)) for o, f in zip(openings, follows))
     prime_keys = [_key(p) for p in primes]
-    sequel_keys = [_key(_pitch_classes(c, rate)) for c in sequels]
-    opening_keys, follow_keys = [_key(o) for o in openings], [_key(_pitch_classes(f, rate)) for f in follows]
+    sequel_keys = [_key(c) for c in sequel_profiles]
+    opening_keys, follow_keys = [_key(o) for o in openings], [_key(f) for f in follow_profiles]
     figures["key_mirex"] = _mean_score(zip(sequel_keys, prime_keys))
     figures["key_agreement"] = finite_mean(float(a == b) for a, b in zip(sequel_keys, prime_keys) if a and b)
     figures["key_mirex_real"] = _mean_score(zip(follow_keys, opening_keys))
