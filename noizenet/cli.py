@@ -10,7 +10,6 @@ import inspect
 import json
 import logging
 import re
-import shutil
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -25,9 +24,9 @@ from noizenet import pretrained as shipped
 from noizenet import config as configuration
 from noizenet import run as runs
 from noizenet.compare import compare_runs
+from noizenet.composer import Composer, Limits
 from noizenet.errors import DataError, NoizenetError
 from noizenet.registry import KINDS, load_registry, plugin_at_fault
-from noizenet.report import refresh_report
 from noizenet.rundir import RunDir
 
 app = typer.Typer(
@@ -394,18 +393,7 @@ def generate_command(
             run_dir = run.root
         session = runs.session_from_run(RunDir(run_dir), overrides, plugins_dirs=plugins_dir, quiet=quiet)
         _warn_inapplicable(session.representation, seconds=seconds, max_length=max_length)
-        trained = runs.load_trained(session)
-        for path in session.config.generate.prime_files:  # a bad file fails here, before any folder is made
-            runs.file_piece(session, Path(path))
-        made = out is None or not out.exists()
-        folder = runs.empty_folder(out) if out else session.run_dir.new_generation()
-        try:
-            generation = runs.generate(session, trained, folder)
-        except BaseException:
-            if made:  # leave no empty or half-written generation behind
-                shutil.rmtree(folder, ignore_errors=True)
-            raise
-        refresh_report(session.run_dir, session.config)
+        generation = runs.generate_in_new_folder(session, runs.load_trained(session), out)
         figures = runs.sample_figures(session, generation.samples)
         shown = "".join(f"; {figure.label}: {figure.show(value)}" for figure, value in figures.values())
         _say(quiet, f"wrote {len(generation.samples)} samples to {generation.folder}{shown}")
@@ -522,6 +510,60 @@ def show_command(run_dir: RunDirArg, as_json: Json = False, debug: Debug = False
             if key == "figures":
                 value = "  ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in value.items()) or "-"
             typer.echo(f"{key + ':':<16}{value if value is not None else '-'}")
+
+
+@app.command("serve", help="Start the composer page: pick a trained run, set prime, meter, key, temperature and seed, "
+             "generate, read, play and download the results (also a JSON API; docs/serve.md). Every generation is "
+             "written to the run's generations/ folder, as `noizenet generate` writes it.")
+def serve_command(
+    paths: Annotated[list[Path] | None, typer.Argument(
+        help="Runs, or folders of runs (default: runs/).", show_default=False)] = None,
+    pretrained: Annotated[list[str], typer.Option(
+        "--pretrained", metavar="NAME", help="Serve a model shipped with noizenet too: folk-abc (copied to runs/NAME "
+                                             "on first use).")] = [],
+    host: Annotated[str, typer.Option("--host", help="Address to listen on. Anything but 127.0.0.1 / localhost lets "
+                                                     "other machines in: the page has no login.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="Port (0: any free one).")] = 8000,
+    max_samples: Annotated[int, typer.Option("--max-samples", help="Samples one request may ask for.")] = Limits.max_samples,
+    max_seconds: Annotated[float, typer.Option("--max-seconds", help="Seconds of one audio sample.")] = Limits.max_seconds,
+    max_upload_mb: Annotated[float, typer.Option("--max-upload-mb", help="Size of an uploaded prime file.")] = Limits.max_upload_bytes / 2**20,
+    max_queued: Annotated[int, typer.Option("--max-queued", help="Jobs waiting at once; more are refused (429).")] = Limits.max_queued,
+    jobs: Annotated[int, typer.Option("--jobs", help="Jobs generating at once (each on another run); the rest queue.")] = Limits.jobs,
+    loaded_runs: Annotated[int, typer.Option("--loaded-runs", help="Runs kept loaded in memory.")] = Limits.loaded_runs,
+    plugins_dir: PluginsDir = [],
+    quiet: Quiet = False,
+    debug: Debug = False,
+) -> None:
+    with user_errors(debug, quiet):
+        # The web stack is imported here, not at the top: it would add ~0.3 s to every other command's start.
+        from noizenet import server
+
+        folders = list(paths or [])
+        for name in pretrained:
+            run, copied = shipped.pretrained_run(name)
+            if copied:
+                _say(quiet, f"pretrained model {name} copied to {run.root}")
+            folders.append(run.root)
+        if not folders:
+            folders = [Path("runs")]
+        for folder in folders:
+            if not folder.is_dir():
+                raise DataError(f"{folder}: no such folder (give runs or folders of runs; runs are written to runs/, "
+                                "or try --pretrained folk-abc)")
+        limits = Limits(max_samples=max_samples, max_seconds=max_seconds, max_upload_bytes=int(max_upload_mb * 2**20),
+                        max_queued=max_queued, jobs=jobs, loaded_runs=loaded_runs)
+        for name, value in dataclasses.asdict(limits).items():
+            if value <= 0:
+                raise configuration.ConfigError(f"--{name.replace('_', '-')} must be above 0")
+        composer = Composer(folders, limits, plugins_dirs=plugins_dir)
+        if not composer.runs():
+            composer.close()
+            raise DataError(f"no trained runs in {', '.join(map(str, folders))}: train one (noizenet run), or try "
+                            "noizenet serve --pretrained folk-abc")
+        if host not in ("127.0.0.1", "localhost", "::1"):
+            log.warning("listening on %s: anyone who can reach this port can generate and read these runs' files "
+                        "(the page has no login)", host)
+        server.serve(composer, host, port, functools.partial(_say, False), quiet=quiet)
 
 
 @app.command("doctor", help="Check this machine: Python, torch, GPU, bf16, the cache folder, and the programs plugins "

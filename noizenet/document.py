@@ -97,12 +97,14 @@ def to_html(title: str, blocks: Sequence[Block]) -> str:
         elif block.kind == "image":
             body.append(f'<figure><img src="{_attr(block.link)}" alt="{_attr(block.text)}"></figure>')
         elif block.kind == "samples":
-            body += [_sample(row, block.link) for row in block.rows]
+            body += [sample_html(row, block.link) for row in block.rows]
     return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
             f"<style>{STYLE}</style></head>\n<body>\n" + "\n".join(body) + "\n</body></html>\n")
 
 
-def _sample(row: dict[str, Any], folder: str) -> str:
+def sample_html(row: dict[str, Any], folder: str) -> str:
+    """One sample as a section: its players and images by suffix, files linked
+    under ``folder`` (a path or URL prefix), reasons for what is missing, facts."""
     files = row.get("files", [])
     parts = [f'<section class="sample" id="{_attr(row["name"])}"><h3>{html.escape(row["name"])}</h3>',
              f"<p>prime <b>{html.escape(str(row['prime']))}</b>, temperature <b>{row['temperature']:g}</b></p>"]

@@ -185,6 +185,12 @@ class Representation(ABC):
         or None where this representation cannot be steered by it (the default)."""
         return None
 
+    def steered_by(self) -> tuple[str, ...]:
+        """The steering options (of ``meter``, ``key``, ``unit``) this representation
+        takes, by :meth:`steered_opening` or :meth:`asked_condition`: the composer page
+        (``noizenet serve``) offers these fields. Default: none."""
+        return ()
+
     def token_rule(self) -> TokenRule | None:
         """A fresh :class:`TokenRule` for one generated row, or None (the default):
         generation then draws only the tokens the rule allows."""

@@ -5,12 +5,15 @@ knowing none by name, and every later ``generate``."""
 from __future__ import annotations
 
 import json
+import threading
 from typing import Any
 
 from noizenet.config import Config
 from noizenet.document import Block, to_html, to_markdown
 from noizenet.figures import Figure
 from noizenet.rundir import SAMPLES_MANIFEST, RunDir, atomic_write_text
+
+REFRESHING = threading.Lock()
 
 
 def declared_figures(metrics: dict[str, Any]) -> list[tuple[str, Figure]]:
@@ -33,9 +36,12 @@ def write_report(run_dir: RunDir, metrics: dict[str, Any], config: Config) -> No
 
 
 def refresh_report(run_dir: RunDir, config: Config) -> None:
-    """Write the report again from metrics.json (after a ``generate``), if the run has one."""
-    if run_dir.metrics.exists():
-        write_report(run_dir, json.loads(run_dir.metrics.read_text()), config)
+    """Write the report again from metrics.json (after a ``generate``), if the run has
+    one. One at a time: of two generations finishing together (``noizenet serve``),
+    the report written last lists both."""
+    with REFRESHING:
+        if run_dir.metrics.exists():
+            write_report(run_dir, json.loads(run_dir.metrics.read_text()), config)
 
 
 def _summary(metrics: dict[str, Any], config: Config) -> list[Block]:

@@ -37,8 +37,9 @@ from noizenet.evaluator import evaluate_run, evaluate_samples
 from noizenet.generator import generate as sample_sequences
 from noizenet.interfaces import Dataset, EvaluationContext, Piece, PrimeContext, Representation, Sample, SequenceModel
 from noizenet.pool import map_in_order
-from noizenet.progress import Bar, progress_bar
+from noizenet.progress import Bar, Listener, progress_bar
 from noizenet.registry import Registry, load_registry
+from noizenet.report import refresh_report
 from noizenet.rundir import SAMPLES_MANIFEST, RunDir, atomic_torch_save, atomic_write_json, atomic_write_text
 from noizenet.splits import is_given_split, split_pieces
 from noizenet.tensorboard import Board
@@ -68,6 +69,7 @@ class Session:
     representation: Representation
     device: torch.device
     quiet: bool = False
+    listener: Listener | None = None  # hears the progress of generation (the composer page's job status)
     _splits: Splits | None = None
     _corpus: prepared.PreparedCorpus | None = None
 
@@ -449,7 +451,7 @@ def generate(session: Session, trained: Trained, folder: Path | None = None) -> 
             for index, tensor in enumerate(primes):
                 made.append((f"{stem}-t{temperature:g}-{index:02d}", prime_name, temperature, tensor))
                 keeps.append(kept)
-    with progress_bar(f"generate {len(made)} samples", quiet=session.quiet) as bar:
+    with progress_bar(f"generate {len(made)} samples", quiet=session.quiet, listener=session.listener) as bar:
         result = sample_sequences(
             trained.model,
             representation.spec,
@@ -473,7 +475,7 @@ def generate(session: Session, trained: Trained, folder: Path | None = None) -> 
     samples_dir.mkdir(parents=True, exist_ok=True)
     metrics = session.registry.metrics_for(representation)
     samples = []
-    with progress_bar("write samples", quiet=session.quiet) as bar:
+    with progress_bar("write samples", quiet=session.quiet, listener=session.listener) as bar:
         for done, ((name, prime, temperature, tensor), sequence) in enumerate(zip(made, result.sequences), 1):
             sample = Sample(name, prime, temperature, sequence, len(tensor),
                             representation.decode(sequence, prime_steps=len(tensor)),
@@ -496,6 +498,25 @@ def generate(session: Session, trained: Trained, folder: Path | None = None) -> 
         board.samples(samples, samples_dir, logged[-1]["step"] if logged else 0)
         board.close()
     return Generation(samples, speed, samples_dir)
+
+
+def generate_in_new_folder(session: Session, trained: Trained, out: Path | None = None) -> Generation:
+    """:func:`generate` into ``out`` (new or empty) or a new ``generations/DATE-TIME``,
+    then the report written again. Prime files are read first, so a bad one fails
+    before any folder is made, and a folder made here is removed again if
+    generation fails: no empty or half-written generation is left behind."""
+    for path in session.config.generate.prime_files:
+        file_piece(session, Path(path))
+    made = out is None or not out.exists()
+    folder = empty_folder(out) if out else session.run_dir.new_generation()
+    try:
+        generation = generate(session, trained, folder)
+    except BaseException:
+        if made:
+            shutil.rmtree(folder, ignore_errors=True)
+        raise
+    refresh_report(session.run_dir, session.config)
+    return generation
 
 
 def file_piece(session: Session, path: Path) -> Piece:

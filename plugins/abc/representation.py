@@ -140,6 +140,9 @@ class AbcRepresentation(Representation):
                         piece.id, " ".join(map(repr, unseen)))
         return torch.tensor([0, *self._ids(text[:cut])], dtype=torch.long)
 
+    def steered_by(self) -> tuple[str, ...]:
+        return tuple(STEERING_FORMS)
+
     def steered_opening(self, steering: dict[str, str]) -> torch.Tensor:
         """Start token, then ``X:1`` and the asked-for ``M:``, ``L:`` and ``K:`` lines
         (``K:`` ends an ABC header: the model writes the body after it)."""

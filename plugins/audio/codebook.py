@@ -96,6 +96,9 @@ class CodebookRepresentation(FramedRepresentation):
             return None
         return standardized(key_profile(parse_key(steering["key"])))
 
+    def steered_by(self) -> tuple[str, ...]:
+        return ("key",) if self.spec.condition else ()  # a model trained without pitch conditions takes no --key
+
     def log_spectra(self, audio: np.ndarray) -> np.ndarray:
         """``(T, bins)`` log-magnitude frames (a noise floor far below the music adds
         a constant, not random detail that would outweigh the harmonics)."""
