@@ -5,6 +5,7 @@ import json
 import logging
 import shutil
 import warnings
+from pathlib import Path
 
 import librosa
 import music21
@@ -14,8 +15,9 @@ import soundfile
 import torch
 from conftest import TINY, latest_generation
 
+from noizenet.composer import Composer, GenerateRequest, Limits
 from noizenet.datasets.audio_files import AudioFiles, AudioFilesConfig, Music21Audio, Music21AudioConfig
-from noizenet.errors import ConfigError, DataError
+from noizenet.errors import ConfigError, DataError, NoizenetError
 from noizenet.interfaces import EvaluationContext, OutputSpec, Piece, PrimeContext, Sample
 from noizenet.kinds import Categorical, Continuous
 from noizenet.plugins.abc.representation import AbcConfig, AbcRepresentation
@@ -483,6 +485,19 @@ def test_codebook_run_writes_audio_and_measures_its_tonality(cli, tmp_path, audi
     assert len(metrics["quality"]["tonality"]["per_sample"]) == 6
     assert "too few to judge the model by" in (out / "report.md").read_text()  # 8 files: 1 validation piece
     assert cli("generate", out, "-q").exit_code == 0
+    composer = Composer([out], Limits(max_seconds=2))  # the composer page on an audio run
+    try:
+        offered = composer.describe("run")
+        assert offered["counts_time"] and offered["conditioned"] and offered["steering"] == ["key"]
+        for refused in (GenerateRequest(seconds=3), GenerateRequest(meter="6/8"), GenerateRequest(key="H major")):
+            with pytest.raises(NoizenetError):
+                composer.submit("run", refused)
+        job = composer.submit("run", GenerateRequest(prime="noise", key="E minor", seconds=0.5, guidance=2, num_samples=2))
+        assert job.finished.wait(120) and job.state == "done", job.error
+        assert all(row["asked"] == {"key": "E minor"} and {Path(f).suffix for f in row["files"]} >= {".wav", ".png"}
+                   for row in job.samples)
+    finally:
+        composer.close()
 
 
 def test_harmonic_run_writes_audio_and_the_notes_it_played(cli, tmp_path, audio_folder):
