@@ -19,8 +19,9 @@ figure published before the codebook (13,800 on the default data).
 With several ``--seeds`` (each a different split, so real audio and chance move
 too) it ends with the key kept per representation over the seeds: the mean, and
 the mean of ``(kept - chance) / (real - chance)`` (0 = chance, 1 = as well as the
-tunes themselves); the table's real-audio and noise columns are the first run's.
-``--set SECTION.KEY=VALUE`` is passed to every run.
+tunes themselves), with its 95% bootstrap interval over the seeds and, within each,
+the continuations (and the same for `--key`); the table's real-audio and noise
+columns are the first run's. ``--set SECTION.KEY=VALUE`` is passed to every run.
 
     .venv/bin/python benchmarks/audio_tonality.py [--data DIR] [--minutes 3] [--samples 8]
         [--reprs codebook:lstm waveform:gru] [--seeds 0 1 2] [--guidances 1 2] [--set model.dropout=0.2]
@@ -33,6 +34,7 @@ import json
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -42,6 +44,7 @@ from machine import report  # noqa: E402
 
 WAVEFORM_FRECHET_BEFORE = 13_800  # benchmarks/README.md, "Audio acceptance runs", default data
 ASKED_KEYS = ("D major", "E minor", "G major", "A minor")  # --key asked of representations that take it
+BOOTSTRAP_DRAWS = 2000  # resamplings of seeds and continuations behind each 95% interval
 ROWS = [  # (label, key of the continuations' figure, key of real audio's, key of white noise's)
     ("frames pyin calls voiced (65-2100 Hz)", "voiced_share_generated", "voiced_share_real", "voiced_share_white_noise"),
     ("chroma entropy per frame, bits (max 3.58)", "chroma_entropy_generated", "chroma_entropy_real",
@@ -90,6 +93,7 @@ def asked_keys(out: Path, args: argparse.Namespace, guidance: float) -> dict:
     ``--samples`` / 2 noise-primed continuations at ``guidance``, evaluated); nothing
     for a representation that does not take ``--key``."""
     found: dict[str, list[float]] = {"key_asked_mirex": [], "key_asked_mirex_chance": []}
+    rows: list[dict] = []  # every continuation's detected key and score, for the interval over samples
     for key in ASKED_KEYS:
         name = f"key-{key.replace(' ', '-')}-guidance-{guidance:g}"
         generated = subprocess.run([sys.executable, "-m", "noizenet", "generate", str(out), "--key", key, "--prime",
@@ -103,7 +107,8 @@ def asked_keys(out: Path, args: argparse.Namespace, guidance: float) -> dict:
             return {}  # --key steered nothing here (a representation without conditions)
         for figure, values in found.items():
             values.append(metrics[figure])
-    return {figure: float(np.mean(values)) for figure, values in found.items()}
+        rows += metrics["quality"]["tonality"].get("key_asked", [])
+    return {**{figure: float(np.mean(values)) for figure, values in found.items()}, "key_asked_rows": rows}
 
 
 def checks(m: dict) -> dict[str, bool]:
@@ -134,13 +139,36 @@ def table(results: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
+def samples_of(m: dict, rows: str, figure: str) -> np.ndarray:
+    """One run's per-continuation values of ``figure`` (``rows``: the tonality metric's
+    ``key_kept`` details, or the asked keys' rows), those measured."""
+    found = m.get("key_asked_rows", []) if rows == "key_asked" else m["quality"]["tonality"].get(rows, [])
+    return np.array([r[figure] for r in found if r[figure] is not None], dtype=float)
+
+
+def interval(runs: list[dict], per_run: Callable[[dict, np.ndarray], float], rows: str, figure: str) -> str:
+    """95% bootstrap interval of the mean over seeds of ``per_run(run, values)``: each of
+    ``BOOTSTRAP_DRAWS`` draws picks the seeds with replacement, then each picked seed's
+    continuations with replacement (a hierarchical bootstrap over seeds and primes)."""
+    rng = np.random.default_rng(0)
+    values = [samples_of(m, rows, figure) for m in runs]
+    if any(len(v) == 0 for v in values):
+        return "-"
+    means = [np.mean([per_run(runs[i], rng.choice(values[i], len(values[i])))
+                      for i in rng.integers(len(runs), size=len(runs))]) for _ in range(BOOTSTRAP_DRAWS)]
+    low, high = np.percentile(means, [2.5, 97.5])
+    return f"[{low:.2f}, {high:.2f}]"
+
+
 def key_over_seeds(by_pair: dict[str, list[dict]]) -> str:
     """Per REPRESENTATION:MODEL pair (its runs' metrics, one per seed), each the mean
     over the seeds: the key kept (as a correlation, then as a MIREX score), real
-    audio's and chance, and (kept - chance) / (real - chance); the correlation 0-1 s
-    and 2-4 s after the prime; and --key continuations in the asked key."""
+    audio's and chance, and (kept - chance) / (real - chance) with its 95% interval
+    over seeds and primes; the correlation 0-1 s and 2-4 s after the prime; and --key
+    continuations in the asked key, with theirs."""
     lines = ["| key kept, mean over seeds | measure | kept | real audio | chance | (kept - chance) / (real - chance) "
-             "| kept 0-1 s | kept 2-4 s | --key in the asked key (chance) |", "|" + " --- |" * 9]
+             "[95% interval] | kept 0-1 s | kept 2-4 s | --key in the asked key (chance) [95% interval] |",
+             "|" + " --- |" * 9]
     for pair, runs in by_pair.items():
         for measure, (kept_key, real_key, chance_key) in {
             "correlation": ("key_correlation", "key_correlation_real", "key_correlation_other"),
@@ -148,14 +176,17 @@ def key_over_seeds(by_pair: dict[str, list[dict]]) -> str:
         }.items():
             kept, real, chance = (np.mean([m[key] for m in runs]) for key in (kept_key, real_key, chance_key))
             relative = np.mean([(m[kept_key] - m[chance_key]) / (m[real_key] - m[chance_key]) for m in runs])
+            spread = interval(runs, lambda m, v: (v.mean() - m[chance_key]) / (m[real_key] - m[chance_key]),
+                              "key_kept", kept_key)
             windows = (f"{np.mean([m['key_correlation_0_1s'] for m in runs]):.3f} | "
                        f"{np.mean([m['key_correlation_2_4s'] for m in runs]):.3f}") if measure == "correlation" else "- | -"
             asked = "-"
             if measure == "MIREX" and all(m.get("key_asked_mirex") is not None for m in runs):
                 asked = (f"{np.mean([m['key_asked_mirex'] for m in runs]):.3f} "
-                         f"({np.mean([m['key_asked_mirex_chance'] for m in runs]):.3f})")
+                         f"({np.mean([m['key_asked_mirex_chance'] for m in runs]):.3f}) "
+                         f"{interval(runs, lambda m, v: v.mean(), 'key_asked', 'key_mirex')}")
             lines.append(f"| {pair_label(pair)}, {len(runs)} seeds | {measure} | {kept:.3f} | {real:.3f} | {chance:.3f} "
-                         f"| {relative:.2f} | {windows} | {asked} |")
+                         f"| {relative:.2f} {spread} | {windows} | {asked} |")
     return "\n".join(lines)
 
 

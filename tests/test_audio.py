@@ -400,6 +400,13 @@ def test_key_kept_is_high_for_a_continuation_in_the_prime_s_key_and_chance_is_me
     kept, moved = figures(in_key(0, 21, 1.0)), figures(in_key(6, 21, 1.0))
     assert kept["key_correlation"] > 0.6 > 0.0 > moved["key_correlation"]
     assert kept["key_correlation_real"] > 0.6 > kept["key_correlation_other"]  # tunes in keys a tritone or third apart
+    asked = audio_sample("asked", "noise", prime, in_key(6, 22, 1.0))
+    asked.asked = {"key": "D# major"}  # in_key(6) is a major key on A + 6 semitones
+    details = TonalityMetric().per_set(EvaluationContext(None, [audio_sample("tune", "song", prime, in_key(6, 21, 1.0)),
+                                                                asked], [], real, None)).details
+    (row,) = details["key_kept"]  # each sample's figures, for intervals over samples
+    assert row["name"] == "tune" and row["key_correlation"] < 0 and row["key_mirex"] == 0.0
+    assert details["key_asked"] == [{"name": "asked", "asked": "D# major", "found": "D# major", "key_mirex": 1.0}]
 
 
 def test_frechet_distance_of_a_feature_that_never_moves_is_finite_and_quiet():

@@ -194,18 +194,21 @@ class TonalityMetric(Metric):
                 per_sample = [{"name": s.name, "voiced_share": round(t.voiced_share, 3),
                                "pitch_changes_per_s": round(t.pitch_changes / t.seconds, 2),
                                "chroma_entropy": t.chroma_entropy} for s, t in zip(context.samples, tonal)]
-        figures.update(_key_kept([s for s in context.samples if s.prime == "song"], real, rate))
-        figures.update(_key_asked([s for s in context.samples if "key" in s.asked], real, rate))
-        return MetricResult(figures, details={"per_sample": per_sample})
+        kept, kept_rows = _key_kept([s for s in context.samples if s.prime == "song"], real, rate)
+        asked, asked_rows = _key_asked([s for s in context.samples if "key" in s.asked], real, rate)
+        figures.update({**kept, **asked})
+        details = {"per_sample": per_sample, "key_kept": kept_rows, "key_asked": asked_rows}
+        return MetricResult(figures, details={k: v for k, v in details.items() if v})
 
 
-def _key_kept(song: list[Sample], real: list[np.ndarray], rate: int) -> dict[str, float | None]:
+def _key_kept(song: list[Sample], real: list[np.ndarray], rate: int) -> tuple[dict[str, float | None], list[dict]]:
     """How song-primed continuations keep their prime's key, over the whole
     continuation and in the ``KEY_WINDOWS`` after the prime; beside held-out audio cut
     the same way (its opening against its own sequel: real; against another clip's:
-    chance)."""
+    chance). Also each continuation's correlation and MIREX score (None where the
+    clip has no pitch), for intervals over samples."""
     if not song:
-        return {}
+        return {}, []
     cut, length = song[0].piece.meta.get("prime_samples", 0), len(continuation(song[0]))
     primes = [_pitch_classes(s.piece.data[: s.piece.meta.get("prime_samples", 0)], rate) for s in song]
     sequels = [continuation(s) for s in song]
@@ -213,8 +216,9 @@ def _key_kept(song: list[Sample], real: list[np.ndarray], rate: int) -> dict[str
     follows = [r[cut : cut + length] for r in real]
     sequel_profiles = [_pitch_classes(c, rate) for c in sequels]  # each clip's chroma once
     follow_profiles = [_pitch_classes(f, rate) for f in follows]
+    correlations = list(map(_keeps_key, primes, sequel_profiles))
     figures: dict[str, float | None] = {
-        "key_correlation": finite_mean(map(_keeps_key, primes, sequel_profiles)),
+        "key_correlation": finite_mean(correlations),
         "key_correlation_real": finite_mean(map(_keeps_key, openings, follow_profiles)),
         "key_correlation_other": finite_mean(  # each opening beside the other clips' sequels
             _keeps_key(openings[i], follow_profiles[j]) for i, j in itertools.permutations(range(len(real)), 2)),
@@ -233,19 +237,24 @@ def _key_kept(song: list[Sample], real: list[np.ndarray], rate: int) -> dict[str
     figures["key_mirex_real"] = _mean_score(zip(follow_keys, opening_keys))
     figures["key_mirex_other"] = _mean_score(
         (follow_keys[j], opening_keys[i]) for i, j in itertools.permutations(range(len(real)), 2))
-    return figures
+    rows = [{"name": s.name, "key_correlation": None if np.isnan(c) else round(c, 4), "key_mirex": _score(found, wanted)}
+            for s, c, found, wanted in zip(song, correlations, sequel_keys, prime_keys)]
+    return figures, rows
 
 
-def _key_asked(asked: list[Sample], real: list[np.ndarray], rate: int) -> dict[str, float | None]:
+def _key_asked(asked: list[Sample], real: list[np.ndarray], rate: int) -> tuple[dict[str, float | None], list[dict]]:
     """How continuations asked for a key (``--key``) land in it, beside held-out audio's
-    keys against the same asked keys (chance)."""
+    keys against the same asked keys (chance); and each continuation's key and score."""
     if not asked:
-        return {}
+        return {}, []
     wanted = [keys.parse_key(s.asked["key"]) for s in asked]
     found = [_key(_pitch_classes(continuation(s), rate)) for s in asked]
     real_keys = [_key(_pitch_classes(r, rate)) for r in real]
-    return {"key_asked_mirex": _mean_score(zip(found, wanted)),
-            "key_asked_mirex_chance": _mean_score((k, w) for k in real_keys for w in set(wanted))}
+    figures = {"key_asked_mirex": _mean_score(zip(found, wanted)),
+               "key_asked_mirex_chance": _mean_score((k, w) for k in real_keys for w in set(wanted))}
+    rows = [{"name": s.name, "asked": s.asked["key"], "found": keys.key_name(k) if k else None, "key_mirex": _score(k, w)}
+            for s, k, w in zip(asked, found, wanted)]
+    return figures, rows
 
 
 def _key(profile: np.ndarray | None) -> keys.Key | None:
@@ -255,6 +264,10 @@ def _key(profile: np.ndarray | None) -> keys.Key | None:
 def _mean_score(pairs: Any) -> float | None:
     """Mean MIREX score of (found, wanted) key pairs where both were found."""
     return finite_mean(keys.mirex_score(found, wanted) for found, wanted in pairs if found and wanted)
+
+
+def _score(found: keys.Key | None, wanted: keys.Key | None) -> float | None:
+    return keys.mirex_score(found, wanted) if found and wanted else None
 
 
 def _pitch_classes(audio: np.ndarray, rate: int) -> np.ndarray | None:
