@@ -292,12 +292,14 @@ def data_identity(session: Session) -> dict[str, Any]:
 
 
 def openings(session: Session, corpus: prepared.PreparedCorpus) -> dict[str, Any]:
-    """The encoded openings of the test pieces at ``generate.prime_seconds``: kept
-    with the prepared corpus, else made from the data (and kept there)."""
+    """The encoded openings of the test pieces at ``generate.prime_seconds``, tokens
+    compacted (:func:`prepared.compact_tokens`): kept with the prepared corpus, else
+    made from the data (and kept there)."""
     seconds = session.config.generate.prime_seconds
     pieces = corpus.openings(seconds)
     if pieces is None:
-        pieces = [session.representation.opening(p, seconds=seconds) for p in session.splits.test]
+        made = [session.representation.opening(p, seconds=seconds) for p in session.splits.test]
+        pieces = prepared.compact_tokens(made, session.representation.spec.size)
         corpus.keep_openings(seconds, pieces)
     return {"seconds": seconds, "pieces": pieces}
 
@@ -408,9 +410,9 @@ def prime_openings(session: Session, trained: Trained) -> list[torch.Tensor]:
     at this ``generate.prime_seconds``, else from the prepared corpus or the data."""
     kept = trained.openings
     if kept is not None and kept["seconds"] == session.config.generate.prime_seconds:
-        return list(kept["pieces"])
+        return prepared.widened(kept["pieces"])
     try:
-        return openings(session, session.corpus(fitted=True))["pieces"]
+        return prepared.widened(openings(session, session.corpus(fitted=True))["pieces"])
     except DataError as error:
         raise DataError(f"primes of {session.config.generate.prime_seconds:g} s need the run's data "
                         f"(its checkpoint keeps openings of {kept['seconds']:g} s): {error}") from None

@@ -23,6 +23,8 @@ def test_generate_needs_no_data_and_evaluate_says_why_it_does(cli, tunes_file, t
     assert result.exit_code == 0, result.output
     again = torch.load(latest_generation(out) / "sequences.pt", weights_only=True)
     assert all(torch.equal(a, b) for a, b in zip(first, again, strict=True))  # the same song openings, from best.pt
+    kept = torch.load(out / "checkpoints" / "best.pt", weights_only=True)["openings"]["pieces"]
+    assert kept and all(opening.dtype == torch.uint8 for opening in kept)  # tokens kept compact, widened to generate
     assert "tunes that parse" in result.output
     evaluate = cli("evaluate", out)
     assert evaluate.exit_code == 2 and "needs the run's data" in evaluate.output and "no such file" in evaluate.output
