@@ -1,6 +1,6 @@
 """Conditions (issue 23): every built-in model takes one, training drops it to the
 neutral zeros, guidance mixes the conditioned and unconditioned outputs in the eager
-and the compiled samplers alike, and codebook audio conditions on pitch classes."""
+and the compiled samplers alike, and codebook and harmonic audio condition on pitch classes."""
 
 import numpy as np
 import pytest
@@ -11,7 +11,8 @@ from noizenet.generator import generate
 from noizenet.interfaces import OutputSpec
 from noizenet.kinds import Categorical, Continuous
 from noizenet.plugins.audio.codebook import CodebookConfig, CodebookRepresentation
-from noizenet.plugins.audio.keys import detect_key, key_name, key_profile, mirex_score, parse_key
+from noizenet.plugins.audio.harmonic import HarmonicConfig, HarmonicRepresentation
+from noizenet.plugins.audio.keys import PITCH_CLASSES, detect_key, key_name, key_profile, mirex_score, parse_key
 from noizenet.plugins.models.crnn import Crnn, CrnnConfig
 from noizenet.plugins.models.recurrent import RecurrentConfig, RecurrentNet
 from noizenet.plugins.models.samplernn import SampleRnnConfig, TwoTier
@@ -161,6 +162,23 @@ def test_codebook_conditions_a_piece_on_the_pitch_classes_it_sounds():
     assert detect_key(asked) == (4, "minor")
     assert codebook.asked_condition({"meter": "6/8"}) is None
     assert CodebookRepresentation(CodebookConfig(pitch_condition=False)).spec.condition == 0
+
+
+def test_harmonic_conditions_a_piece_on_the_notes_it_hears():
+    rate = 16000
+    t = np.arange(rate // 2) / rate
+    notes = {"A": 440.0, "C": 261.63, "E": 329.63}  # an A minor arpeggio: A twice as long
+    audio = np.concatenate([0.3 * np.sin(2 * np.pi * notes[n] * t) for n in "ACEA"]).astype(np.float32)
+    harmonic = HarmonicRepresentation(HarmonicConfig())
+    harmonic.sample_rate = rate
+    harmonic.fit_audio([audio])
+    profile = harmonic.condition(harmonic.to_steps(audio))
+    top = [PITCH_CLASSES[i] for i in np.argsort(profile)[::-1][:3]]
+    assert harmonic.spec.condition == 12 and top[0] == "A" and set(top[1:]) == {"C", "E"}
+    assert harmonic.steered_by() == ("key",) and detect_key(harmonic.asked_condition({"key": "Am"})) == (9, "minor")
+    silent = harmonic.to_steps(np.zeros(rate, np.float32))
+    assert not harmonic.condition(silent).any()  # no note: the neutral condition
+    assert HarmonicRepresentation(HarmonicConfig(pitch_condition=False)).steered_by() == ()
 
 
 @pytest.mark.parametrize("dropout", [0.0, 0.5, 1.0])

@@ -34,7 +34,8 @@ from noizenet.interfaces import OutputSpec
 from noizenet.kinds import Categorical
 from noizenet.plugins.audio.augment import AugmentConfig
 from noizenet.plugins.audio.base import FRAME_STEP_SUGGESTED, FramedRepresentation
-from noizenet.plugins.audio.keys import PITCH_CLASSES, key_profile, parse_key, standardized
+from noizenet.plugins.audio.keys import standardized
+from noizenet.plugins.audio.pitch_condition import PitchConditioned
 from noizenet.plugins.audio.stft import Framing
 
 PEAK_PERCENTILE = 99.9  # of the training magnitudes: "the loudest", robust to a stray click
@@ -63,7 +64,7 @@ class CodebookConfig(AugmentConfig):
             raise ConfigError(f"repr.range_db must be in [10, 160], got {self.range_db}")
 
 
-class CodebookRepresentation(FramedRepresentation):
+class CodebookRepresentation(PitchConditioned, FramedRepresentation):
     name = "codebook"
     Config = CodebookConfig
     # guidance 2.5: over seeds 0-2 the key kept went from 0.61 (guidance 1) to 0.89 of real
@@ -80,7 +81,7 @@ class CodebookRepresentation(FramedRepresentation):
 
     @property
     def spec(self) -> OutputSpec:
-        return OutputSpec(Categorical(), len(self.centroids), condition=len(PITCH_CLASSES) if self.config.pitch_condition else 0)
+        return OutputSpec(Categorical(), len(self.centroids), condition=self.condition_width)
 
     def condition(self, encoded: torch.Tensor) -> np.ndarray:
         """The standardized ``(12,)`` pitch-class profile of the codes ``encoded`` ``(T,)``."""
@@ -89,15 +90,6 @@ class CodebookRepresentation(FramedRepresentation):
             filters = librosa.filters.chroma(sr=self.sample_rate, n_fft=self.config.frame_size, tuning=0.0)  # (12, bins)
             self._code_pitches = np.square(magnitude) @ filters.T  # (codes, 12): each code's energy per pitch class
         return standardized(self._code_pitches[np.asarray(encoded, dtype=np.int64)].sum(axis=0))
-
-    def asked_condition(self, steering: dict[str, str]) -> np.ndarray | None:
-        """``--key``'s Krumhansl-Kessler profile, standardized; None for other steering."""
-        if set(steering) != {"key"}:
-            return None
-        return standardized(key_profile(parse_key(steering["key"])))
-
-    def steered_by(self) -> tuple[str, ...]:
-        return ("key",) if self.spec.condition else ()  # a model trained without pitch conditions takes no --key
 
     def log_spectra(self, audio: np.ndarray) -> np.ndarray:
         """``(T, bins)`` log-magnitude frames (a noise floor far below the music adds
@@ -134,16 +126,13 @@ class CodebookRepresentation(FramedRepresentation):
         return self.framing.griffin_lim(magnitude)
 
     def state_dict(self) -> dict[str, Any]:
-        return {**super().state_dict(), "centroids": torch.from_numpy(self.centroids), "floor": self.floor,
-                "pitch_condition": self.config.pitch_condition}
+        return {**super().state_dict(), "centroids": torch.from_numpy(self.centroids), "floor": self.floor}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         super().load_state_dict(state)
         self.centroids = state["centroids"].numpy().astype(np.float32)
         self.floor = float(state["floor"])
         self._code_pitches = None
-        # what the model was trained with; a checkpoint from before conditions had none
-        self.config.pitch_condition = bool(state.get("pitch_condition", False))
 
 
 @hookimpl

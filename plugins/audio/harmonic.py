@@ -10,6 +10,10 @@ temperature and regresses the rest (output kind ``token-and-frame``); decoding
 plays the frames by harmonic-plus-noise additive synthesis, so every voiced frame
 is a harmonic tone at a note of the scale: tonal by construction. The pitch track
 is also written as a ``.mid``. The feature scaler travels in the checkpoint.
+
+Each piece comes with its notes' pitch-class profile as the model's condition (12
+values, standardized: voiced frames per pitch class); ``--key`` asks for a key
+(``pitch_condition.py``), ``--guidance`` weighs it.
 """
 
 from __future__ import annotations
@@ -29,6 +33,8 @@ from noizenet.interfaces import OutputSpec, Piece
 from noizenet.plugins.audio.additive import Analysis, HarmonicPlusNoise
 from noizenet.plugins.audio.augment import AugmentConfig
 from noizenet.plugins.audio.base import FRAME_STEP_SUGGESTED, AudioRepresentation
+from noizenet.plugins.audio.keys import standardized
+from noizenet.plugins.audio.pitch_condition import PitchConditioned
 from noizenet.plugins.audio.token_frame import TokenAndFrame
 from noizenet.plugins.midi.notes import notes_array, write_notes_midi
 
@@ -48,6 +54,7 @@ class HarmonicConfig(AugmentConfig):
     highest: int = 96  # MIDI note of the highest (C7, 2093 Hz)
     harmonics: int = 24  # partials per voiced frame
     bands: int = 16  # noise bands, log-spaced up to Nyquist
+    pitch_condition: bool = True  # condition the model on each piece's pitch-class profile (keeps the key; --key)
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -61,7 +68,7 @@ class HarmonicConfig(AugmentConfig):
             raise ConfigError("repr.harmonics must be in [1, 128] and repr.bands in [1, 64]")
 
 
-class HarmonicRepresentation(AudioRepresentation):
+class HarmonicRepresentation(PitchConditioned, AudioRepresentation):
     """Steps are float32 frames ``(T, 1 + 2 * pitches + 2 + harmonics + bands)``: the
     pitch token one-hot (0 = unvoiced, then each note held and struck: token
     ``1 + 2 * (note - lowest) + struck``), then standardized cents, loudness (log10 of the
@@ -90,7 +97,14 @@ class HarmonicRepresentation(AudioRepresentation):
 
     @property
     def spec(self) -> OutputSpec:
-        return OutputSpec(TokenAndFrame(self.tokens), self.tokens + self.features)
+        return OutputSpec(TokenAndFrame(self.tokens), self.tokens + self.features, condition=self.condition_width)
+
+    def condition(self, encoded: torch.Tensor) -> np.ndarray:
+        """The standardized ``(12,)`` pitch-class profile of the notes in ``encoded``
+        ``(T, tokens + features)``: its voiced frames counted per pitch class."""
+        tokens = encoded[:, : self.tokens].argmax(1).numpy()
+        voiced = tokens[tokens > 0]
+        return standardized(np.bincount(self.pitch(voiced) % 12, minlength=12).astype(np.float64))
 
     # -- frames <-> analysis -------------------------------------------------------------
     def onsets(self, audio: np.ndarray, count: int) -> np.ndarray:
