@@ -12,6 +12,7 @@ import torch
 
 from noizenet.errors import ConfigError
 from noizenet.interfaces import Representation
+from noizenet.prepared import PreparedCorpus
 
 
 def piece_conditions(representation: Representation, encoded: Sequence[torch.Tensor]) -> torch.Tensor | None:
@@ -24,6 +25,22 @@ def piece_conditions(representation: Representation, encoded: Sequence[torch.Ten
     for i, piece in enumerate(encoded):
         rows[i] = representation.condition(piece[:])
     return torch.from_numpy(rows)
+
+
+def corpus_conditions(representation: Representation, corpus: PreparedCorpus, split: str) -> torch.Tensor | None:
+    """:func:`piece_conditions` of ``corpus``'s ``split``, made once and kept with the
+    prepared corpus: a later run on it reads ``(pieces, C)`` floats instead of every
+    piece (a waveform corpus's chroma, hours of it)."""
+    if not representation.spec.condition:
+        return None
+    pieces = getattr(corpus, split)
+    name = f"conditions-{split}"
+    kept = corpus.kept(name)
+    if isinstance(kept, torch.Tensor) and kept.shape == (len(pieces), representation.spec.condition):
+        return kept
+    conditions = piece_conditions(representation, pieces)
+    corpus.keep(name, conditions)
+    return conditions
 
 
 def asked_condition(representation: Representation, steering: dict[str, str]) -> np.ndarray | None:

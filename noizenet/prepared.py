@@ -10,6 +10,7 @@ datasets: the steps of every piece end to end plus an offsets index)::
     manifest.json        format, key inputs, per split: piece ids, dtype, shape, sizes, sha256
     state.pt             the representation's state after fit
     openings-Ns.pt       the test pieces' encoded openings of N seconds (song primes), added when first needed
+    conditions-SPLIT.pt  float32 (pieces, C): each piece's condition, for conditioned representations, likewise
     SPLIT.steps          every step of the split's pieces end to end, in the smallest dtype
     SPLIT.offsets.npy    int64 (pieces + 1,): piece i is steps[offsets[i]:offsets[i + 1]]
 
@@ -36,6 +37,7 @@ import inspect
 import json
 import logging
 import os
+import pickle
 import shutil
 import tempfile
 import time
@@ -143,27 +145,29 @@ class PreparedCorpus:
         """The dataset's piece ids per split (augmented copies left out), as splits.json keeps them."""
         return {"train": self.ids["train"][: self.originals], "val": self.ids["val"], "test": self.ids["test"]}
 
-    def openings(self, seconds: float) -> list[torch.Tensor] | None:
-        """The test pieces' openings of ``seconds`` kept with the prepared corpus, if there."""
-        path = self._openings_path(seconds)
+    def kept(self, name: str) -> Any:
+        """What a run derived from the pieces and kept with the prepared corpus under
+        ``name`` (:meth:`keep`), or None: not kept, in memory, or damaged."""
+        path = self._kept_path(name)
         if path is None or not path.exists():
             return None
         try:
             return torch.load(path, weights_only=True)
-        except (OSError, RuntimeError, ValueError):
-            return None  # damaged: made again from the data
+        except (OSError, RuntimeError, ValueError, EOFError, pickle.UnpicklingError):
+            return None  # damaged: made again from the pieces
 
-    def keep_openings(self, seconds: float, openings: list[torch.Tensor]) -> None:
-        """Keep the openings for later runs (a read-only cache just goes without)."""
-        path = self._openings_path(seconds)
+    def keep(self, name: str, value: Any) -> None:
+        """Keep ``value`` (tensors, lists of them) for later runs: the test openings,
+        each piece's condition. A read-only cache just goes without."""
+        path = self._kept_path(name)
         if path is not None:
             try:
-                atomic_torch_save(path, openings)
+                atomic_torch_save(path, value)
             except OSError as error:
-                log.debug("openings not kept in %s: %s", path, error)
+                log.debug("%s not kept in %s: %s", name, path, error)
 
-    def _openings_path(self, seconds: float) -> Path | None:
-        return self.folder / f"openings-{seconds:g}s.pt" if self.folder is not None else None
+    def _kept_path(self, name: str) -> Path | None:
+        return self.folder / f"{name}.pt" if self.folder is not None else None
 
 
 # -- keys -----------------------------------------------------------------------------------

@@ -32,7 +32,7 @@ from noizenet import distributed, prepared, tensorboard
 from noizenet.config import Config
 from noizenet.device import autocast_dtype, pick_device, set_threads
 from noizenet.errors import DataError, NoizenetError, RunDirError
-from noizenet.conditioning import asked_condition, piece_conditions, sample_conditions
+from noizenet.conditioning import asked_condition, corpus_conditions, sample_conditions
 from noizenet.evaluator import evaluate_run, evaluate_samples
 from noizenet.generator import generate as sample_sequences
 from noizenet.interfaces import Dataset, EvaluationContext, Piece, PrimeContext, Representation, Sample, SequenceModel
@@ -296,11 +296,12 @@ def openings(session: Session, corpus: prepared.PreparedCorpus) -> dict[str, Any
     compacted (:func:`prepared.compact_tokens`): kept with the prepared corpus, else
     made from the data (and kept there)."""
     seconds = session.config.generate.prime_seconds
-    pieces = corpus.openings(seconds)
+    kept = f"openings-{seconds:g}s"
+    pieces = corpus.kept(kept)
     if pieces is None:
         made = [session.representation.opening(p, seconds=seconds) for p in session.splits.test]
         pieces = prepared.compact_tokens(made, session.representation.spec.size)
-        corpus.keep_openings(seconds, pieces)
+        corpus.keep(kept, pieces)
     return {"seconds": seconds, "pieces": pieces}
 
 
@@ -319,7 +320,7 @@ def train(session: Session, checkpoint: dict[str, Any] | None = None) -> dict[st
         seed=cfg.run.seed,
         rank=distributed.rank(),
         world_size=distributed.world_size(),
-        conditions=piece_conditions(representation, corpus.train),
+        conditions=corpus_conditions(representation, corpus, "train"),
     )
     if windows.batch_size < cfg.train.batch_size:
         log.warning("training data is small: batch size lowered to %d", windows.batch_size)
@@ -330,7 +331,7 @@ def train(session: Session, checkpoint: dict[str, Any] | None = None) -> dict[st
         spec=representation.spec,
         windows=windows,
         val_encoded=val_encoded,
-        val_conditions=piece_conditions(representation, val_encoded),
+        val_conditions=corpus_conditions(representation, corpus, "val"),
         cfg=cfg.train,
         run_dir=run_dir,
         device=session.device,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import multiprocessing
@@ -12,6 +13,7 @@ import torch
 from conftest import TINY
 
 from noizenet import prepared
+from noizenet.conditioning import corpus_conditions
 from noizenet.datasets.abc_files import AbcFiles
 from noizenet.interfaces import Piece
 from noizenet.plugins.abc.representation import AbcConfig, AbcRepresentation
@@ -66,6 +68,32 @@ def test_a_corpus_is_prepared_once_in_the_smallest_dtype_and_mapped_after(cache_
         assert isinstance(mapped, prepared.MappedSplit)
         for piece, original in zip(mapped, splits()[name]):
             assert torch.equal(piece[:], representation.encode(original)) and piece[2:5].dtype == torch.int64
+
+
+class CountedConditions(AbcRepresentation):
+    """ABC with a 2-value condition per piece (its length, its first token), counting the pieces it reads."""
+
+    read = 0
+
+    @property
+    def spec(self):
+        return dataclasses.replace(super().spec, condition=2)
+
+    def condition(self, encoded):
+        CountedConditions.read += 1
+        return np.array([len(encoded), float(encoded[0])], np.float32)
+
+
+def test_each_pieces_condition_is_made_once_and_kept_with_the_prepared_corpus(cache_root):
+    CountedConditions.read = 0
+    representation, corpus = prepare(splits(), representation=CountedConditions(AbcConfig(transpose=[])))
+    first = corpus_conditions(representation, corpus, "train")
+    assert CountedConditions.read == len(corpus.train) == 1 and first.tolist() == [[len(corpus.train[0]), 0.0]]
+    again_representation, again = prepare(splits(), representation=CountedConditions(AbcConfig(transpose=[])))
+    kept = corpus_conditions(again_representation, again, "train")
+    assert CountedConditions.read == 1 and torch.equal(kept, first)  # a later run reads no piece for them
+    (again.folder / "conditions-train.pt").write_bytes(b"damaged")
+    assert torch.equal(corpus_conditions(again_representation, again, "train"), first) and CountedConditions.read == 2
 
 
 def test_changed_data_or_options_give_another_corpus(cache_root):
