@@ -7,14 +7,14 @@ continuations (N of each prime; the key kept is the mean over the N song-primed 
 also in windows 0-1, 1-2 and 2-4 s after the prime, and as the Krumhansl-Schmuckler
 key of prime and continuation, MIREX-scored) beside held-out audio and white noise
 (the run's own `tonality`, `audio-quality` and `collapse` metrics). A representation
-that takes `--key` (codebook) is then asked for each of ``ASKED_KEYS`` (`noizenet
-generate RUN --key K --prime noise`, evaluated): the MIREX score of the
-continuations' keys against the asked one, beside held-out audio's (chance). Then
-the acceptance checks: voiced share
->= 0.8 x real's, chroma entropy <= real's + 0.4 bits, pitch changes per second
-between 0.5x and 2x real's, no collapsed clip, different primes differ; and the
-aims: key correlation >= 0.7, Fréchet distance below a third of the waveform
-figure published before the codebook (13,800 on the default data).
+that takes `--key` (codebook, harmonic, waveform) is then asked for each of
+``ASKED_KEYS`` (`noizenet generate RUN --key K --prime noise`, evaluated): the MIREX
+score of the continuations' keys against the asked one, beside held-out audio's
+(chance). Then the acceptance checks: voiced share >= 0.8 x real's, chroma entropy
+<= real's + 0.4 bits, pitch changes per second between 0.5x and 2x real's, no
+collapsed clip, different primes differ; and the aims: key correlation >= 0.7,
+Fréchet distance below a third of the waveform figure published before the codebook
+(13,800 on the default data).
 
 With several ``--seeds`` (each a different split, so real audio and chance move
 too) it ends with the key kept per representation over the seeds: the mean, and

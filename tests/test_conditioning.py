@@ -1,6 +1,6 @@
 """Conditions (issue 23): every built-in model takes one, training drops it to the
 neutral zeros, guidance mixes the conditioned and unconditioned outputs in the eager
-and the compiled samplers alike, and codebook and harmonic audio condition on pitch classes."""
+and the compiled samplers alike, and codebook, harmonic and waveform audio condition on pitch classes."""
 
 import numpy as np
 import pytest
@@ -12,6 +12,7 @@ from noizenet.interfaces import OutputSpec
 from noizenet.kinds import Categorical, Continuous
 from noizenet.plugins.audio.codebook import CodebookConfig, CodebookRepresentation
 from noizenet.plugins.audio.harmonic import HarmonicConfig, HarmonicRepresentation
+from noizenet.plugins.audio.waveform import WaveformConfig, WaveformRepresentation
 from noizenet.plugins.audio.keys import PITCH_CLASSES, detect_key, key_name, key_profile, mirex_score, parse_key
 from noizenet.plugins.models.crnn import Crnn, CrnnConfig
 from noizenet.plugins.models.recurrent import RecurrentConfig, RecurrentNet
@@ -65,17 +66,18 @@ def test_condition_dropout_is_a_share_of_one_and_guidance_not_negative():
         GenerateConfig(guidance=-1.0)
 
 
-def conditioned_model() -> RecurrentNet:
-    torch.manual_seed(0)
-    net = RecurrentNet("lstm", TOKENS, RecurrentConfig(hidden=16, layers=2, embedding=8))
+def conditioned_model(name: str) -> torch.nn.Module:
+    """``name``'s toy model (lstm or samplernn, each with a compiled sampler) whose condition moves the prediction a lot."""
+    net = built(name)
     with torch.no_grad():
-        net.condition.project.weight.mul_(20.0)  # a condition that moves the prediction a lot
+        net.condition.project.weight.mul_(20.0)
     return net.eval()
 
 
+@pytest.mark.parametrize("name", ["lstm", "samplernn"])
 @pytest.mark.parametrize("compiled", [False, True])
-def test_guidance_zero_is_the_unconditioned_prediction(compiled):
-    net = conditioned_model()
+def test_guidance_zero_is_the_unconditioned_prediction(compiled, name):
+    net = conditioned_model(name)
     primes = [torch.tensor([0, 3]), torch.tensor([0])]
     conditions = torch.tensor([[1.0, 0.0, -1.0], [0.0, 2.0, 0.0]])
     plain = generate(net, TOKENS, primes, [1.0, 1.0], max_length=30, seed=5, device=CPU, compiled=compiled)
@@ -87,11 +89,12 @@ def test_guidance_zero_is_the_unconditioned_prediction(compiled):
     assert not all(torch.equal(a, b) for a, b in zip(plain.sequences, conditioned.sequences))
 
 
+@pytest.mark.parametrize("name", ["lstm", "samplernn"])
 @pytest.mark.parametrize("guidance", [1.0, 0.5, 3.0])
-def test_compiled_and_eager_samplers_agree_with_guidance_on(guidance):
+def test_compiled_and_eager_samplers_agree_with_guidance_on(guidance, name):
     """Argmax generation (temperature 0) is deterministic: both paths pick the same tokens,
     and each step's pick is the argmax of uncond + g * (cond - uncond) over the whole prefix."""
-    net = conditioned_model()
+    net = conditioned_model(name)
     primes = [torch.tensor([0, 3, 5]), torch.tensor([0])]
     conditions = torch.tensor([[1.0, 0.0, -1.0], [0.0, 2.0, 0.0]])
     runs = [generate(net, TOKENS, primes, [0.0, 0.0], max_length=25, seed=0, device=CPU, compiled=compiled,
@@ -179,6 +182,24 @@ def test_harmonic_conditions_a_piece_on_the_notes_it_hears():
     silent = harmonic.to_steps(np.zeros(rate, np.float32))
     assert not harmonic.condition(silent).any()  # no note: the neutral condition
     assert HarmonicRepresentation(HarmonicConfig(pitch_condition=False)).steered_by() == ()
+
+
+def test_waveform_conditions_a_piece_on_the_pitch_classes_it_sounds():
+    rate = 16000
+    t = np.arange(rate) / rate
+    tones = {"A": 440.0, "C": 261.63, "E": 329.63}
+    for encoding in ("mulaw", "zscore"):
+        waveform = WaveformRepresentation(WaveformConfig(encoding=encoding))
+        waveform.sample_rate = rate
+        clips = {name: (0.3 * np.sin(2 * np.pi * f * t)).astype(np.float32) for name, f in tones.items()}
+        waveform.fit_audio(list(clips.values()))
+        assert waveform.spec.condition == 12 and waveform.steered_by() == ("key",)
+        for name, clip in clips.items():
+            profile = waveform.condition(waveform.to_steps(clip))
+            assert PITCH_CLASSES[int(profile.argmax())] == name
+    assert not waveform.condition(waveform.to_steps(np.zeros(100, np.float32))).any()  # silence: neutral
+    assert detect_key(waveform.asked_condition({"key": "D major"})) == (2, "major")
+    assert WaveformRepresentation(WaveformConfig(pitch_condition=False)).spec.condition == 0
 
 
 @pytest.mark.parametrize("dropout", [0.0, 0.5, 1.0])

@@ -32,10 +32,9 @@ from noizenet import hookimpl
 from noizenet.errors import ConfigError, DataError
 from noizenet.interfaces import OutputSpec
 from noizenet.kinds import Categorical
-from noizenet.plugins.audio.augment import AugmentConfig
 from noizenet.plugins.audio.base import FRAME_STEP_SUGGESTED, FramedRepresentation
 from noizenet.plugins.audio.keys import standardized
-from noizenet.plugins.audio.pitch_condition import PitchConditioned
+from noizenet.plugins.audio.pitch_condition import PitchConditionConfig, PitchConditioned
 from noizenet.plugins.audio.stft import Framing
 
 PEAK_PERCENTILE = 99.9  # of the training magnitudes: "the loudest", robust to a stray click
@@ -44,13 +43,12 @@ log = logging.getLogger("noizenet")
 
 
 @dataclass
-class CodebookConfig(AugmentConfig):
+class CodebookConfig(PitchConditionConfig):
     frame_size: int = 1024  # samples per STFT frame (64 ms at 16 kHz)
     hop: int = 256  # samples between frames: one token per 16 ms
     codes: int = 256  # spectra in the codebook: the vocabulary (fewer when the training audio has under 64 frames a code)
     fit_frames: int = 30_000  # training frames k-means learns from at most (evenly spread)
     range_db: float = 60.0  # dynamics kept below the loudest training magnitude; quieter detail is one floor
-    pitch_condition: bool = True  # condition the model on each piece's pitch-class profile (keeps the key; --key)
 
     def __post_init__(self) -> None:
         super().__post_init__()

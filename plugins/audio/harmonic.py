@@ -31,10 +31,9 @@ from noizenet import hookimpl
 from noizenet.errors import ConfigError
 from noizenet.interfaces import OutputSpec, Piece
 from noizenet.plugins.audio.additive import Analysis, HarmonicPlusNoise
-from noizenet.plugins.audio.augment import AugmentConfig
 from noizenet.plugins.audio.base import FRAME_STEP_SUGGESTED, AudioRepresentation
 from noizenet.plugins.audio.keys import standardized
-from noizenet.plugins.audio.pitch_condition import PitchConditioned
+from noizenet.plugins.audio.pitch_condition import PitchConditionConfig, PitchConditioned
 from noizenet.plugins.audio.token_frame import TokenAndFrame
 from noizenet.plugins.midi.notes import notes_array, write_notes_midi
 
@@ -47,14 +46,13 @@ SHORTEST_NOTE = 3  # frames (48 ms): shorter pitch runs are not written to the .
 
 
 @dataclass
-class HarmonicConfig(AugmentConfig):
+class HarmonicConfig(PitchConditionConfig):
     frame_size: int = 1024  # samples per analysis frame (64 ms at 16 kHz: a period of the lowest note fits)
     hop: int = 256  # samples between frames: one step per 16 ms
     lowest: int = 36  # MIDI note of the lowest pitch token (C2, 65 Hz)
     highest: int = 96  # MIDI note of the highest (C7, 2093 Hz)
     harmonics: int = 24  # partials per voiced frame
     bands: int = 16  # noise bands, log-spaced up to Nyquist
-    pitch_condition: bool = True  # condition the model on each piece's pitch-class profile (keeps the key; --key)
 
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -121,6 +121,14 @@ def chroma(audio: np.ndarray, sample_rate: int) -> np.ndarray:
                                        hop_length=PITCH_HOP, tuning=0.0)
 
 
+def pitch_class_profile(audio: np.ndarray, sample_rate: int) -> np.ndarray:
+    """``(12,)`` :func:`chroma` summed over the frames that are not silent (RMS at
+    least ``SILENT``); zeros for silence."""
+    audio = np.pad(audio.astype(np.float32), (0, max(0, PITCH_FRAME - len(audio))))
+    loud = librosa.feature.rms(y=audio, frame_length=PITCH_FRAME, hop_length=PITCH_HOP)[0] >= SILENT
+    return chroma(audio, sample_rate)[:, loud].sum(axis=1).astype(np.float64)
+
+
 def correlation(a: np.ndarray, b: np.ndarray) -> float | None:
     """Pearson correlation of two histograms (None when either is flat)."""
     if a.std() < 1e-12 or b.std() < 1e-12:

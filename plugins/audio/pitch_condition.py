@@ -1,18 +1,27 @@
 """Pitch-class conditioning shared by the audio representations that take it
-(codebook, harmonic): with ``repr.pitch_condition`` (their config's field, default
-true) the model is conditioned on 12 standardized values, each piece's pitch-class
-profile (the representation's own :meth:`condition`), and ``--key "E minor"`` asks
-for that key's Krumhansl-Kessler profile. The checkpoint records whether the model
-was conditioned, so a run trained before conditions generates as it was trained.
+(codebook, harmonic, waveform): with ``repr.pitch_condition`` (default true) the
+model is conditioned on 12 standardized values, each piece's pitch-class profile
+(the representation's own :meth:`condition`), and ``--key "E minor"`` asks for that
+key's Krumhansl-Kessler profile. The checkpoint records whether the model was
+conditioned, so a run trained before conditions generates as it was trained.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from noizenet.plugins.audio.augment import AugmentConfig
 from noizenet.plugins.audio.keys import PITCH_CLASSES, key_profile, parse_key, standardized
+
+
+@dataclass
+class PitchConditionConfig(AugmentConfig):
+    """The ``[repr]`` key of a pitch-conditioned representation's config."""
+
+    pitch_condition: bool = True  # condition the model on each piece's pitch-class profile (keeps the key; --key)
 
 
 class PitchConditioned:

@@ -7,6 +7,11 @@ encoding:
       ``minmax``: the same with ``MinMaxScaler``. These are the reference report's
       approach; their deterministic predictions decay to a constant after a few
       steps, which the evaluation's collapse statistics report.
+
+Each piece comes with its pitch-class profile as the model's condition (12 values,
+standardized: its chroma summed over the frames that are not silent, as the
+``tonality`` metric hears it); ``--key`` asks for a key (``pitch_condition.py``),
+``--guidance`` weighs it.
 """
 
 from __future__ import annotations
@@ -23,8 +28,10 @@ from noizenet import hookimpl
 from noizenet.errors import ConfigError
 from noizenet.interfaces import OutputSpec
 from noizenet.kinds import Categorical, Continuous
-from noizenet.plugins.audio.augment import AugmentConfig
+from noizenet.plugins.audio import measures
 from noizenet.plugins.audio.base import AudioRepresentation
+from noizenet.plugins.audio.keys import standardized
+from noizenet.plugins.audio.pitch_condition import PitchConditionConfig, PitchConditioned
 
 ENCODINGS = ("mulaw", "zscore", "minmax")
 SCALER_FIT_SAMPLES = 2_000_000  # the scaler sees at most this many training samples
@@ -42,7 +49,7 @@ def scaler_class(encoding: str) -> type:
 
 
 @dataclass
-class WaveformConfig(AugmentConfig):
+class WaveformConfig(PitchConditionConfig):
     encoding: str = "mulaw"  # mulaw | zscore | minmax
     mu: int = 255  # mu-law: mu + 1 quantization levels
     # Pre-emphasis y[n] = x[n] - a x[n-1] before encoding, undone after decoding (LPCNet
@@ -60,7 +67,7 @@ class WaveformConfig(AugmentConfig):
             raise ConfigError(f"repr.pre_emphasis must be in [0, 1), got {self.pre_emphasis}")
 
 
-class WaveformRepresentation(AudioRepresentation):
+class WaveformRepresentation(PitchConditioned, AudioRepresentation):
     name = "waveform"
     Config = WaveformConfig
     # One model step per sample: a small single-layer model samples faster than real
@@ -81,8 +88,14 @@ class WaveformRepresentation(AudioRepresentation):
     @property
     def spec(self) -> OutputSpec:
         if self.config.encoding == "mulaw":
-            return OutputSpec(Categorical(), self.config.mu + 1)
-        return OutputSpec(Continuous(), 1)
+            return OutputSpec(Categorical(), self.config.mu + 1, condition=self.condition_width)
+        return OutputSpec(Continuous(), 1, condition=self.condition_width)
+
+    def condition(self, encoded: torch.Tensor) -> np.ndarray:
+        """The standardized ``(12,)`` pitch-class profile of the samples ``encoded``
+        (``(T,)`` levels or ``(T, 1)`` scaled values): their chroma summed over the
+        frames that are not silent."""
+        return standardized(measures.pitch_class_profile(self.from_steps(torch.as_tensor(encoded)), self.sample_rate))
 
     def fit_audio(self, audio: Sequence[np.ndarray]) -> None:
         if self.config.encoding == "mulaw":

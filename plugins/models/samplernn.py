@@ -174,6 +174,8 @@ class TwoTier(SequenceModel):
             sample_table=array(sample_in), sample_bias=array(self.sample_in.bias),
             mid_w=array(self.hidden_layer.weight.T), mid_b=array(self.hidden_layer.bias),
             head_w=array(self.head.weight.T), head_b=array(self.head.bias),
+            condition_w=array(self.condition.project.weight.T) if self.condition.project is not None
+            else np.zeros((0, self.hidden_layer.weight.shape[1]), np.float32),
             pad=self.pad, sharpen=float(self.sharpen),
             lags=(SHORTEST_PERIOD, LONGEST_PERIOD, PERIODICITY_WINDOW),
         )
