@@ -12,10 +12,8 @@ from dataclasses import dataclass, field
 from fnmatch import fnmatch
 from pathlib import Path
 
-import music21
-
 from noizenet import hookimpl
-from noizenet.datasets.paths import AUDIO_SUFFIXES, DataFiles, data_files
+from noizenet.datasets.paths import AUDIO_SUFFIXES, DataFiles, data_files, music21_package
 from noizenet.errors import DataError
 from noizenet.interfaces import Dataset, Piece
 from noizenet.plugins.abc.text import normalize_tune, split_tunes
@@ -112,7 +110,7 @@ class Music21Abc(Dataset):
         """The ``.abc`` files of the chosen collections, in order."""
         if self.path is not None:
             raise DataError("dataset 'music21-abc' reads the bundled corpus and takes no --data")
-        root = Path(music21.__file__).parent / "corpus"
+        root = music21_package().parent / "corpus"
         files = []
         for name in self.config.collections:
             folder = root / name
@@ -123,7 +121,7 @@ class Music21Abc(Dataset):
         return files
 
     def pieces(self) -> Iterator[Piece]:
-        yield from tunes_in_files(DataFiles(self.sources(), Path(music21.__file__).parent / "corpus"))
+        yield from tunes_in_files(DataFiles(self.sources(), music21_package().parent / "corpus"))
 
 
 @hookimpl

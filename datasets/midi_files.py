@@ -11,18 +11,20 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import music21
 import numpy as np
-import scipy.io
 
 from noizenet import hookimpl
 from noizenet.cache import cache_folder
-from noizenet.datasets.paths import DataFiles, files_with_suffixes, read_each
+from noizenet.datasets.paths import DataFiles, files_with_suffixes, music21_package, read_each
+from noizenet.deferred import deferred
 from noizenet.errors import ConfigError, DataError
 from noizenet.interfaces import Dataset, Piece
 from noizenet.plugins.midi.notes import KEYS, notes_from_roll, notes_from_score, notes_piece, read_midi
 from noizenet.plugins.synthesis import quiet_music21
 from noizenet.progress import progress_bar
+
+music21 = deferred("music21")
+scipy_io = deferred("scipy.io")
 
 MIDI_SUFFIXES = (".mid", ".midi")
 CHORALES_VERSION = 1  # bump when reading the chorales changes, so that an old cache is not reused
@@ -91,7 +93,7 @@ class BachChorales(Dataset):
         """music21 itself (its corpus changes with its version only)."""
         if self.path is not None:
             raise DataError("dataset 'bach-chorales' reads the bundled corpus and takes no --data")
-        return [Path(music21.__file__)]
+        return [music21_package()]
 
     def pieces(self) -> Iterator[Piece]:
         self.sources()
@@ -144,7 +146,7 @@ class PianorollMat(Dataset):
     def pieces(self) -> Iterator[Piece]:
         (path,) = self.sources()
         try:
-            content = scipy.io.loadmat(path)
+            content = scipy_io.loadmat(path)
         except Exception as error:  # scipy raises several kinds for a file that is not MATLAB
             raise DataError(f"--data {path}: not a readable .mat file ({error})") from None
         absent = [key for key in MAT_SPLITS if key not in content]

@@ -3,7 +3,9 @@
 It finds the finished runs among the folders it was given (scanned again on every
 listing, so a run that finishes later shows up), keeps at most
 ``Limits.loaded_runs`` of them loaded (model, representation state, calibration:
-the first request of a run pays for loading it, later ones do not), and runs
+the first request of a run pays for loading it, later ones do not; the libraries
+that plugins defer are imported in the background as the server starts, not by
+the first request), and runs
 generation jobs from one FIFO queue on ``Limits.jobs`` worker threads, one job per
 run at a time. A job writes a new ``generations/DATE-TIME`` folder exactly as
 ``noizenet generate`` does (:func:`noizenet.run.generate_in_new_folder`), so a
@@ -31,9 +33,11 @@ from typing import Annotated, Any, BinaryIO
 from annotated_types import Ge, Gt, Le, Lt, MaxLen
 
 from noizenet import config as configuration
+from noizenet import deferred
 from noizenet import run as runs
 from noizenet.conditioning import asked_condition
 from noizenet.errors import NoizenetError
+from noizenet.registry import load_registry
 from noizenet.report import declared_figures
 from noizenet.rundir import SAMPLES_MANIFEST, RunDir
 
@@ -151,6 +155,7 @@ class Composer:
                          for i in range(limits.jobs)]
         for worker in self._workers:
             worker.start()
+        threading.Thread(target=self._import_plugins, name="noizenet-imports", daemon=True).start()
 
     # -- runs ---------------------------------------------------------------------------
     def runs(self) -> dict[str, RunDir]:
@@ -301,6 +306,15 @@ class Composer:
         for worker in self._workers:
             worker.join()
         shutil.rmtree(self._uploads, ignore_errors=True)
+
+    def _import_plugins(self) -> None:
+        """The installed plugins' modules and what they defer (music21, numba, pyplot ...).
+        A plugin that fails to load is left for the request that needs it to report."""
+        try:
+            load_registry()
+        except NoizenetError:
+            return
+        deferred.import_all()
 
     def _overrides(self, loaded: LoadedRun, request: GenerateRequest) -> tuple[dict[str, dict[str, Any]], int]:
         representation = loaded.session.representation

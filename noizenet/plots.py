@@ -9,12 +9,13 @@ from pathlib import Path
 from typing import Any
 
 import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
 
+from noizenet.deferred import deferred
 from noizenet.rundir import atomic_write_bytes
+
+matplotlib.use("Agg")
+plt = deferred("matplotlib.pyplot")
 
 
 def save_figure(fig: Any, path: Path) -> Path:

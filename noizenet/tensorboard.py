@@ -15,10 +15,12 @@ from typing import Any
 
 import numpy as np
 import soundfile as sf
-from matplotlib import image
 
+from noizenet.deferred import deferred
 from noizenet.errors import ConfigError
 from noizenet.interfaces import Sample
+
+image = deferred("matplotlib.image")
 
 FOLDER = "tensorboard"
 SAMPLES_SHOWN = 4  # samples of a generation whose files go to TensorBoard

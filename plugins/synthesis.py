@@ -14,12 +14,14 @@ import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
-import music21
 import numpy as np
 import soundfile as sf
 
+from noizenet.deferred import deferred
 from noizenet.interfaces import Check
 from noizenet.rundir import atomic_write_bytes, atomic_write_wav
+
+music21 = deferred("music21")
 
 SOUNDFONTS = (
     "/usr/share/sounds/sf2/FluidR3_GM.sf2",

@@ -1,10 +1,14 @@
+import importlib
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from conftest import TINY
 
 from noizenet import compat
+from noizenet.deferred import deferred, import_all
 from noizenet.errors import PluginError
 from noizenet.interfaces import Representation
 from noizenet.plugins.abc.representation import AbcRepresentation
@@ -126,3 +130,26 @@ def test_a_plugin_for_a_newer_api_or_without_an_abstract_method_is_refused_when_
     with pytest.raises(PluginError, match=r"representation 'unfinished' \(here\) does not define decode, encode"):
         compat.check("representation", "unfinished", Unfinished, "here")
     compat.check("representation", "abc", AbcRepresentation, "here")  # today's plugins pass
+
+
+def test_loading_every_plugin_leaves_the_heavy_libraries_for_when_they_are_used():
+    """A warm run on prepared ABC never calls music21, numba, pyplot or scipy's linear
+    algebra: loading the CLI and the registry must not import them (about a second)."""
+    heavy = ["music21", "numba", "matplotlib.pyplot", "matplotlib.image", "scipy.linalg", "scipy.io"]
+    script = ("import sys; import noizenet.cli; from noizenet.registry import load_registry; load_registry(); "
+              f"print([name for name in {heavy!r} if name in sys.modules])")
+    found = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
+    assert found.strip() == "[]"
+
+
+def test_a_deferred_module_is_imported_when_an_attribute_is_first_read():
+    module = deferred("json.tool")
+    assert "not imported yet" in repr(module)
+    assert module.main is importlib.import_module("json.tool").main
+    assert "imported" in repr(module) and "not" not in repr(module)
+
+
+def test_import_all_imports_every_deferred_module():
+    module = deferred("json.decoder")
+    import_all()
+    assert "not" not in repr(module)

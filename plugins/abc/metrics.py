@@ -18,16 +18,18 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import music21
 import numpy as np
 
 from noizenet import hookimpl
+from noizenet.deferred import deferred
 from noizenet.figures import Figure
 from noizenet.interfaces import EvaluationContext, Metric, MetricResult, Representation, Sample
 from noizenet.plots import plot_distributions
 from noizenet.plugins.abc.engrave import engrave
 from noizenet.plugins.abc.text import body, parse_abc, sample_midi
 from noizenet.plugins.synthesis import quiet_music21, renderer
+
+music21 = deferred("music21")
 
 INTERVALS = np.arange(-12, 13)  # semitones; larger leaps are clipped to an octave
 LENGTHS = np.array([0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0])  # quarter notes; others go to the nearest

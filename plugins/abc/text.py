@@ -9,10 +9,11 @@ import functools
 import re
 from typing import Any
 
-import music21
-
+from noizenet.deferred import deferred
 from noizenet.plugins.abc.abcmidi import abc2midi
 from noizenet.plugins.synthesis import quiet_music21
+
+music21 = deferred("music21")
 
 FIELD = re.compile(r"^([A-Za-z]):(.*)$")
 FIELD_LETTERS = set("ABCDFGHIKLMmNOPQRrSsTUVWwXZ")

@@ -17,11 +17,11 @@ from pathlib import Path
 from typing import Any
 
 import librosa
-import music21
 import numpy as np
 import torch
 
 from noizenet import hookimpl
+from noizenet.deferred import deferred
 from noizenet.errors import ConfigError
 from noizenet.interfaces import OutputSpec, Piece
 from noizenet.kinds import Continuous
@@ -30,6 +30,8 @@ from noizenet.plugins.audio.augment import AugmentConfig
 from noizenet.plugins.audio.base import AudioRepresentation
 from noizenet.plugins.audio.keys import PITCH_CLASSES
 from noizenet.plugins.synthesis import write_midi
+
+music21 = deferred("music21")
 
 
 @dataclass

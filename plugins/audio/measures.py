@@ -13,7 +13,10 @@ from typing import Any
 
 import librosa
 import numpy as np
-from scipy import linalg
+
+from noizenet.deferred import deferred
+
+linalg = deferred("scipy.linalg")
 
 N_FFT = 1024
 HOP = 256

@@ -17,13 +17,15 @@ import io
 import math
 from pathlib import Path
 
-import music21
 import numpy as np
 import pretty_midi
 
+from noizenet.deferred import deferred
 from noizenet.interfaces import Piece
 from noizenet.plugins.synthesis import quiet_music21
 from noizenet.rundir import atomic_write_bytes
+
+music21 = deferred("music21")
 
 LOWEST = 21  # MIDI pitch of the piano roll's first column (A0)
 KEYS = 88

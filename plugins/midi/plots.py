@@ -7,10 +7,12 @@ from pathlib import Path
 
 import numpy as np
 import pretty_midi
-from matplotlib.patches import Rectangle
 
+from noizenet.deferred import deferred
 from noizenet.plots import plt, save_figure
 from noizenet.plugins.midi.notes import END, PITCH, START
+
+patches = deferred("matplotlib.patches")
 
 
 def plot_roll(notes: np.ndarray, quarters: float, prime_quarters: float, path: Path) -> Path:
@@ -21,7 +23,7 @@ def plot_roll(notes: np.ndarray, quarters: float, prime_quarters: float, path: P
         ax.axvspan(0, prime_quarters, color="0.9", label="prime")
         ax.legend(loc="upper right", fontsize=8)
     for start, end, pitch in notes[:, [START, END, PITCH]]:
-        ax.add_patch(Rectangle((start, pitch - 0.4), end - start, 0.8, color="tab:blue"))
+        ax.add_patch(patches.Rectangle((start, pitch - 0.4), end - start, 0.8, color="tab:blue"))
     ax.set_xlim(0, max(quarters, 1.0))
     ax.set_ylim(low, high)
     octaves = [p for p in range(low, high) if p % 12 == 0]

@@ -15,11 +15,13 @@ import torch
 from torch import nn
 
 from noizenet import hookimpl
+from noizenet.deferred import deferred
 from noizenet.errors import ConfigError
 from noizenet.interfaces import ModelPlugin, OutputSpec, SequenceModel
 from noizenet.kinds import Categorical, Continuous
 from noizenet.plugins.models.condition import ConditionInput
-from noizenet.plugins.models.sampler import RecurrentWeights
+
+sampler = deferred("noizenet.plugins.models.sampler")  # numba: compiled only when sampling
 
 CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 CELL_STEPS = {  # nn.RNNBase.mode -> the kernel of one step of one layer
@@ -85,7 +87,8 @@ class RecurrentNet(SequenceModel):
             return None
         if type(self.kind) not in (Categorical, Continuous):
             return None
-        return RecurrentWeights.from_modules(self.cell, self.input, self.rnn, self.head, self.condition.project).sample
+        compiled = sampler.RecurrentWeights.from_modules(self.cell, self.input, self.rnn, self.head, self.condition.project)
+        return compiled.sample
 
 
 def recur(rnn: nn.RNNBase, x: torch.Tensor, state: Any = None) -> tuple[torch.Tensor, Any]:

@@ -33,10 +33,12 @@ import torch
 from torch import nn
 
 from noizenet import hookimpl
+from noizenet.deferred import deferred
 from noizenet.errors import ConfigError
 from noizenet.interfaces import ModelPlugin, OutputSpec, SequenceModel
 from noizenet.plugins.models.condition import ConditionInput
-from noizenet.plugins.models.two_tier_sampler import TwoTierWeights
+
+two_tier_sampler = deferred("noizenet.plugins.models.two_tier_sampler")  # numba: compiled only when sampling
 
 SHORTEST_PERIOD, LONGEST_PERIOD = 8, 256  # samples
 PERIODICITY_WINDOW = 320  # samples whose autocorrelation is measured (20 ms at 16 kHz)
@@ -150,7 +152,7 @@ class TwoTier(SequenceModel):
             return None
         return self.compiled_weights().sample
 
-    def compiled_weights(self) -> TwoTierWeights:
+    def compiled_weights(self) -> two_tier_sampler.TwoTierWeights:
         """The weights folded for the compiled loop: each block position's token
         embedding through the frame tier's input layer and the GRU's input weights,
         and through the sample tier's input layer."""
@@ -163,7 +165,7 @@ class TwoTier(SequenceModel):
         sample_in = torch.einsum("ve,mpe->pvm", embed, self.sample_in.weight.view(-1, size, embed.shape[1]))
         gates = rnn.weight_hh_l0.shape[0]
         upper = [getattr(rnn, f"weight_ih_l{k}").T for k in range(1, rnn.num_layers)]
-        return TwoTierWeights(
+        return two_tier_sampler.TwoTierWeights(
             frame_table=array(frame_in @ rnn.weight_ih_l0.T),
             frame_bias=array(self.frame_in.bias @ rnn.weight_ih_l0.T + rnn.bias_ih_l0),
             w_ih=array(torch.stack(upper)) if upper else np.zeros((0, rnn.hidden_size, gates), np.float32),
