@@ -189,7 +189,7 @@ def test_waveform_conditions_a_piece_on_the_pitch_classes_it_sounds():
     t = np.arange(rate) / rate
     tones = {"A": 440.0, "C": 261.63, "E": 329.63}
     for encoding in ("mulaw", "zscore"):
-        waveform = WaveformRepresentation(WaveformConfig(encoding=encoding))
+        waveform = WaveformRepresentation(WaveformConfig(encoding=encoding, pitch_condition=True))
         waveform.sample_rate = rate
         clips = {name: (0.3 * np.sin(2 * np.pi * f * t)).astype(np.float32) for name, f in tones.items()}
         waveform.fit_audio(list(clips.values()))
@@ -199,7 +199,7 @@ def test_waveform_conditions_a_piece_on_the_pitch_classes_it_sounds():
             assert PITCH_CLASSES[int(profile.argmax())] == name
     assert not waveform.condition(waveform.to_steps(np.zeros(100, np.float32))).any()  # silence: neutral
     assert detect_key(waveform.asked_condition({"key": "D major"})) == (2, "major")
-    assert WaveformRepresentation(WaveformConfig(pitch_condition=False)).spec.condition == 0
+    assert WaveformRepresentation(WaveformConfig()).spec.condition == 0  # off by default
 
 
 @pytest.mark.parametrize("dropout", [0.0, 0.5, 1.0])

@@ -1,9 +1,10 @@
 """Pitch-class conditioning shared by the audio representations that take it
-(codebook, harmonic, waveform): with ``repr.pitch_condition`` (default true) the
-model is conditioned on 12 standardized values, each piece's pitch-class profile
-(the representation's own :meth:`condition`), and ``--key "E minor"`` asks for that
-key's Krumhansl-Kessler profile. The checkpoint records whether the model was
-conditioned, so a run trained before conditions generates as it was trained.
+(codebook, harmonic, waveform): with ``repr.pitch_condition`` (default true; false
+for waveform) the model is conditioned on 12 standardized values, each piece's
+pitch-class profile (the representation's own :meth:`condition`), and ``--key "E
+minor"`` asks for that key's Krumhansl-Kessler profile. The checkpoint records
+whether the model was conditioned, so a run trained before conditions generates as
+it was trained.
 """
 
 from __future__ import annotations

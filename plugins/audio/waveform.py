@@ -8,10 +8,10 @@ encoding:
       approach; their deterministic predictions decay to a constant after a few
       steps, which the evaluation's collapse statistics report.
 
-Each piece comes with its pitch-class profile as the model's condition (12 values,
-standardized: its chroma summed over the frames that are not silent, as the
-``tonality`` metric hears it); ``--key`` asks for a key (``pitch_condition.py``),
-``--guidance`` weighs it.
+With ``repr.pitch_condition=true`` (off by default: see the config) each piece comes
+with its pitch-class profile as the model's condition (12 values, standardized: its
+chroma summed over the frames that are not silent, as the ``tonality`` metric hears
+it); ``--key`` asks for a key (``pitch_condition.py``), ``--guidance`` weighs it.
 """
 
 from __future__ import annotations
@@ -56,6 +56,11 @@ class WaveformConfig(PitchConditionConfig):
     # uses 0.85): the quantization and sampling noise then comes out shaped like music
     # (low-passed) instead of white. 0 = off.
     pre_emphasis: float = 0.0
+    # Off by default, unlike the frame representations: at seeds 0-1 of a 3-minute GRU run
+    # (about one epoch) it neither kept the prime's key nor followed --key, and the
+    # held-out loss was 0.02-0.06 nats higher (benchmarks/README.md, "waveform with
+    # pitch-class conditions"). Turn it on for long runs of a model that learns pitch.
+    pitch_condition: bool = False
 
     def __post_init__(self) -> None:
         super().__post_init__()
