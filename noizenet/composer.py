@@ -4,8 +4,8 @@ It finds the finished runs among the folders it was given (scanned again on ever
 listing, so a run that finishes later shows up), keeps at most
 ``Limits.loaded_runs`` of them loaded (model, representation state, calibration:
 the first request of a run pays for loading it, later ones do not; the libraries
-that plugins defer are imported in the background as the server starts, not by
-the first request), and runs
+that plugins defer are imported before the server answers, not by the first
+request, which they would slow by a second), and runs
 generation jobs from one FIFO queue on ``Limits.jobs`` worker threads, one job per
 run at a time. A job writes a new ``generations/DATE-TIME`` folder exactly as
 ``noizenet generate`` does (:func:`noizenet.run.generate_in_new_folder`), so a
@@ -155,7 +155,7 @@ class Composer:
                          for i in range(limits.jobs)]
         for worker in self._workers:
             worker.start()
-        threading.Thread(target=self._import_plugins, name="noizenet-imports", daemon=True).start()
+        self._import_plugins()
 
     # -- runs ---------------------------------------------------------------------------
     def runs(self) -> dict[str, RunDir]:

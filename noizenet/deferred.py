@@ -7,8 +7,8 @@ step (``python -X importtime``), and it uses none of them.
     music21.converter.parse(...)       # imports music21 here, once
 
 ``from module import name`` loads at once; write ``module.name`` at the point of use
-instead. A long-lived process (``noizenet serve``) calls :func:`import_all` when it
-starts, so that its first request does not wait for them either.
+instead. A long-lived process (``noizenet serve``) calls :func:`import_all` before
+it answers, so that its first request does not wait for them either.
 """
 
 from __future__ import annotations
