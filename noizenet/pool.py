@@ -1,5 +1,6 @@
 """Work on many items (files to read, pieces to encode) spread over forked
-processes, one a core, with results in order and a task that hangs given up on.
+processes, one a core, with results in order, and a task that hangs or whose
+process dies (a reader that crashes, the memory limit) given up on.
 
 ``NOIZENET_WORKERS`` sets the number of processes (default: one a core the
 process may run on; 1 does everything in this process).
@@ -25,6 +26,7 @@ WORKERS_ENV = "NOIZENET_WORKERS"
 POOL_MIN_ITEMS = 8  # fewer items are worked on in this process: a pool costs more than it saves
 TIMED_TASK_ITEMS = 16  # items a task at most when each has a timeout
 FAILED = "\0failed"  # a worker's outcome for an item whose work raised an error it may not skip
+POLL_S = 0.5  # seconds between checks that every worker is alive, while a task is awaited
 
 
 def worker_count() -> int:
@@ -44,7 +46,8 @@ def map_in_order(items: Sequence[Item], work: Callable[[Item], Any], *, skip: tu
     process (the item is worked on again here, so that the traceback and the
     plugin at fault are the ones a serial run gives). With ``timeout``, an item whose
     work runs longer in a pool gives ``(item, None, "ITEM: gave up on it after T s
-    (its HANGS)")``. ``work`` travels to the workers by the fork: a closure over data
+    (its HANGS)")``, and an item whose worker process dies ``(item, None, "ITEM: the
+    process working on it died ...")``. ``work`` travels to the workers by the fork: a closure over data
     held here will do, and only the items are sent (send indices, not big pieces)."""
     workers = min(worker_count(), len(items))
     if workers > 1 and len(items) >= POOL_MIN_ITEMS:
@@ -90,33 +93,44 @@ def _in_pool(items: Sequence[Item], work: Callable[[Item], Any], skip: tuple[typ
     at most a few tasks ahead of the one awaited. The task awaited gets ``timeout``
     seconds from when the one before it came back; past that its worker is taken to
     hang: the pool is stopped and a new one works on, the task's items one a task,
-    so that the item that hangs is the one given up on."""
+    so that the item that hangs is the one given up on. A worker that dies loses its
+    task (``multiprocessing.Pool`` starts another and never answers): the pool is
+    stopped and the tasks that were running are worked on again one item at a time,
+    one task in flight, so that the item whose process dies is the one given up on."""
     context = multiprocessing.get_context("fork")
     most = TIMED_TASK_ITEMS if timeout is not None else len(items)  # a timed task must not outlast its timeout by its size
     size = max(1, min(most, len(items) // (8 * workers)))
     waiting: deque[list[Item]] = deque(list(items[i : i + size]) for i in range(0, len(items), size))
     running: deque[tuple[list[Item], Any]] = deque()  # (items, AsyncResult), in order
+    ahead = 4 * workers  # tasks in flight; 1 once a worker has died, to know whose item killed it
     pool = context.Pool(workers, initializer=_start_worker, initargs=(work, skip))
     try:
         clock = time.monotonic()
         while waiting or running:
-            while waiting and len(running) < 4 * workers:
+            while waiting and len(running) < ahead:
                 task = waiting.popleft()
                 running.append((task, pool.apply_async(_work_in_worker, (task,))))
             task, result = running.popleft()
             try:
-                left = None if timeout is None else max(0.0, clock + timeout - time.monotonic())
-                outcomes = result.get(timeout=left)
-            except multiprocessing.TimeoutError:
+                outcomes = _awaited(result, pool, None if timeout is None else clock + timeout)
+            except (multiprocessing.TimeoutError, _WorkerDied) as stop:
                 pool.terminate()
                 pool = context.Pool(workers, initializer=_start_worker, initargs=(work, skip))
-                waiting.extendleft(reversed([t for t, _ in running]))
+                lost = [task] + [t for t, _ in running]
                 running.clear()
                 clock = time.monotonic()
+                died = isinstance(stop, _WorkerDied)
+                if died and (ahead > 1 or len(task) > 1):
+                    ahead = 1
+                    waiting.extendleft(reversed([[item] for t in lost for item in t]))
+                    continue
+                waiting.extendleft(reversed(lost[1:]))
                 if len(task) > 1:
                     waiting.extendleft(reversed([[item] for item in task]))
                     continue
-                outcomes = [(None, f"{task[0]}: gave up on it after {timeout:g} s (its {hangs})")]
+                why = f"the process working on it died ({stop}; out of memory?)" if died else \
+                    f"gave up on it after {timeout:g} s (its {hangs})"
+                outcomes = [(None, f"{task[0]}: {why}")]
             clock = time.monotonic()
             for item, (value, problem) in zip(task, outcomes):
                 if problem == FAILED:
@@ -124,3 +138,25 @@ def _in_pool(items: Sequence[Item], work: Callable[[Item], Any], skip: tuple[typ
                 yield item, value, problem
     finally:
         pool.terminate()
+
+
+class _WorkerDied(Exception):
+    """A worker process of the pool ended while a task was awaited."""
+
+
+def _awaited(result: Any, pool: Any, deadline: float | None) -> Any:
+    """What ``result`` (an AsyncResult of ``pool``) gives; ``multiprocessing.TimeoutError``
+    past ``deadline`` (``time.monotonic()``), :class:`_WorkerDied` as soon as one of the
+    pool's workers has ended (the pool replaces it within 0.1 s, so its process list
+    changes)."""
+    workers = list(pool._pool)  # noqa: SLF001 - the Pool API cannot tell that a worker died
+    while True:
+        wait = POLL_S if deadline is None else min(POLL_S, max(0.0, deadline - time.monotonic()))
+        try:
+            return result.get(timeout=wait)
+        except multiprocessing.TimeoutError:
+            if deadline is not None and time.monotonic() >= deadline:
+                raise
+        ended = [w for w in workers if w.exitcode is not None]
+        if ended:
+            raise _WorkerDied(f"exit code {ended[0].exitcode}")

@@ -1,6 +1,7 @@
 """Work spread over processes: in order, the same as in one process, errors as a serial run raises them."""
 
 import os
+import time
 
 import pytest
 import torch
@@ -30,6 +31,25 @@ def test_a_pool_gives_what_one_process_gives_in_order_and_skips_what_it_may(monk
     assert [(item, value[1] if value else None, problem) for item, value, problem in pooled] == alone
     assert alone[13] == (13, None, "13 is unlucky") and alone[12] == (12, 144, None)
     assert os.getpid() not in {value[0] for _, value, _ in pooled if value}  # the work ran in the workers
+
+
+def test_an_item_whose_worker_process_dies_is_given_up_on_at_once_and_named(monkeypatch):
+    """A reader that crashes its process (a segfault, the memory limit) loses the
+    pool's task; the item is named well before the hang timeout and the rest still come."""
+    monkeypatch.setenv("NOIZENET_WORKERS", "2")
+    parent = os.getpid()
+
+    def crash_on_seven(n: int) -> int:
+        if n == 7 and os.getpid() != parent:
+            os._exit(9)
+        return n * n
+
+    started = time.monotonic()
+    outcomes = list(map_in_order(list(range(40)), crash_on_seven, timeout=300.0))
+    assert time.monotonic() - started < 60
+    assert [item for item, _, _ in outcomes] == list(range(40))
+    assert outcomes[7][1] is None and outcomes[7][2].startswith("7: the process working on it died (exit code 9")
+    assert all(value == item * item and problem is None for item, value, problem in outcomes if item != 7)
 
 
 class Refuses(AbcRepresentation):
