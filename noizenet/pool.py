@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 import torch
 
-from noizenet.errors import ConfigError
+from noizenet.errors import ConfigError, DataError
 
 Item = TypeVar("Item")
 Outcome = tuple[Any, Any, "str | None"]  # the item, what the work gave, or why it gave nothing
@@ -46,9 +46,11 @@ def map_in_order(items: Sequence[Item], work: Callable[[Item], Any], *, skip: tu
     process (the item is worked on again here, so that the traceback and the
     plugin at fault are the ones a serial run gives). With ``timeout``, an item whose
     work runs longer in a pool gives ``(item, None, "ITEM: gave up on it after T s
-    (its HANGS)")``, and an item whose worker process dies ``(item, None, "ITEM: the
-    process working on it died ...")``. ``work`` travels to the workers by the fork: a closure over data
-    held here will do, and only the items are sent (send indices, not big pieces)."""
+    (its HANGS)")``, and so does an item whose worker process dies (``"ITEM: the
+    process working on it died ..."``); without ``timeout``, a death is a
+    :class:`DataError` that names the item. ``work`` travels to the workers by the
+    fork: a closure over data held here will do, and only the items are sent (send
+    indices, not big pieces)."""
     workers = min(worker_count(), len(items))
     if workers > 1 and len(items) >= POOL_MIN_ITEMS:
         yield from _in_pool(items, work, skip, workers, timeout, hangs)
@@ -128,9 +130,13 @@ def _in_pool(items: Sequence[Item], work: Callable[[Item], Any], skip: tuple[typ
                 if len(task) > 1:
                     waiting.extendleft(reversed([[item] for item in task]))
                     continue
-                why = f"the process working on it died ({stop}; out of memory?)" if died else \
-                    f"gave up on it after {timeout:g} s (its {hangs})"
-                outcomes = [(None, f"{task[0]}: {why}")]
+                if died:
+                    why = f"{task[0]}: the process working on it died ({stop}; out of memory?)"
+                    if timeout is None:  # the caller takes no given-up items
+                        raise DataError(why)
+                else:
+                    why = f"{task[0]}: gave up on it after {timeout:g} s (its {hangs})"
+                outcomes = [(None, why)]
             clock = time.monotonic()
             for item, (value, problem) in zip(task, outcomes):
                 if problem == FAILED:

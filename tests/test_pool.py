@@ -50,6 +50,8 @@ def test_an_item_whose_worker_process_dies_is_given_up_on_at_once_and_named(monk
     assert [item for item, _, _ in outcomes] == list(range(40))
     assert outcomes[7][1] is None and outcomes[7][2].startswith("7: the process working on it died (exit code 9")
     assert all(value == item * item and problem is None for item, value, problem in outcomes if item != 7)
+    with pytest.raises(DataError, match="7: the process working on it died"):  # no timeout: no given-up items
+        list(map_in_order(list(range(40)), crash_on_seven))
 
 
 class Refuses(AbcRepresentation):

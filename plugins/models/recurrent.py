@@ -87,8 +87,8 @@ class RecurrentNet(SequenceModel):
             return None
         if type(self.kind) not in (Categorical, Continuous):
             return None
-        compiled = sampler.RecurrentWeights.from_modules(self.cell, self.input, self.rnn, self.head, self.condition.project)
-        return compiled.sample
+        modules = (self.cell, self.input, self.rnn, self.head, self.condition.project)
+        return sampler.RecurrentWeights.from_modules(*modules).sample
 
 
 def recur(rnn: nn.RNNBase, x: torch.Tensor, state: Any = None) -> tuple[torch.Tensor, Any]:
