@@ -364,6 +364,7 @@ def train(session: Session, checkpoint: dict[str, Any] | None = None) -> dict[st
         "best_val_loss": result.best_val_loss,
         "parameters": sum(p.numel() for p in model.parameters()),
         "precision": str(trainer.amp_dtype or torch.float32).removeprefix("torch."),
+        "batch_size": windows.batch_size,  # rows a step per process: train.batch_size, or fewer for few pieces
         "train_pieces": corpus.originals,
         "augmented_pieces": len(corpus.train) - corpus.originals,
         "val_pieces": len(corpus.val),

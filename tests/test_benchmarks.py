@@ -30,3 +30,14 @@ def test_every_benchmark_imports(path, monkeypatch):
     monkeypatch.syspath_prepend(str(BENCHMARKS))
     spec = importlib.util.spec_from_file_location(f"benchmark_{path.stem}", path)
     spec.loader.exec_module(importlib.util.module_from_spec(spec))  # main() runs only as a script
+
+
+def test_corpus_scale_compares_memory_at_the_full_batch_where_the_smallest_corpus_lacks_it(monkeypatch):
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    from corpus_scale import memory_growth
+
+    warm = {1: {"peak_mb": 400, "batch_size": 19}, 10: {"peak_mb": 500, "batch_size": 64},
+            100: {"peak_mb": 525, "batch_size": 64}}
+    assert memory_growth("waveform", warm) == ("waveform: peak memory 100x / 1x = 1.31 (goal <= 1.2); 1x trains 19 "
+                                               "rows a step, 10x and up 64: 100x / 10x = 1.05")
+    assert memory_growth("abc", {1: warm[10], 10: warm[100]}) == "abc: peak memory 10x / 1x = 1.05 (goal <= 1.2)"

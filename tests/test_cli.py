@@ -28,7 +28,8 @@ def test_run_writes_a_complete_run_directory(trained_run):
                 "train_tokens_per_s", "generate_tokens_per_s", "abc_valid_rate"):
         assert metrics[key] is not None, key
     assert 0 <= metrics["val_accuracy"] <= 1 and metrics["val_loss"] > 0
-    assert json.loads((trained_run / "status.json").read_text())["state"] == "finished"
+    status = json.loads((trained_run / "status.json").read_text())
+    assert status["state"] == "finished" and status["train"]["batch_size"] == 8  # --batch-size, 32 training tunes
     report = (trained_run / "report.md").read_text()
     assert "loss.png" in report and "samples/start-t1-00.abc" in report
 
