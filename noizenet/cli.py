@@ -563,7 +563,10 @@ def serve_command(
         if host not in ("127.0.0.1", "localhost", "::1"):
             log.warning("listening on %s: anyone who can reach this port can generate and read these runs' files "
                         "(the page has no login)", host)
-        server.serve(composer, host, port, functools.partial(_say, False), quiet=quiet)
+        try:
+            server.serve(composer, host, port, functools.partial(_say, False), quiet=quiet)
+        finally:  # also where serving never began (a busy port): the uploads folder goes with it
+            composer.close()
 
 
 @app.command("doctor", help="Check this machine: Python, torch, GPU, bf16, the cache folder, and the programs plugins "

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import json
 import shutil
+import socket
 import sys
+import tempfile
 import threading
 import urllib.error
 import urllib.request
@@ -237,6 +239,7 @@ def test_a_failed_generation_leaves_no_folder_and_says_why(composer, monkeypatch
 
 
 def test_serve_warns_off_localhost_and_refuses_a_folder_without_runs(cli, trained_run, tmp_path, monkeypatch, caplog):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # where the composer keeps uploads
     asked = {}
     monkeypatch.setattr(server, "serve", lambda composer, host, port, announce, quiet: asked.update(host=host))
     shutil.copytree(trained_run, tmp_path / "runs" / "tiny")
@@ -248,3 +251,14 @@ def test_serve_warns_off_localhost_and_refuses_a_folder_without_runs(cli, traine
     result = cli("serve", tmp_path / "missing")
     assert result.exit_code == 2 and "no such folder" in result.output
     assert cli("serve", tmp_path / "runs", "--jobs", "0").exit_code == 2
+    assert not list(tmp_path.glob("noizenet-uploads-*"))  # each composer made was closed
+
+
+def test_a_busy_port_is_one_line_and_leaves_no_uploads_folder(cli, trained_run, tmp_path, monkeypatch):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        result = cli("serve", trained_run.parent, "--port", taken.getsockname()[1])
+    assert result.exit_code == 2 and "pick another --port" in result.output and "Traceback" not in result.output
+    assert not list(tmp_path.glob("noizenet-uploads-*"))
