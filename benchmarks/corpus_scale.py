@@ -192,8 +192,9 @@ def memory_growth(corpus: str, warm: dict[int, dict]) -> str:
     line = f"{corpus}: peak memory {high}x / {low}x = {warm[high]['peak_mb'] / warm[low]['peak_mb']:.2f} (goal <= 1.2)"
     full = [s for s in scales if warm[s]["batch_size"] == warm[high]["batch_size"]][0]
     if full != low:
-        line += (f"; {low}x trains {warm[low]['batch_size']} rows a step, {full}x and up {warm[high]['batch_size']}: "
-                 f"{high}x / {full}x = {warm[high]['peak_mb'] / warm[full]['peak_mb']:.2f}")
+        line += f"; {low}x trains {warm[low]['batch_size']} rows a step, {full}x and up {warm[high]['batch_size']}"
+        if full != high:
+            line += f": {high}x / {full}x = {warm[high]['peak_mb'] / warm[full]['peak_mb']:.2f}"
     return line
 
 

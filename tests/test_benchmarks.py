@@ -41,3 +41,5 @@ def test_corpus_scale_compares_memory_at_the_full_batch_where_the_smallest_corpu
     assert memory_growth("waveform", warm) == ("waveform: peak memory 100x / 1x = 1.31 (goal <= 1.2); 1x trains 19 "
                                                "rows a step, 10x and up 64: 100x / 10x = 1.05")
     assert memory_growth("abc", {1: warm[10], 10: warm[100]}) == "abc: peak memory 10x / 1x = 1.05 (goal <= 1.2)"
+    assert memory_growth("codebook", {1: warm[1], 10: warm[10]}) == ("codebook: peak memory 10x / 1x = 1.25 (goal <= "
+                                                                    "1.2); 1x trains 19 rows a step, 10x and up 64")
