@@ -28,18 +28,11 @@ from audio_tonality import ASKED_KEYS  # noqa: E402
 from machine import report  # noqa: E402
 
 from noizenet import run as runs  # noqa: E402
-from noizenet.plugins.audio import keys, measures  # noqa: E402
-from noizenet.plugins.audio.metrics import continuation  # noqa: E402
+from noizenet.plugins.audio import keys  # noqa: E402
+from noizenet.plugins.audio.metrics import audio_key, continuation  # noqa: E402
 from noizenet.rundir import RunDir  # noqa: E402
 
 KEYS = [f"{tonic} {mode}" for tonic in ("C", "D", "E", "F", "G", "A", "Bb", "F#") for mode in ("major", "minor")]
-
-
-def found_key(audio: np.ndarray, rate: int) -> keys.Key | None:
-    """The Krumhansl-Schmuckler key of ``audio``'s summed chroma (the tonality metric's)."""
-    if len(audio) < measures.PITCH_FRAME:
-        return None
-    return keys.detect_key(measures.chroma(audio, rate).sum(axis=1))
 
 
 def ask(run: Path, samples: int, guidance: float) -> list[dict]:
@@ -52,7 +45,7 @@ def ask(run: Path, samples: int, guidance: float) -> list[dict]:
         with tempfile.TemporaryDirectory() as scratch:
             generation = runs.generate_in_new_folder(session, runs.load_trained(session), Path(scratch) / "keys")
         for sample in generation.samples:
-            found = found_key(continuation(sample), session.representation.sample_rate)
+            found = audio_key(continuation(sample), session.representation.sample_rate)
             rows.append({"asked": key, "found": keys.key_name(found) if found else None,
                          "mirex": keys.mirex_score(found, keys.parse_key(key)) if found else 0.0})
     return rows

@@ -248,8 +248,8 @@ def _key_asked(asked: list[Sample], real: list[np.ndarray], rate: int) -> tuple[
     if not asked:
         return {}, []
     wanted = [keys.parse_key(s.asked["key"]) for s in asked]
-    found = [_key(_pitch_classes(continuation(s), rate)) for s in asked]
-    real_keys = [_key(_pitch_classes(r, rate)) for r in real]
+    found = [audio_key(continuation(s), rate) for s in asked]
+    real_keys = [audio_key(r, rate) for r in real]
     figures = {"key_asked_mirex": _mean_score(zip(found, wanted)),
                "key_asked_mirex_chance": _mean_score((k, w) for k in real_keys for w in set(wanted))}
     rows = [{"name": s.name, "asked": s.asked["key"], "found": keys.key_name(k) if k else None, "key_mirex": _score(k, w)}
@@ -259,6 +259,12 @@ def _key_asked(asked: list[Sample], real: list[np.ndarray], rate: int) -> tuple[
 
 def _key(profile: np.ndarray | None) -> keys.Key | None:
     return None if profile is None else keys.detect_key(profile)
+
+
+def audio_key(audio: np.ndarray, rate: int) -> keys.Key | None:
+    """The Krumhansl-Schmuckler key of ``audio``'s summed chroma, as the ``tonality``
+    metric hears it; None when it is too short or has no pitch."""
+    return _key(_pitch_classes(audio, rate))
 
 
 def _mean_score(pairs: Any) -> float | None:
