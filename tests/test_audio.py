@@ -29,6 +29,7 @@ from noizenet.plugins.audio.fft import FftConfig, FftRepresentation
 from noizenet.plugins.audio.harmonic import HarmonicConfig, HarmonicRepresentation
 from noizenet.plugins.audio.token_frame import TokenAndFrame
 from noizenet.plugins.audio.metrics import AudioQuality, Collapse, TonalityMetric
+from noizenet.plugins.audio.stft import periodic_hann
 from noizenet.plugins.audio.waveform import WaveformConfig, WaveformRepresentation
 from noizenet.plugins.models.crnn import Crnn, CrnnConfig
 from noizenet.plugins.primes import NoisePrime, PerlinPrime, perlin
@@ -96,6 +97,11 @@ def test_scaled_waveform_round_trip_and_the_scaler_travels_in_the_state(encoding
     restored = WaveformRepresentation(WaveformConfig(encoding=encoding))
     restored.load_state_dict(rep.state_dict())
     np.testing.assert_allclose(restored.decode(encoded).data, piece().data, atol=1e-6)
+
+
+@pytest.mark.parametrize("size", [1024, 255])
+def test_the_stft_window_is_librosas_periodic_hann(size):
+    assert np.abs(periodic_hann(size) - librosa.filters.get_window("hann", size, fftbins=True)).max() < 1e-12
 
 
 @pytest.mark.parametrize("length", [16000, 16001, 700])
