@@ -185,6 +185,19 @@ class Representation(ABC):
         or None where this representation cannot be steered by it (the default)."""
         return None
 
+    def transposition(self, steering: dict[str, str]) -> int:
+        """Semitones to move the samples asked for ``steering`` (``--key``: ``{"key":
+        "F major"}``, as :meth:`asked_condition` takes it) by after decoding
+        (:meth:`transpose`): a representation that makes an asked key in another one
+        (audio: the nearest key its training audio is often in) moves them to the
+        asked one. Default 0: samples stay as decoded."""
+        return 0
+
+    def transpose(self, piece: Piece, semitones: int) -> Piece:
+        """``piece`` (decoded) moved by ``semitones``; called only where
+        :meth:`transposition` is not 0."""
+        raise NotImplementedError(f"representation '{self.name}' cannot transpose")
+
     def steered_by(self) -> tuple[str, ...]:
         """The steering options (of ``meter``, ``key``, ``unit``) this representation
         takes, by :meth:`steered_opening` or :meth:`asked_condition`: the composer page
@@ -407,7 +420,8 @@ class Sample:
     and temperature it was made with, the generated tensor ``encoded`` (prime
     included: its first ``prime_steps`` steps), the decoded ``piece``, the names
     of the files written, and what the user asked it to be conditioned on (``--key``
-    of a conditioned representation), which metrics may check."""
+    of a conditioned representation), which metrics may check, and the semitones
+    its decoded piece was moved by (:meth:`Representation.transposition`)."""
 
     name: str
     prime: str
@@ -418,14 +432,17 @@ class Sample:
     files: list[str] = field(default_factory=list)
     facts: dict[str, Any] = field(default_factory=dict)  # every metric's per-sample facts
     asked: dict[str, str] = field(default_factory=dict)  # the condition the user asked for it (e.g. {"key": "E minor"})
+    transposed: int = 0  # semitones the decoded piece was moved by
 
-    ROW_KEYS: ClassVar[tuple[str, ...]] = ("name", "prime", "temperature", "prime_steps", "steps", "files", "asked")
+    ROW_KEYS: ClassVar[tuple[str, ...]] = ("name", "prime", "temperature", "prime_steps", "steps", "files", "asked",
+                                           "transposed")
 
     def row(self) -> dict[str, Any]:
         """The sample as samples.json and metrics.json list it: ``ROW_KEYS``, then its facts."""
         return {"name": self.name, "prime": self.prime, "temperature": self.temperature,
                 "prime_steps": self.prime_steps, "steps": len(self.encoded), "files": self.files,
-                **({"asked": self.asked} if self.asked else {}), **self.facts}
+                **({"asked": self.asked} if self.asked else {}),
+                **({"transposed": self.transposed} if self.transposed else {}), **self.facts}
 
 
 @dataclass

@@ -420,6 +420,12 @@ def prime_openings(session: Session, trained: Trained) -> list[torch.Tensor]:
                         f"(its checkpoint keeps openings of {kept['seconds']:g} s): {error}") from None
 
 
+def decoded(representation: Representation, sequence: torch.Tensor, prime_steps: int, semitones: int) -> Piece:
+    """A generated ``sequence`` decoded, then moved by ``semitones`` where not 0."""
+    piece = representation.decode(sequence, prime_steps=prime_steps)
+    return representation.transpose(piece, semitones) if semitones else piece
+
+
 def generate(session: Session, trained: Trained, folder: Path | None = None) -> Generation:
     """Write every (prime, temperature, index) sample with samples.json into
     ``folder`` (default: the run's samples/, replaced); return the samples with
@@ -473,6 +479,7 @@ def generate(session: Session, trained: Trained, folder: Path | None = None) -> 
             guidance=gen.guidance,
             progress=bar.update,
         )
+    semitones = representation.transposition(steering) if asked is not None else 0
     samples_dir = folder or session.run_dir.samples
     if folder is None and samples_dir.exists():
         shutil.rmtree(samples_dir)
@@ -482,8 +489,8 @@ def generate(session: Session, trained: Trained, folder: Path | None = None) -> 
     with progress_bar("write samples", quiet=session.quiet, listener=session.listener) as bar:
         for done, ((name, prime, temperature, tensor), sequence) in enumerate(zip(made, result.sequences), 1):
             sample = Sample(name, prime, temperature, sequence, len(tensor),
-                            representation.decode(sequence, prime_steps=len(tensor)),
-                            asked=steering if asked is not None else {})
+                            decoded(representation, sequence, len(tensor), semitones),
+                            asked=steering if asked is not None else {}, transposed=semitones)
             sample.files = [f.name for f in representation.write(sample.piece, samples_dir / name)]
             for metric in metrics:
                 sample.facts.update(metric.per_sample(sample, representation))
@@ -566,10 +573,11 @@ def saved_generation(session: Session, folder: Path | None = None) -> Generation
     saved = json.loads(manifest.read_text())
     samples = []
     for row, sequence in zip(saved["samples"], torch.load(sequences, weights_only=True)):
-        piece = session.representation.decode(sequence, prime_steps=row["prime_steps"])
+        semitones = row.get("transposed", 0)
+        piece = decoded(session.representation, sequence, row["prime_steps"], semitones)
         facts = {k: v for k, v in row.items() if k not in Sample.ROW_KEYS}
         samples.append(Sample(row["name"], row["prime"], row["temperature"], sequence, row["prime_steps"], piece,
-                              row["files"], facts, row.get("asked", {})))
+                              row["files"], facts, row.get("asked", {}), semitones))
     return Generation(samples, saved.get("generate_tokens_per_s", 0.0), folder)
 
 
