@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import music21
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -68,3 +69,14 @@ def trained_run(tmp_path_factory, tunes_file) -> Path:
     result = CliRunner().invoke(app, ["run", "--data", str(tunes_file), "--out", str(out), *TINY], catch_exceptions=False)
     assert result.exit_code == 0, result.output
     return out
+
+
+def in_key(tonic: int, seed: int, seconds: float, rate: int = 16000) -> np.ndarray:
+    """A plucked melody in the major key of ``tonic`` (semitones above A 220 Hz):
+    ``round(seconds)`` groups of ten 0.125 s notes, each the scale and the tonic triad
+    shuffled (1.25 s a group), float32 ``(n,)`` at ``rate``."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(0.125 * rate)) / rate
+    steps = np.concatenate([rng.permutation([0, 2, 4, 5, 7, 9, 11, 0, 4, 7]) for _ in range(round(seconds))])
+    return np.concatenate([0.5 * np.sin(2 * np.pi * 220 * 2 ** ((tonic + s) / 12) * t) * np.exp(-6 * t)
+                           for s in steps]).astype(np.float32)

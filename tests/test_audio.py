@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import soundfile
 import torch
-from conftest import TINY, latest_generation
+from conftest import TINY, in_key, latest_generation
 
 from noizenet.composer import Composer, GenerateRequest, Limits
 from noizenet.datasets.audio_files import AudioFiles, AudioFilesConfig, Music21Audio, Music21AudioConfig
@@ -381,17 +381,6 @@ def test_tonality_hears_notes_in_a_melody_and_none_in_noise():
     assert 1.5 < tune["pitch_changes_per_s_generated"] <= 4.5 and hiss["pitch_changes_per_s_generated"] < 0.5
     assert tune["flatness_generated"] < 0.05 < 0.3 < tune["flatness_white_noise"]
     assert -1 <= tune["key_correlation"] <= 1 and tune["key_correlation_real"] is not None
-
-
-def in_key(tonic: int, seed: int, seconds: float) -> np.ndarray:
-    """A plucked melody in the major key of ``tonic`` (semitones above A 220 Hz):
-    ``round(seconds)`` groups of ten 0.125 s notes, each the scale and the tonic triad
-    shuffled (1.25 s a group)."""
-    rng = np.random.default_rng(seed)
-    t = np.arange(int(0.125 * RATE)) / RATE
-    steps = np.concatenate([rng.permutation([0, 2, 4, 5, 7, 9, 11, 0, 4, 7]) for _ in range(round(seconds))])
-    return np.concatenate([0.5 * np.sin(2 * np.pi * 220 * 2 ** ((tonic + s) / 12) * t) * np.exp(-6 * t)
-                           for s in steps]).astype(np.float32)
 
 
 def test_key_kept_is_high_for_a_continuation_in_the_prime_s_key_and_chance_is_measured():

@@ -66,9 +66,16 @@ def augmented_copies(audio: np.ndarray, sample_rate: int, config: AugmentConfig,
         copy = audio
         if tempo != 1.0:
             copy = librosa.effects.time_stretch(copy, rate=tempo)
-        if semitones:
-            copy = librosa.effects.pitch_shift(copy, sr=sample_rate, n_steps=semitones)
-        copy = librosa.util.fix_length(copy, size=len(audio))
+        copy = librosa.util.fix_length(pitch_shifted(copy, sample_rate, semitones), size=len(audio))
         peak = float(np.abs(copy).max()) or 1.0
         copies.append((copy * min(gain, PEAK / peak)).astype(np.float32))
     return copies
+
+
+def pitch_shifted(audio: np.ndarray, sample_rate: int, semitones: int) -> np.ndarray:
+    """float32 ``(n,)``: ``audio`` ``(n,)`` pitch-shifted by ``semitones`` (a phase
+    vocoder and a resampling), the same length; ``audio`` itself for 0."""
+    if not semitones:
+        return audio
+    moved = librosa.effects.pitch_shift(audio.astype(np.float32), sr=sample_rate, n_steps=semitones)
+    return librosa.util.fix_length(moved, size=len(audio)).astype(np.float32)

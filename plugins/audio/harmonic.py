@@ -194,6 +194,15 @@ class HarmonicRepresentation(PitchConditioned, AudioRepresentation):
         tokens = encoded[:, : self.tokens].argmax(1).numpy()
         return Piece(piece.id, piece.data, {**piece.meta, "pitch_tokens": tokens.tolist()})
 
+    def transpose(self, piece: Piece, semitones: int) -> Piece:
+        """The audio pitch-shifted, and the pitch track (the ``.mid``) moved with it;
+        a note moved out of ``lowest``-``highest`` becomes unvoiced."""
+        moved = super().transpose(piece, semitones)
+        tokens = np.asarray(piece.meta.get("pitch_tokens", []), np.int64)
+        tokens = np.where(tokens > 0, tokens + 2 * semitones, 0)
+        tokens[(tokens < 1) | (tokens >= self.tokens)] = 0
+        return Piece(moved.id, moved.data, {**moved.meta, "pitch_tokens": tokens.tolist()})
+
     def pitch(self, tokens: np.ndarray) -> np.ndarray:
         """MIDI notes of voiced pitch tokens."""
         return (np.asarray(tokens) - 1) // 2 + self.config.lowest
