@@ -15,6 +15,11 @@ prepared, peak memory at the largest scale at most 1.2x that at 1x, speed from t
 cache at least 0.95x from memory, waveform audio at most 60 MB an hour).
 
     .venv/bin/python benchmarks/corpus_scale.py [--corpora abc midi pianoroll codebook waveform] [--scales 1 10] [--minutes 0.2]
+        [--audio-files 8]
+
+``--audio-files 80`` makes the 1x audio folder large enough (over 64 training pieces)
+that every scale trains the full batch, so that the peak-memory ratio measures the
+corpus alone.
 """
 
 from __future__ import annotations
@@ -136,12 +141,15 @@ def main() -> None:
     parser.add_argument("--corpora", nargs="+", choices=list(CORPORA), default=list(CORPORA))
     parser.add_argument("--scales", type=int, nargs="+", default=[1, 10])
     parser.add_argument("--minutes", type=float, default=0.2, help="--max-minutes of every run")
+    parser.add_argument("--audio-files", type=int, default=CORPORA["codebook"][1],
+                        help="files of 15 s in the 1x audio folder")
     args = parser.parse_args()
     results: dict[str, dict] = {}
     with tempfile.TemporaryDirectory() as scratch:
         root = Path(scratch)
         for corpus in args.corpora:
             kind, count, _ = CORPORA[corpus]
+            count = args.audio_files if kind == "audio" else count
             base = root / f"{kind}-base"
             if not base.exists():
                 make_folder(kind, count, base, collections=("oneills1850",))
