@@ -185,17 +185,23 @@ class Representation(ABC):
         or None where this representation cannot be steered by it (the default)."""
         return None
 
-    def transposition(self, steering: dict[str, str]) -> int:
-        """Semitones to move the samples asked for ``steering`` (``--key``: ``{"key":
-        "F major"}``, as :meth:`asked_condition` takes it) by after decoding
-        (:meth:`transpose`): a representation that makes an asked key in another one
-        (audio: the nearest key its training audio is often in) moves them to the
-        asked one. Default 0: samples stay as decoded."""
-        return 0
+    def stand_ins(self, steering: dict[str, str]) -> list[tuple[dict[str, str], int]]:
+        """Other ways to make what ``steering`` asks (as :meth:`asked_condition` takes
+        it), each a steering to condition on and the semitones that then move its
+        samples to what was asked (:meth:`transpose`): the asked way itself first
+        (0), then the others in order of preference. Generation tries each on a few
+        probe samples scored by :meth:`follows` and takes the first the model follows
+        (``noizenet.stand_ins``). Default: none, the asked way alone."""
+        return []
+
+    def follows(self, steering: dict[str, str], piece: Piece) -> float:
+        """How well the decoded probe ``piece`` (its part after the prime) follows
+        ``steering``, 0-1; needed where :meth:`stand_ins` offers any."""
+        raise NotImplementedError(f"representation '{self.name}' cannot score a probe sample")
 
     def transpose(self, piece: Piece, semitones: int) -> Piece:
-        """``piece`` (decoded) moved by ``semitones``; called only where
-        :meth:`transposition` is not 0."""
+        """``piece`` (decoded) moved by ``semitones``; called only for a stand-in
+        with a shift (:meth:`stand_ins`)."""
         raise NotImplementedError(f"representation '{self.name}' cannot transpose")
 
     def steered_by(self) -> tuple[str, ...]:
@@ -421,7 +427,7 @@ class Sample:
     included: its first ``prime_steps`` steps), the decoded ``piece``, the names
     of the files written, and what the user asked it to be conditioned on (``--key``
     of a conditioned representation), which metrics may check, and the semitones
-    its decoded piece was moved by (:meth:`Representation.transposition`)."""
+    its decoded piece was moved by (:meth:`Representation.stand_ins`)."""
 
     name: str
     prime: str

@@ -35,6 +35,7 @@ from noizenet.errors import DataError, NoizenetError, RunDirError
 from noizenet.conditioning import asked_condition, corpus_conditions, sample_conditions
 from noizenet.evaluator import evaluate_run, evaluate_samples
 from noizenet.generator import generate as sample_sequences
+from noizenet.stand_ins import stand_in
 from noizenet.interfaces import Dataset, EvaluationContext, Piece, PrimeContext, Representation, Sample, SequenceModel
 from noizenet.pool import map_in_order
 from noizenet.progress import Bar, Listener, progress_bar
@@ -435,6 +436,11 @@ def generate(session: Session, trained: Trained, folder: Path | None = None) -> 
     representation = session.representation
     steering = {key: getattr(gen, key) for key in configuration.STEERING if getattr(gen, key)}
     asked = asked_condition(representation, steering)  # a conditioned representation takes --key as its condition
+    semitones = 0
+    if asked is not None:  # made in the first way the model follows (another key, then moved), where offered
+        made_as, semitones = stand_in(trained.model, representation, steering, seed=cfg.run.seed,
+                                      device=session.device, calibration=trained.calibration, guidance=gen.guidance)
+        asked = representation.asked_condition(made_as)
     context = PrimeContext(
         openings=prime_openings(session, trained) if gen.prime else [],  # --prime-file alone needs none
         rng=np.random.default_rng(cfg.run.seed),
@@ -479,7 +485,6 @@ def generate(session: Session, trained: Trained, folder: Path | None = None) -> 
             guidance=gen.guidance,
             progress=bar.update,
         )
-    semitones = representation.transposition(steering) if asked is not None else 0
     samples_dir = folder or session.run_dir.samples
     if folder is None and samples_dir.exists():
         shutil.rmtree(samples_dir)

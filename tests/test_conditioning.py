@@ -1,8 +1,8 @@
 """Conditions (issue 23): every built-in model takes one, training drops it to the
 neutral zeros, guidance mixes the conditioned and unconditioned outputs in the eager
 and the compiled samplers alike, and codebook, harmonic and waveform audio condition
-on pitch classes and make an asked key the corpus lacks in the nearest one it has,
-then move the samples there."""
+on pitch classes and make an asked key the model does not follow in the nearest one
+it does, then move the samples there."""
 
 import json
 
@@ -20,13 +20,14 @@ from noizenet.kinds import Categorical, Continuous
 from noizenet.plugins.audio.codebook import CodebookConfig, CodebookRepresentation
 from noizenet.plugins.audio.harmonic import HarmonicConfig, HarmonicRepresentation
 from noizenet.plugins.audio.waveform import WaveformConfig, WaveformRepresentation
-from noizenet.plugins.audio.keys import PITCH_CLASSES, detect_key, key_name, key_profile, mirex_score, parse_key
-from noizenet.plugins.audio.known_keys import borrowed, nearest
+from noizenet.plugins.audio.keys import (PITCH_CLASSES, detect_key, key_name, key_profile, mirex_score, nearest,
+                                         parse_key)
 from noizenet.plugins.audio.measures import pitch_class_profile
 from noizenet.plugins.models.crnn import Crnn, CrnnConfig
 from noizenet.plugins.models.recurrent import RecurrentConfig, RecurrentNet
 from noizenet.plugins.models.samplernn import SampleRnnConfig, TwoTier
 from noizenet.rundir import RunDir
+from noizenet.stand_ins import PROBES
 from noizenet.trainer import Trainer
 from noizenet.windows import make_windows
 
@@ -252,43 +253,20 @@ def key_of(audio: np.ndarray) -> tuple[int, str] | None:
     return detect_key(pitch_class_profile(audio, RATE))
 
 
-def test_an_asked_key_the_corpus_lacks_borrows_the_nearest_known_one_of_its_mode():
-    counts = np.zeros((2, 12), np.int64)
-    counts[0, [7, 2, 0]] = [10, 8, 1]  # major: G, D, one tune in C
-    counts[1, 9] = 1  # and one in A minor
-    assert borrowed((7, "major"), counts) == ((7, "major"), 0)  # known: asked itself
-    assert borrowed((4, "minor"), counts) == ((4, "minor"), 0)  # E minor: the notes of G major
-    assert borrowed((5, "major"), counts) == ((7, "major"), -2)  # F: from G, 2 down (D is 3 up)
-    assert borrowed((0, "major"), counts) == ((2, "major"), -2)  # one tune in C is not enough to know it
-    assert borrowed((9, "minor"), counts) == ((11, "minor"), -2)  # A minor from B minor (D major's notes)
-    counts[0, 4] = 10  # E major as common as G: F# is 2 from E and 1 from G
-    assert borrowed((6, "major"), counts) == ((7, "major"), -1) and nearest(-7) == 5 and nearest(6) == 6
-    counts[0, 4] = 12  # now E is the most common: A# is 3 from G and 6 from E, so G still
-    assert borrowed((10, "major"), counts) == ((7, "major"), 3)
-    assert borrowed((3, "major"), counts) == ((4, "major"), -1)  # Eb: 1 from D and from E; E, the more common
-    assert borrowed((6, "major"), np.zeros((2, 12), np.int64)) == ((6, "major"), 0)  # nothing counted: as asked
-
-
-def test_a_codebook_counts_its_training_keys_and_moves_a_borrowed_key_s_samples():
-    clips = [Piece(f"t{i}", in_key(tonic, i, 3.0), {"sample_rate": RATE}) for i, tonic in enumerate((10, 10, 10, 5))]
-    assert [key_of(c.data) for c in clips] == [(7, "major")] * 3 + [(2, "major")]  # A 220 Hz + 10: G; + 5: D
-    codebook = CodebookRepresentation(CodebookConfig(codes=8, borrow_keys=True))
-    codebook.fit(clips)
-    assert codebook.key_counts[0, 7] == 3 and codebook.key_counts[0, 2] == 1 and codebook.key_counts.sum() == 4
-    assert detect_key(codebook.asked_condition({"key": "F major"})) == (7, "major")  # made in G ...
-    assert codebook.transposition({"key": "F major"}) == -2  # ... and moved to F
-    assert codebook.transposition({"key": "G"}) == 0 and codebook.transposition({}) == 0
+def test_an_asked_key_offers_every_key_of_its_mode_nearest_first_and_scores_a_probe_by_its_key():
+    codebook = CodebookRepresentation(CodebookConfig(codes=8))
+    ways = codebook.stand_ins({"key": "F major"})
+    assert ways[:5] == [({"key": "F major"}, 0), ({"key": "E major"}, 1), ({"key": "F# major"}, -1),
+                        ({"key": "D# major"}, 2), ({"key": "G major"}, -2)]
+    assert len(ways) == 12 and {w["key"].split()[1] for w, _ in ways} == {"major"}
+    assert all(nearest(parse_key(w["key"])[0] + shift - 5) == 0 for w, shift in ways)  # each moved to F
+    assert CodebookRepresentation(CodebookConfig(codes=8, borrow_keys=False)).stand_ins({"key": "F major"}) == []
+    in_d = Piece("d", np.concatenate([np.zeros(RATE // 2, np.float32), in_key(5, 0, 3.0)]),
+                 {"sample_rate": RATE, "prime_samples": RATE // 2})  # A 220 Hz + 5 semitones: D major
+    assert codebook.follows({"key": "D major"}, in_d) == 1.0 and codebook.follows({"key": "A major"}, in_d) == 0.5
+    assert codebook.follows({"key": "F major"}, in_d) == 0.0
     moved = codebook.transpose(Piece("c", in_key(3, 7, 3.0), {"sample_rate": RATE}), 2)  # C major, 2 up
     assert key_of(moved.data) == (2, "major") and len(moved.data) == 3 * 10 * RATE // 8
-    restored = CodebookRepresentation(CodebookConfig(codes=8, borrow_keys=True))
-    restored.load_state_dict(codebook.state_dict())
-    assert restored.transposition({"key": "F major"}) == -2
-    restored.load_state_dict({k: v for k, v in codebook.state_dict().items() if k != "key_counts"})
-    assert restored.transposition({"key": "F major"}) == 0  # a checkpoint from before: nothing to borrow from
-    literal = CodebookRepresentation(CodebookConfig(codes=8))  # the default asks for the key itself
-    literal.load_state_dict(codebook.state_dict())
-    assert literal.transposition({"key": "F major"}) == 0
-    assert detect_key(literal.asked_condition({"key": "F major"})) == (5, "major")
 
 
 def test_harmonic_moves_its_notes_with_its_audio():
@@ -300,22 +278,33 @@ def test_harmonic_moves_its_notes_with_its_audio():
     assert len(moved.data) == len(piece.data) and not np.array_equal(moved.data, piece.data)
 
 
-def test_samples_made_in_a_borrowed_key_are_moved_and_decode_again_the_same(cli, tmp_path):
+def test_a_key_the_model_does_not_follow_is_made_in_the_nearest_it_follows_and_moved(cli, tmp_path, monkeypatch):
     data = tmp_path / "data"
     data.mkdir()
     for i, tonic in enumerate((10, 10, 10, 5, 5, 10)):  # G and D major
         soundfile.write(data / f"tune{i}.wav", in_key(tonic, i, 3.0), RATE)
     out = tmp_path / "run"
     trained = cli("train", "--data", data, "--out", out, "--repr", "codebook", "--model", "lstm", "--hidden", "32",
-                  "--layers", "1", "--epochs", "2", "--seq-len", "64", "--batch-size", "8", "--set", "repr.codes=16",
-                  "--set", "repr.borrow_keys=true", "-q")
+                  "--layers", "1", "--epochs", "2", "--seq-len", "64", "--batch-size", "8", "--set", "repr.codes=16", "-q")
     assert trained.exit_code == 0, trained.output
+    probed = []
+
+    def follows(self, steering, piece):  # a model that follows G major alone
+        probed.append(steering["key"])
+        return 1.0 if steering["key"] == "G major" else 0.0
+
+    monkeypatch.setattr(CodebookRepresentation, "follows", follows)
     made = cli("generate", out, "--key", "F major", "--prime", "noise", "--seconds", "1", "-n", "2", "-q")
     assert made.exit_code == 0, made.output
+    assert len(probed) == 12 * PROBES and probed[:PROBES] == ["F major"] * PROBES
     rows = json.loads((latest_generation(out) / "samples.json").read_text())["samples"]
-    assert [(r["asked"], r["transposed"]) for r in rows] == [({"key": "F major"}, -2)] * 2
+    assert [(r["asked"], r["transposed"]) for r in rows] == [({"key": "F major"}, -2)] * 2  # made in G, 2 down
     session = runs.session_from_run(RunDir(out), {}, quiet=True)
     runs.load_trained(session)  # the representation's state: samples decode with it
     for sample in runs.saved_generation(session, latest_generation(out)).samples:
         written, _ = soundfile.read(latest_generation(out) / f"{sample.name}.wav", dtype="float32")
         assert sample.transposed == -2 and np.abs(written - sample.piece.data).max() < 1e-3  # moved again, as written
+    monkeypatch.setattr(CodebookRepresentation, "follows", lambda self, steering, piece: 1.0)
+    assert cli("generate", out, "--key", "F major", "--prime", "noise", "--seconds", "1", "-n", "1", "-q").exit_code == 0
+    (row,) = json.loads((latest_generation(out) / "samples.json").read_text())["samples"]
+    assert "transposed" not in row  # followed as asked: not moved

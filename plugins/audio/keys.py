@@ -33,6 +33,11 @@ def parse_key(text: str) -> Key:
     return tonic, "minor" if minor else "major"
 
 
+def nearest(semitones: int) -> int:
+    """``semitones`` as the smallest shift to the same pitch class, in [-5, 6]."""
+    return (semitones + 5) % 12 - 5
+
+
 def key_name(key: Key) -> str:
     return f"{PITCH_CLASSES[key[0]]} {key[1]}"
 

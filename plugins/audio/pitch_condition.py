@@ -6,27 +6,23 @@ minor"`` asks for that key's Krumhansl-Kessler profile. The checkpoint records
 whether the model was conditioned, so a run trained before conditions generates as
 it was trained.
 
-With ``repr.borrow_keys``, ``--key`` in a key the training audio is seldom in
-borrows the nearest one it is often in (known_keys.py): the model is asked for
-that key and the samples are pitch-shifted to the asked one.
+With ``repr.borrow_keys`` (default), ``--key`` offers stand-ins (noizenet.stand_ins): the
+asked key, then the other keys of its mode, nearest first, each pitch-shifted to
+the asked one afterwards; generation takes the first one the model follows.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-import logging
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-import torch
 
 from noizenet.interfaces import Piece
 from noizenet.plugins.audio.augment import AugmentConfig, pitch_shifted
-from noizenet.plugins.audio.keys import PITCH_CLASSES, Key, key_name, key_profile, parse_key, standardized
-from noizenet.plugins.audio.known_keys import MODES, borrowed, key_counts
-
-log = logging.getLogger("noizenet")
+from noizenet.plugins.audio.keys import (PITCH_CLASSES, key_name, key_profile, mirex_score, nearest, parse_key,
+                                         standardized)
+from noizenet.plugins.audio.metrics import audio_key
 
 
 @dataclass
@@ -34,56 +30,44 @@ class PitchConditionConfig(AugmentConfig):
     """The ``[repr]`` key of a pitch-conditioned representation's config."""
 
     pitch_condition: bool = True  # condition the model on each piece's pitch-class profile (keeps the key; --key)
-    # --key in a key the training audio is seldom in: made in the nearest common one, then pitch-shifted to it.
-    # Off by default: over 16 keys it raised the bundled tunes' MIREX score from 0.48 to 0.70 and left two
-    # other collections' at 0.35 (benchmarks/README.md, "Borrowed keys").
-    borrow_keys: bool = False
+    # --key the model does not follow: made in the nearest key of its mode it follows (3 probe samples a key),
+    # then pitch-shifted to the asked one. Over 16 keys: 0.95 against 0.48 on the bundled tunes, 0.50 against
+    # 0.35 on two other collections (benchmarks/README.md, "Borrowed keys"); a --key generation takes ~2 s more.
+    borrow_keys: bool = True
 
 
 class PitchConditioned:
     """Mixin, before the representation's audio base class: ``asked_condition``,
-    ``steered_by``, borrowed keys and the checkpointed flag and key counts. The
-    representation passes :attr:`condition_width` to its ``OutputSpec`` and
-    implements ``condition``."""
+    ``steered_by``, stand-in keys and the checkpointed flag. The representation
+    passes :attr:`condition_width` to its ``OutputSpec`` and implements ``condition``."""
 
     config: Any
     sample_rate: int
-    name: str
-
-    def __init__(self, config: Any) -> None:
-        super().__init__(config)  # type: ignore[call-arg]
-        self.key_counts = np.zeros((len(MODES), len(PITCH_CLASSES)), np.int64)  # training pieces per key
 
     @property
     def condition_width(self) -> int:
         return len(PITCH_CLASSES) if self.config.pitch_condition else 0
 
-    def fit(self, pieces: Sequence[Piece]) -> None:
-        """The audio base class's fit, then the keys of the training pieces counted."""
-        super().fit(pieces)  # type: ignore[misc]
-        self.key_counts = key_counts([self.audio_of(p) for p in pieces], self.sample_rate)  # type: ignore[attr-defined]
-
-    def made_in(self, asked: Key) -> tuple[Key, int]:
-        """The key a sample asked to be in ``asked`` is made in, and the semitones it
-        is then moved by (:func:`known_keys.borrowed`; 0 without ``repr.borrow_keys``)."""
-        return borrowed(asked, self.key_counts) if self.config.borrow_keys else (asked, 0)
-
     def asked_condition(self, steering: dict[str, str]) -> np.ndarray | None:
-        """``--key``'s Krumhansl-Kessler profile, standardized (of the key it borrows,
-        if any); None for other steering."""
+        """``--key``'s Krumhansl-Kessler profile, standardized; None for other steering."""
         if set(steering) != {"key"}:
             return None
-        asked = parse_key(steering["key"])
-        made, semitones = self.made_in(asked)
-        if semitones:
-            log.info("--key %s: the training audio is seldom in it, so the samples are made in %s, the nearest key "
-                     "it is often in, and moved %+d semitones (repr.borrow_keys)", key_name(asked), key_name(made),
-                     semitones)
-        return standardized(key_profile(made))
+        return standardized(key_profile(parse_key(steering["key"])))
 
-    def transposition(self, steering: dict[str, str]) -> int:
-        """The semitones from a borrowed key to the asked one; 0 for no ``--key``."""
-        return self.made_in(parse_key(steering["key"]))[1] if "key" in steering else 0
+    def stand_ins(self, steering: dict[str, str]) -> list[tuple[dict[str, str], int]]:
+        """With ``repr.borrow_keys``: the asked key, then every other key of its mode,
+        nearest first, each with the semitones from it to the asked one."""
+        if not self.config.borrow_keys or set(steering) != {"key"}:
+            return []
+        tonic, mode = parse_key(steering["key"])
+        shifts = sorted(range(12), key=lambda s: (abs(nearest(s)), -nearest(s)))  # 0, 1, -1, 2, -2, ...
+        return [({"key": key_name(((tonic - nearest(s)) % 12, mode))}, nearest(s)) for s in shifts]
+
+    def follows(self, steering: dict[str, str], piece: Piece) -> float:
+        """The MIREX score of the key heard after the prime of ``piece`` against the
+        asked one (0 where none is heard)."""
+        found = audio_key(piece.data[piece.meta.get("prime_samples", 0) :], self.sample_rate)
+        return mirex_score(found, parse_key(steering["key"])) if found else 0.0
 
     def transpose(self, piece: Piece, semitones: int) -> Piece:
         """``piece`` with its audio pitch-shifted by ``semitones``."""
@@ -93,11 +77,8 @@ class PitchConditioned:
         return ("key",) if self.config.pitch_condition else ()  # a model trained without conditions takes no --key
 
     def state_dict(self) -> dict[str, Any]:
-        return {**super().state_dict(), "pitch_condition": self.config.pitch_condition,  # type: ignore[misc]
-                "key_counts": torch.from_numpy(self.key_counts)}
+        return {**super().state_dict(), "pitch_condition": self.config.pitch_condition}  # type: ignore[misc]
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         super().load_state_dict(state)  # type: ignore[misc]
         self.config.pitch_condition = bool(state.get("pitch_condition", False))  # before conditions: none
-        counts = state.get("key_counts")  # before borrowed keys: none counted, none borrowed
-        self.key_counts = counts.numpy().astype(np.int64) if counts is not None else np.zeros_like(self.key_counts)
