@@ -6,9 +6,10 @@ conditioned audio runs for 16 keys (8 tonics, major and minor), N noise-primed
 continuations each, and prints per run the MIREX score of the continuations'
 Krumhansl-Schmuckler keys against the asked ones: over all 16, over the four
 common keys and over the other twelve; and the share found exactly. Each run is
-asked twice, paired on the same model: for the asked key itself
-(`repr.borrow_keys=false`) and by default (a key the training audio is seldom in
-is made in the nearest common one, then pitch-shifted to the asked one). Runs are
+asked twice, paired on the same model: as asked (`repr.borrow_keys=false`) and
+borrowed (the default: a key that 3 probe samples show the model does not follow
+is made in the nearest key of its mode that it follows, then pitch-shifted to the
+asked one); then the score of each key over the runs, both ways. Runs are
 given, or trained here (`noizenet train --repr codebook --model lstm`, one per
 seed, `--set` passed on, e.g. `repr.augment_copies=4`).
 
