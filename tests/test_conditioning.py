@@ -304,6 +304,11 @@ def test_a_key_the_model_does_not_follow_is_made_in_the_nearest_it_follows_and_m
     for sample in runs.saved_generation(session, latest_generation(out)).samples:
         written, _ = soundfile.read(latest_generation(out) / f"{sample.name}.wav", dtype="float32")
         assert sample.transposed == -2 and np.abs(written - sample.piece.data).max() < 1e-3  # moved again, as written
+    monkeypatch.setattr(CodebookRepresentation, "follows",  # followed nowhere: the best-followed key, A major
+                        lambda self, steering, piece: 0.5 if steering["key"] == "A major" else 0.1)
+    assert cli("generate", out, "--key", "F major", "--prime", "noise", "--seconds", "1", "-n", "1", "-q").exit_code == 0
+    (row,) = json.loads((latest_generation(out) / "samples.json").read_text())["samples"]
+    assert row["transposed"] == -4
     monkeypatch.setattr(CodebookRepresentation, "follows", lambda self, steering, piece: 1.0)
     assert cli("generate", out, "--key", "F major", "--prime", "noise", "--seconds", "1", "-n", "1", "-q").exit_code == 0
     (row,) = json.loads((latest_generation(out) / "samples.json").read_text())["samples"]
