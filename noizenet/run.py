@@ -35,7 +35,6 @@ from noizenet.errors import DataError, NoizenetError, RunDirError
 from noizenet.conditioning import asked_condition, corpus_conditions, sample_conditions
 from noizenet.evaluator import evaluate_run, evaluate_samples
 from noizenet.generator import generate as sample_sequences
-from noizenet.stand_ins import stand_in
 from noizenet.interfaces import Dataset, EvaluationContext, Piece, PrimeContext, Representation, Sample, SequenceModel
 from noizenet.pool import map_in_order
 from noizenet.progress import Bar, Listener, progress_bar
@@ -43,6 +42,7 @@ from noizenet.registry import Registry, load_registry
 from noizenet.report import refresh_report
 from noizenet.rundir import SAMPLES_MANIFEST, RunDir, atomic_torch_save, atomic_write_json, atomic_write_text
 from noizenet.splits import is_given_split, split_pieces
+from noizenet.stand_ins import stand_in
 from noizenet.tensorboard import Board
 from noizenet.trainer import Trainer
 from noizenet.windows import make_windows
@@ -440,7 +440,8 @@ def generate(session: Session, trained: Trained, folder: Path | None = None) -> 
     if asked is not None:  # made in the first way the model follows (another key, then moved), where offered
         made_as, semitones = stand_in(trained.model, representation, steering, seed=cfg.run.seed,
                                       device=session.device, calibration=trained.calibration, guidance=gen.guidance)
-        asked = representation.asked_condition(made_as)
+        if semitones:
+            asked = representation.asked_condition(made_as)
     context = PrimeContext(
         openings=prime_openings(session, trained) if gen.prime else [],  # --prime-file alone needs none
         rng=np.random.default_rng(cfg.run.seed),
