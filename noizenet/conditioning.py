@@ -56,18 +56,19 @@ def asked_condition(representation: Representation, steering: dict[str, str]) ->
 
 
 def sample_conditions(
-    representation: Representation, primes: Sequence[tuple[torch.Tensor, bool]], asked: np.ndarray | None,
+    representation: Representation, sources: Sequence[torch.Tensor | None], asked: np.ndarray | None,
 ) -> torch.Tensor | None:
-    """float32 ``(samples, C)``: for each (encoded prime, whether it keeps its own
-    condition), ``asked`` when given, else the prime's condition where it keeps it
-    (songs, files), else neutral zeros; None for a representation without conditions."""
+    """float32 ``(samples, C)``: ``asked`` for every sample when given, else the
+    condition of each sample's source (:meth:`Prime.condition_sources`: its own
+    prime for songs and files, another piece for a prime that feeds one), else
+    neutral zeros where it has none; None for a representation without conditions."""
     width = representation.spec.condition
     if not width:
         return None
-    rows = np.zeros((len(primes), width), np.float32)
-    for i, (prime, keeps) in enumerate(primes):
+    rows = np.zeros((len(sources), width), np.float32)
+    for i, source in enumerate(sources):
         if asked is not None:
             rows[i] = asked
-        elif keeps:
-            rows[i] = representation.condition(prime)
+        elif source is not None:
+            rows[i] = representation.condition(source)
     return torch.from_numpy(rows)

@@ -362,6 +362,7 @@ class Prime(ABC):
     ``keeps_condition``: True for primes of real music (``song``), whose own
     :meth:`Representation.condition` conditions their continuations; False (noise,
     the start token): the neutral condition, unless the user asks for one (``--key``).
+    A prime that feeds another piece's condition overrides :meth:`condition_sources`.
     """
 
     name: ClassVar[str]
@@ -373,6 +374,14 @@ class Prime(ABC):
         self, representation: Representation, context: PrimeContext, count: int
     ) -> list[torch.Tensor]:
         """``count`` encoded primes (each shaped like :meth:`Representation.encode`)."""
+
+    def condition_sources(
+        self, representation: Representation, context: PrimeContext, primes: Sequence[torch.Tensor]
+    ) -> list[torch.Tensor | None]:
+        """For each of ``primes`` (as :meth:`make` gave them), the encoded piece whose
+        :meth:`Representation.condition` its continuation is fed, or None for the
+        neutral condition. Default: the prime itself where ``keeps_condition``."""
+        return list(primes) if self.keeps_condition else [None] * len(primes)
 
 
 class Dataset(ABC):
@@ -426,8 +435,9 @@ class Sample:
     and temperature it was made with, the generated tensor ``encoded`` (prime
     included: its first ``prime_steps`` steps), the decoded ``piece``, the names
     of the files written, and what the user asked it to be conditioned on (``--key``
-    of a conditioned representation), which metrics may check, and the semitones
-    its decoded piece was moved by (:meth:`Representation.stand_ins`)."""
+    of a conditioned representation), which metrics may check, the semitones
+    its decoded piece was moved by (:meth:`Representation.stand_ins`), and the
+    condition its continuation was fed (``(C,)`` values; None without conditions)."""
 
     name: str
     prime: str
@@ -439,16 +449,19 @@ class Sample:
     facts: dict[str, Any] = field(default_factory=dict)  # every metric's per-sample facts
     asked: dict[str, str] = field(default_factory=dict)  # the condition the user asked for it (e.g. {"key": "E minor"})
     transposed: int = 0  # semitones the decoded piece was moved by
+    condition: list[float] | None = None  # what its continuation was conditioned on (before any transposition)
 
     ROW_KEYS: ClassVar[tuple[str, ...]] = ("name", "prime", "temperature", "prime_steps", "steps", "files", "asked",
-                                           "transposed")
+                                           "transposed", "condition")
 
     def row(self) -> dict[str, Any]:
         """The sample as samples.json and metrics.json list it: ``ROW_KEYS``, then its facts."""
         return {"name": self.name, "prime": self.prime, "temperature": self.temperature,
                 "prime_steps": self.prime_steps, "steps": len(self.encoded), "files": self.files,
                 **({"asked": self.asked} if self.asked else {}),
-                **({"transposed": self.transposed} if self.transposed else {}), **self.facts}
+                **({"transposed": self.transposed} if self.transposed else {}),
+                **({"condition": [round(v, 4) for v in self.condition]} if self.condition is not None else {}),
+                **self.facts}
 
 
 @dataclass

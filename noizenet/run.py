@@ -455,19 +455,21 @@ def generate(session: Session, trained: Trained, folder: Path | None = None) -> 
         log.warning("--top-k and --top-p (generate.top_k, top_p) do not apply to '%s': it draws frames, not tokens",
                     representation.name)
     made: list[tuple[str, str, float, torch.Tensor]] = []  # name, prime, temperature, encoded prime
-    keeps: list[bool] = []  # whether each sample keeps its prime's own condition
-    named = []  # stem, prime name, its encoded primes, whether they keep their condition
+    sources: list[torch.Tensor | None] = []  # what each sample's condition is taken from (None: neutral)
+    named = []  # stem, prime name, its encoded primes, the sources of their conditions
     for name in gen.prime:
-        prime_cls = session.registry.get("prime", name)
-        named.append((name, name, prime_cls().make(representation, context, gen.num_samples), prime_cls.keeps_condition))
+        prime = session.registry.get("prime", name)()
+        primes = prime.make(representation, context, gen.num_samples)
+        named.append((name, name, primes, prime.condition_sources(representation, context, primes)))
     for path in map(Path, gen.prime_files):
         prime = representation.prime(file_piece(session, path), bars=gen.prime_bars, seconds=gen.prime_file_seconds)
-        named.append((f"file-{path.stem}", f"file:{path.name}", [prime] * gen.num_samples, True))
-    for stem, prime_name, primes, kept in named:
+        named.append((f"file-{path.stem}", f"file:{path.name}", [prime] * gen.num_samples, [prime] * gen.num_samples))
+    for stem, prime_name, primes, condition_sources in named:
         for temperature in gen.temperature:
-            for index, tensor in enumerate(primes):
+            for index, (tensor, source) in enumerate(zip(primes, condition_sources)):
                 made.append((f"{stem}-t{temperature:g}-{index:02d}", prime_name, temperature, tensor))
-                keeps.append(kept)
+                sources.append(source)
+    conditions = sample_conditions(representation, sources, asked)
     with progress_bar(f"generate {len(made)} samples", quiet=session.quiet, listener=session.listener) as bar:
         result = sample_sequences(
             trained.model,
@@ -482,7 +484,7 @@ def generate(session: Session, trained: Trained, folder: Path | None = None) -> 
             rules=[representation.token_rule() for _ in made],
             top_k=gen.top_k,
             top_p=gen.top_p,
-            conditions=sample_conditions(representation, [(m[3], k) for m, k in zip(made, keeps)], asked),
+            conditions=conditions,
             guidance=gen.guidance,
             progress=bar.update,
         )
@@ -496,7 +498,8 @@ def generate(session: Session, trained: Trained, folder: Path | None = None) -> 
         for done, ((name, prime, temperature, tensor), sequence) in enumerate(zip(made, result.sequences), 1):
             sample = Sample(name, prime, temperature, sequence, len(tensor),
                             decoded(representation, sequence, len(tensor), semitones),
-                            asked=steering if asked is not None else {}, transposed=semitones)
+                            asked=steering if asked is not None else {}, transposed=semitones,
+                            condition=None if conditions is None else conditions[done - 1].tolist())
             sample.files = [f.name for f in representation.write(sample.piece, samples_dir / name)]
             for metric in metrics:
                 sample.facts.update(metric.per_sample(sample, representation))
@@ -583,7 +586,7 @@ def saved_generation(session: Session, folder: Path | None = None) -> Generation
         piece = decoded(session.representation, sequence, row["prime_steps"], semitones)
         facts = {k: v for k, v in row.items() if k not in Sample.ROW_KEYS}
         samples.append(Sample(row["name"], row["prime"], row["temperature"], sequence, row["prime_steps"], piece,
-                              row["files"], facts, row.get("asked", {}), semitones))
+                              row["files"], facts, row.get("asked", {}), semitones, row.get("condition")))
     return Generation(samples, saved.get("generate_tokens_per_s", 0.0), folder)
 
 

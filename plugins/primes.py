@@ -1,5 +1,7 @@
 """Primes: ``start`` (nothing but a piece's start), ``song`` (the opening of a
-held-out piece), ``noise`` (white noise) and ``perlin`` (1-D Perlin noise).
+held-out piece), ``crossed`` (a song continued on another piece's condition: the
+control that a conditioned model follows its condition), ``noise`` (white noise)
+and ``perlin`` (1-D Perlin noise).
 
 ``noise`` and ``perlin`` are made as signals in the sample domain and handed to the
 representation's :meth:`~noizenet.interfaces.Representation.prime_from_signal`:
@@ -8,11 +10,13 @@ audio takes them as samples, ABC maps them to characters or to notes of a key.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import torch
 
 from noizenet import hookimpl
-from noizenet.errors import DataError
+from noizenet.errors import ConfigError, DataError
 from noizenet.interfaces import Prime, PrimeContext, Representation
 
 PERLIN_LOWEST_HZ = 110.0  # the coarsest octave's lattice rate for audio (an A2)
@@ -39,6 +43,36 @@ class SongPrime(Prime):
             raise DataError("prime 'song' needs held-out pieces, and the test split is empty")
         picks = context.rng.choice(len(context.openings), size=count, replace=count > len(context.openings))
         return [context.openings[int(i)] for i in picks]
+
+
+class CrossedPrime(SongPrime):
+    name = "crossed"
+    description = ("the opening of a held-out piece, continued on the condition of another one (of the quarter least "
+                   "like it): whether a conditioned model follows its condition or its prime")
+
+    def condition_sources(
+        self, representation: Representation, context: PrimeContext, primes: Sequence[torch.Tensor]
+    ) -> list[torch.Tensor | None]:
+        if not representation.spec.condition:
+            raise ConfigError(f"prime 'crossed' feeds another piece's condition, and '{representation.name}' "
+                              "takes none")
+        if len(context.openings) < 2:
+            raise DataError("prime 'crossed' needs two held-out pieces or more")
+        conditions = np.stack([representation.condition(o) for o in context.openings])  # (openings, C)
+        sources: list[torch.Tensor | None] = []
+        for prime in primes:
+            own = representation.condition(prime)
+            others = [i for i, opening in enumerate(context.openings) if opening is not prime]
+            least_alike = sorted(others, key=lambda i: likeness(own, conditions[i]))[: max(1, len(others) // 4)]
+            sources.append(context.openings[int(context.rng.choice(least_alike))])
+        return sources
+
+
+def likeness(a: np.ndarray, b: np.ndarray) -> float:
+    """Pearson correlation of two condition vectors; 0 where either is flat."""
+    a, b = a - a.mean(), b - b.mean()
+    norm = float(np.linalg.norm(a) * np.linalg.norm(b))
+    return float(a @ b) / norm if norm > 0 else 0.0
 
 
 class NoisePrime(Prime):
@@ -98,5 +132,5 @@ def perlin(n: int, spacing: float, octaves: int, rng: np.random.Generator, persi
 
 @hookimpl
 def noizenet_primes():
-    return [StartPrime, SongPrime, NoisePrime, PerlinPrime]
+    return [StartPrime, SongPrime, CrossedPrime, NoisePrime, PerlinPrime]
 

@@ -5,17 +5,21 @@ on pitch classes and make an asked key the model does not follow in the nearest 
 it does, then move the samples there."""
 
 import json
+from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import soundfile
 import torch
 from conftest import in_key, latest_generation
+from typer.testing import CliRunner
 
+from noizenet.cli import app
 from noizenet.config import ConfigError, GenerateConfig, TrainConfig
 from noizenet.generator import generate
 from noizenet import run as runs
-from noizenet.interfaces import OutputSpec, Piece
+from noizenet.interfaces import EvaluationContext, OutputSpec, Piece, PrimeContext, Sample
 from noizenet.kinds import Categorical, Continuous
 from noizenet.plugins.audio.codebook import CodebookConfig, CodebookRepresentation
 from noizenet.plugins.audio.harmonic import HarmonicConfig, HarmonicRepresentation
@@ -23,9 +27,11 @@ from noizenet.plugins.audio.waveform import WaveformConfig, WaveformRepresentati
 from noizenet.plugins.audio.keys import (PITCH_CLASSES, detect_key, key_name, key_profile, mirex_score, nearest,
                                          parse_key)
 from noizenet.plugins.audio.measures import pitch_class_profile
+from noizenet.plugins.audio.metrics import TonalityMetric
 from noizenet.plugins.models.crnn import Crnn, CrnnConfig
 from noizenet.plugins.models.recurrent import RecurrentConfig, RecurrentNet
 from noizenet.plugins.models.samplernn import SampleRnnConfig, TwoTier
+from noizenet.plugins.primes import CrossedPrime, likeness
 from noizenet.rundir import RunDir
 from noizenet.stand_ins import PROBES
 from noizenet.trainer import Trainer
@@ -278,15 +284,27 @@ def test_harmonic_moves_its_notes_with_its_audio():
     assert len(moved.data) == len(piece.data) and not np.array_equal(moved.data, piece.data)
 
 
-def test_a_key_the_model_does_not_follow_is_made_in_the_nearest_it_follows_and_moved(cli, tmp_path, monkeypatch):
-    data = tmp_path / "data"
+@pytest.fixture(scope="module")
+def melodies_run(tmp_path_factory) -> Path:
+    """A tiny codebook run on twelve 3 s melodies in C#, D, G and Bb major, four of
+    them held out (song and crossed primes)."""
+    folder = tmp_path_factory.mktemp("melodies")
+    data = folder / "data"
     data.mkdir()
-    for i, tonic in enumerate((10, 10, 10, 5, 5, 10)):  # G and D major
-        soundfile.write(data / f"tune{i}.wav", in_key(tonic, i, 3.0), RATE)
-    out = tmp_path / "run"
-    trained = cli("train", "--data", data, "--out", out, "--repr", "codebook", "--model", "lstm", "--hidden", "32",
-                  "--layers", "1", "--epochs", "2", "--seq-len", "64", "--batch-size", "8", "--set", "repr.codes=16", "-q")
+    for i, tonic in enumerate((10, 10, 10, 5, 5, 10, 4, 4, 4, 1, 1, 1)):  # G, D, C# and Bb major
+        soundfile.write(data / f"tune{i:02d}.wav", in_key(tonic, i, 3.0), RATE)
+    out = folder / "run"
+    trained = CliRunner().invoke(app, [str(a) for a in (
+        "train", "--data", data, "--out", out, "--repr", "codebook", "--model", "lstm", "--hidden", "32", "--layers",
+        "1", "--epochs", "2", "--seq-len", "64", "--batch-size", "8", "--set", "repr.codes=16", "--set",
+        "train.split=[0.5, 0.17, 0.33]", "-q")],
+        catch_exceptions=False)
     assert trained.exit_code == 0, trained.output
+    return out
+
+
+def test_a_key_the_model_does_not_follow_is_made_in_the_nearest_it_follows_and_moved(cli, melodies_run, monkeypatch):
+    out = melodies_run
     probed = []
 
     def follows(self, steering, piece):  # a model that follows G major alone
@@ -313,3 +331,67 @@ def test_a_key_the_model_does_not_follow_is_made_in_the_nearest_it_follows_and_m
     assert cli("generate", out, "--key", "F major", "--prime", "noise", "--seconds", "1", "-n", "1", "-q").exit_code == 0
     (row,) = json.loads((latest_generation(out) / "samples.json").read_text())["samples"]
     assert "transposed" not in row  # followed as asked: not moved
+
+
+def test_a_crossed_prime_feeds_the_condition_of_another_opening_among_the_least_like_its_own():
+    """Openings stating one of four conditions: each crossed prime's continuation
+    is fed another opening's, from the quarter least like its own."""
+    states = np.eye(4, 3) + np.array([[0, 0, 0], [0, 0, 0], [0, 0, 0], [1, 1, 0]])  # x, y, z, x+y
+    openings = [torch.tensor([i % 4]) for i in range(16)]
+    stub = SimpleNamespace(name="stub", spec=OutputSpec(Categorical(), 4, condition=3),
+                           condition=lambda encoded: states[int(encoded[0])])
+    context = PrimeContext(openings=openings, rng=np.random.default_rng(0))
+    prime = CrossedPrime()
+    primes = prime.make(stub, context, 8)
+    sources = prime.condition_sources(stub, context, primes)
+    for own, fed in zip(primes, sources):
+        assert fed is not own and any(fed is o for o in openings)
+        alike = sorted(likeness(states[int(own[0])], states[int(o[0])]) for o in openings if o is not own)
+        assert likeness(states[int(own[0])], states[int(fed[0])]) <= alike[len(alike) // 4 - 1]
+    with pytest.raises(ConfigError, match="takes none"):
+        prime.condition_sources(SimpleNamespace(name="abc", spec=OutputSpec(Categorical(), 4)), context, primes)
+
+
+def crossed_sample(name: str, prime_tonic: int, fed_tonic: int, heard_tonic: int) -> Sample:
+    """A 1 s prime in the major key on ``prime_tonic`` (semitones above A), fed the
+    profile of the one on ``fed_tonic``, continued for 2 s in ``heard_tonic``'s."""
+    prime, heard = in_key(prime_tonic, 1, 1.0), in_key(heard_tonic, 2, 2.0)
+    audio = np.concatenate([prime, heard])
+    piece = Piece(name, audio, {"sample_rate": RATE, "prime_samples": len(prime)})
+    fed = pitch_class_profile(in_key(fed_tonic, 3, 1.0), RATE)
+    return Sample(name, "crossed", 1.0, torch.from_numpy(audio), len(prime), piece, condition=fed.tolist())
+
+
+def test_tonality_tells_a_continuation_that_follows_its_fed_condition_from_one_that_keeps_its_prime():
+    heard = SimpleNamespace(condition=lambda encoded: pitch_class_profile(np.asarray(encoded), RATE))
+    samples = [crossed_sample("follows", 10, 4, 4), crossed_sample("keeps", 10, 4, 10)]  # G major fed C# major
+    real = [Piece("real", in_key(0, 5, 2.0), {"sample_rate": RATE})]
+    result = TonalityMetric().per_set(EvaluationContext(heard, samples, [], real, None))
+    rows = {row["name"]: row for row in result.details["key_crossed"]}
+    assert rows["follows"]["fed"] > 0.6 > rows["follows"]["prime"]
+    assert rows["keeps"]["prime"] > 0.6 > rows["keeps"]["fed"]
+    assert result.figures["key_crossed_follows"] == 0.5 and result.figures["key_crossed_pair"] < 0.3
+    assert result.figures["key_crossed_mirex_fed"] == result.figures["key_crossed_mirex_prime"] == 0.5
+
+
+def test_crossed_continuations_record_the_condition_they_were_fed_and_are_scored_on_it(cli, melodies_run):
+    made = cli("generate", melodies_run, "--prime", "crossed", "--seconds", "1", "-n", "3", "-q")
+    assert made.exit_code == 0, made.output
+    folder = latest_generation(melodies_run)
+    session = runs.session_from_run(RunDir(melodies_run), {}, quiet=True)
+    trained = runs.load_trained(session)
+    openings = [session.representation.condition(o) for o in runs.prime_openings(session, trained)]
+    samples = runs.saved_generation(session, folder).samples
+    assert [s.prime for s in samples] == ["crossed"] * 3
+    for sample in samples:
+        own = session.representation.condition(sample.encoded[: sample.prime_steps])
+        assert any(np.allclose(sample.condition, o, atol=1e-3) for o in openings)  # another opening's
+        assert likeness(own, np.asarray(sample.condition)) < 0.9
+    assert cli("evaluate", melodies_run, "--generations", folder.name, "-q").exit_code == 0
+    figures = json.loads((folder / "metrics.json").read_text())
+    assert 0 <= figures["key_crossed_follows"] <= 1 and figures["key_crossed_pair"] is not None
+
+
+def test_a_crossed_prime_on_a_representation_without_conditions_is_one_clear_error(cli, trained_run):
+    result = cli("generate", trained_run, "--prime", "crossed", "-n", "1")
+    assert result.exit_code == 2 and "prime 'crossed' feeds another piece's condition" in result.output

@@ -158,6 +158,17 @@ def _tonal_figures() -> tuple[Figure, ...]:
         Figure("key_mirex_real", "the same between held-out audio's opening and its sequel", "", format="{:.3f}"),
         Figure("key_mirex_other", "the same between one held-out clip's opening and another's sequel (chance)",
                "", format="{:.3f}"),
+        Figure("key_crossed_fed", "continuations of prime 'crossed' keep the pitch classes they were fed (another "
+                                  "piece's condition; correlation)", "", "higher", format="{:.3f}"),
+        Figure("key_crossed_prime", "... keep their own prime's instead (correlation; lower than fed: the model "
+                                    "follows its condition)", "", format="{:.3f}"),
+        Figure("key_crossed_pair", "... the fed and the prime's condition (correlation: how alike the pairs were)",
+               "", format="{:.3f}"),
+        Figure("key_crossed_follows", "share of 'crossed' continuations nearer the fed pitch classes than their "
+                                      "prime's", "", "higher", headline=True, format="{:.3f}"),
+        Figure("key_crossed_mirex_fed", "Krumhansl-Schmuckler key of 'crossed' continuations against the fed one "
+                                        "(MIREX score)", "", "higher", format="{:.3f}"),
+        Figure("key_crossed_mirex_prime", "... against their prime's (MIREX score)", "", format="{:.3f}"),
         Figure("key_asked_mirex", "continuations asked for a key (--key) in it (MIREX score)", "", "higher",
                headline=True, format="{:.3f}"),
         Figure("key_asked_mirex_chance", "held-out audio's keys against the asked key (chance)", "", format="{:.3f}"),
@@ -196,8 +207,12 @@ class TonalityMetric(Metric):
                                "chroma_entropy": t.chroma_entropy} for s, t in zip(context.samples, tonal)]
         kept, kept_rows = _key_kept([s for s in context.samples if s.prime == "song"], real, rate)
         asked, asked_rows = _key_asked([s for s in context.samples if "key" in s.asked], real, rate)
-        figures.update({**kept, **asked})
-        details = {"per_sample": per_sample, "key_kept": kept_rows, "key_asked": asked_rows}
+        crossed, crossed_rows = _key_crossed(
+            [s for s in context.samples if s.prime == "crossed" and s.condition and not s.asked],
+            context.representation, rate)
+        figures.update({**kept, **asked, **crossed})
+        details = {"per_sample": per_sample, "key_kept": kept_rows, "key_asked": asked_rows,
+                   "key_crossed": crossed_rows}
         return MetricResult(figures, details={k: v for k, v in details.items() if v})
 
 
@@ -254,6 +269,33 @@ def _key_asked(asked: list[Sample], real: list[np.ndarray], rate: int) -> tuple[
                "key_asked_mirex_chance": _mean_score((k, w) for k in real_keys for w in set(wanted))}
     rows = [{"name": s.name, "asked": s.asked["key"], "found": keys.key_name(k) if k else None, "key_mirex": _score(k, w)}
             for s, k, w in zip(asked, found, wanted)]
+    return figures, rows
+
+
+def _key_crossed(crossed: list[Sample], representation: Representation,
+                 rate: int) -> tuple[dict[str, float | None], list[dict]]:
+    """The control of conditioning: continuations fed another piece's condition
+    (prime ``crossed``) against that condition and against their own prime's (both
+    the representation's :meth:`~Representation.condition`, so neither is favoured
+    by how it was measured), as correlation with the pitch classes heard and as
+    MIREX-scored Krumhansl-Schmuckler keys; and each continuation's figures."""
+    if not crossed:
+        return {}, []
+    fed = [np.asarray(s.condition, np.float64) for s in crossed]
+    own = [np.asarray(representation.condition(s.encoded[: s.prime_steps]), np.float64) for s in crossed]
+    heard = [_pitch_classes(continuation(s), rate) for s in crossed]
+    to_fed, to_own = list(map(_keeps_key, fed, heard)), list(map(_keeps_key, own, heard))
+    found = [_key(h) for h in heard]
+    figures = {
+        "key_crossed_fed": finite_mean(to_fed),
+        "key_crossed_prime": finite_mean(to_own),
+        "key_crossed_pair": finite_mean(map(_keeps_key, fed, own)),
+        "key_crossed_follows": finite_mean(float(f > o) for f, o in zip(to_fed, to_own) if np.isfinite(f + o)),
+        "key_crossed_mirex_fed": _mean_score(zip(found, map(_key, fed))),
+        "key_crossed_mirex_prime": _mean_score(zip(found, map(_key, own))),
+    }
+    rows = [{"name": s.name, "fed": None if np.isnan(f) else round(f, 4), "prime": None if np.isnan(o) else round(o, 4),
+             "follows": float(f > o) if np.isfinite(f + o) else None} for s, f, o in zip(crossed, to_fed, to_own)]
     return figures, rows
 
 
