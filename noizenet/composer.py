@@ -137,6 +137,12 @@ def find_runs(paths: Iterable[Path]) -> dict[str, RunDir]:
     return found
 
 
+def offered_primes(session: runs.Session) -> list[str]:
+    """The primes the run's representation takes (:meth:`Prime.applies_to`), by name."""
+    return [name for name in session.registry.names("prime")
+            if session.registry.get("prime", name)().applies_to(session.representation)]
+
+
 class Composer:
     """Runs, uploads and the job queue of one server (see the module docstring)."""
 
@@ -190,7 +196,7 @@ class Composer:
         gen = session.config.generate
         return {
             **self.summary(name, session.run_dir),
-            "primes": session.registry.names("prime"), "steering": list(representation.steered_by()),
+            "primes": offered_primes(session), "steering": list(representation.steered_by()),
             "counts_time": representation.steps_per_second() is not None,
             "conditioned": bool(representation.spec.condition),
             "defaults": {"temperature": gen.temperature[0], "seconds": min(gen.seconds, self.limits.max_seconds),
@@ -332,11 +338,11 @@ class Composer:
         generate: dict[str, Any] = {"num_samples": request.num_samples, **steering}
         if request.prime == "file":
             generate.update(prime=[], prime_files=[str(self._upload_path(request.upload or ""))])
-        elif request.prime in loaded.session.registry.names("prime"):
+        elif request.prime in offered_primes(loaded.session):
             generate.update(prime=[request.prime], prime_files=[])
         else:
             raise RequestError(400, f"prime {request.prime!r}: give one of "
-                                    f"{', '.join(loaded.session.registry.names('prime'))} or file (with an upload)")
+                                    f"{', '.join(offered_primes(loaded.session))} or file (with an upload)")
         if request.temperature is not None:
             generate["temperature"] = [request.temperature]
         else:

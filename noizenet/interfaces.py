@@ -375,6 +375,11 @@ class Prime(ABC):
     ) -> list[torch.Tensor]:
         """``count`` encoded primes (each shaped like :meth:`Representation.encode`)."""
 
+    def applies_to(self, representation: Representation) -> bool:
+        """Whether this prime can start ``representation``'s samples (default: any;
+        generation refuses, and the composer page does not offer, one that cannot)."""
+        return True
+
     def condition_sources(
         self, representation: Representation, context: PrimeContext, primes: Sequence[torch.Tensor]
     ) -> list[torch.Tensor | None]:

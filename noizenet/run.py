@@ -31,7 +31,7 @@ from noizenet import config as configuration
 from noizenet import distributed, prepared, tensorboard
 from noizenet.config import Config
 from noizenet.device import autocast_dtype, pick_device, set_threads
-from noizenet.errors import DataError, NoizenetError, RunDirError
+from noizenet.errors import ConfigError, DataError, NoizenetError, RunDirError
 from noizenet.conditioning import asked_condition, corpus_conditions, sample_conditions
 from noizenet.evaluator import evaluate_run, evaluate_samples
 from noizenet.generator import generate as sample_sequences
@@ -459,6 +459,9 @@ def generate(session: Session, trained: Trained, folder: Path | None = None) -> 
     named = []  # stem, prime name, its encoded primes, the sources of their conditions
     for name in gen.prime:
         prime = session.registry.get("prime", name)()
+        if not prime.applies_to(representation):
+            raise ConfigError(f"prime '{name}' does not apply to representation '{representation.name}': "
+                              f"{prime.description}")
         primes = prime.make(representation, context, gen.num_samples)
         named.append((name, name, primes, prime.condition_sources(representation, context, primes)))
     for path in map(Path, gen.prime_files):

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from noizenet import hookimpl
-from noizenet.errors import ConfigError, DataError
+from noizenet.errors import DataError
 from noizenet.interfaces import Prime, PrimeContext, Representation
 
 PERLIN_LOWEST_HZ = 110.0  # the coarsest octave's lattice rate for audio (an A2)
@@ -48,14 +48,14 @@ class SongPrime(Prime):
 class CrossedPrime(SongPrime):
     name = "crossed"
     description = ("the opening of a held-out piece, continued on the condition of another one (of the quarter least "
-                   "like it): whether a conditioned model follows its condition or its prime")
+                   "like it): whether a model follows its condition or its prime (representations with conditions)")
+
+    def applies_to(self, representation: Representation) -> bool:
+        return bool(representation.spec.condition)
 
     def condition_sources(
         self, representation: Representation, context: PrimeContext, primes: Sequence[torch.Tensor]
     ) -> list[torch.Tensor | None]:
-        if not representation.spec.condition:
-            raise ConfigError(f"prime 'crossed' feeds another piece's condition, and '{representation.name}' "
-                              "takes none")
         if len(context.openings) < 2:
             raise DataError("prime 'crossed' needs two held-out pieces or more")
         conditions = np.stack([representation.condition(o) for o in context.openings])  # (openings, C)

@@ -160,6 +160,7 @@ BAD = [  # (what, method and path, JSON body or raw bytes, status)
     ("10,000 samples", "/api/runs/tiny/generate", {"num_samples": 10000}, 400),
     ("unknown field", "/api/runs/tiny/generate", {"tempo": 3}, 422),
     ("unknown prime", "/api/runs/tiny/generate", {"prime": "silence"}, 400),
+    ("a prime ABC does not take", "/api/runs/tiny/generate", {"prime": "crossed"}, 400),
     ("bad meter", "/api/runs/tiny/generate", {"meter": "waltz"}, 400),
     ("seconds for ABC", "/api/runs/tiny/generate", {"seconds": 3}, 400),
     ("a file prime with no upload", "/api/runs/tiny/generate", {"prime": "file", "upload": "../../etc"}, 400),
@@ -262,3 +263,8 @@ def test_a_busy_port_is_one_line_and_leaves_no_uploads_folder(cli, trained_run, 
         result = cli("serve", trained_run.parent, "--port", taken.getsockname()[1])
     assert result.exit_code == 2 and "pick another --port" in result.output and "Traceback" not in result.output
     assert not list(tmp_path.glob("noizenet-uploads-*"))
+
+
+def test_the_form_offers_only_the_primes_the_run_takes(composer):
+    offered = composer.describe("tiny")["primes"]
+    assert "song" in offered and "start" in offered and "crossed" not in offered  # ABC takes no condition
