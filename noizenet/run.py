@@ -49,6 +49,9 @@ from noizenet.windows import make_windows
 
 log = logging.getLogger("noizenet")
 CALIBRATION_PIECES = 8  # validation pieces the output kind calibrates sampling on
+# test pieces whose openings the checkpoint keeps for song primes: bounds best.pt and its loading in corpus size
+# (a 1-s waveform opening is 16 KB; the bundled corpora's test splits hold fewer, so all of theirs are kept)
+MAX_OPENINGS = 512
 SPLIT_KEYS = ("train", "val", "test")
 
 
@@ -293,14 +296,17 @@ def data_identity(session: Session) -> dict[str, Any]:
 
 
 def openings(session: Session, corpus: prepared.PreparedCorpus) -> dict[str, Any]:
-    """The encoded openings of the test pieces at ``generate.prime_seconds``, tokens
-    compacted (:func:`prepared.compact_tokens`): kept with the prepared corpus, else
-    made from the data (and kept there)."""
+    """The encoded openings of the test pieces at ``generate.prime_seconds`` (at most
+    ``MAX_OPENINGS`` of them, spread evenly over the test split), tokens compacted
+    (:func:`prepared.compact_tokens`): kept with the prepared corpus, else made from
+    the data (and kept there)."""
     seconds = session.config.generate.prime_seconds
     kept = f"openings-{seconds:g}s"
     pieces = corpus.kept(kept)
     if pieces is None:
-        made = [session.representation.opening(p, seconds=seconds) for p in session.splits.test]
+        test = session.splits.test
+        picked = np.unique(np.linspace(0, len(test) - 1, min(len(test), MAX_OPENINGS)).round().astype(int))
+        made = [session.representation.opening(test[int(i)], seconds=seconds) for i in picked]
         pieces = prepared.compact_tokens(made, session.representation.spec.size)
         corpus.keep(kept, pieces)
     return {"seconds": seconds, "pieces": pieces}

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from noizenet.datasets.abc_files import AbcFiles, AbcFilesConfig
-from noizenet.datasets.paths import read_each
+from noizenet.datasets.paths import files_under, read_each
 from noizenet.errors import DataError
 from noizenet.interfaces import OutputSpec, Piece
 from noizenet.kinds import Categorical, Continuous
@@ -180,3 +180,15 @@ def test_a_folder_is_read_by_a_pool_in_order_and_a_file_that_hangs_its_reader_is
     assert read == [(f, f.name.upper()) for f in files if f.name not in ("hangs.mid", "broken.mid")]
     assert "hangs.mid: gave up on it after 1 s" in caplog.text and "broken.mid: not readable MIDI" in caplog.text
     assert "skipped 2 of 40 files" in caplog.text
+
+
+def test_a_folder_s_files_are_found_in_path_order_and_linked_folders_not_entered(tmp_path):
+    for name in ("b/2.abc", "a-b/1.abc", "a/z/3.abc", "a/9.ABC", "a/notes.txt", "c.abc"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("X:1\n")
+    (tmp_path / "a" / "z" / "loop").symlink_to(tmp_path / "a")  # a linked folder that leads back up
+    (tmp_path / "linked.abc").symlink_to(tmp_path / "c.abc")
+    found = files_under(tmp_path, lambda file: file.suffix.lower() == ".abc")
+    assert [f.relative_to(tmp_path).as_posix() for f in found] == [
+        "a/9.ABC", "a/z/3.abc", "a-b/1.abc", "b/2.abc", "c.abc", "linked.abc"]
+    assert found == sorted(p for p in tmp_path.rglob("*") if p.is_file() and p.suffix.lower() == ".abc")

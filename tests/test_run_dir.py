@@ -9,6 +9,8 @@ import stat
 
 import torch
 from conftest import TINY, latest_generation
+
+from noizenet import run as runs
 from test_docs import README, example
 
 
@@ -28,6 +30,16 @@ def test_generate_needs_no_data_and_evaluate_says_why_it_does(cli, tunes_file, t
     assert "tunes that parse" in result.output
     evaluate = cli("evaluate", out)
     assert evaluate.exit_code == 2 and "needs the run's data" in evaluate.output and "no such file" in evaluate.output
+
+
+def test_the_checkpoint_keeps_a_bounded_spread_of_the_test_openings(cli, tunes_file, tmp_path, monkeypatch):
+    monkeypatch.setattr(runs, "MAX_OPENINGS", 3)
+    out = tmp_path / "run"
+    assert cli("train", "--data", tunes_file, "--out", out, *TINY, "--set", "train.split=[0.5, 0.1, 0.4]").exit_code == 0
+    tests = json.loads((out / "splits.json").read_text())["test"]
+    kept = torch.load(out / "checkpoints" / "best.pt", weights_only=True)["openings"]["pieces"]
+    assert len(tests) > 3 and len(kept) == 3  # the first, the middle and the last test piece's
+    assert cli("generate", out, "--prime", "song", "-n", "5", "-q").exit_code == 0  # drawn again among them
 
 
 def test_a_run_made_with_plugins_dir_generates_without_naming_it_again(cli, tunes_file, tmp_path):
