@@ -19,7 +19,7 @@ def test_builtins_come_through_entry_points():
     registry = load_registry()
     assert registry.names("representation") == ["abc", "chroma", "codebook", "fft", "harmonic", "midi", "pianoroll", "waveform"]
     assert registry.names("model") == ["crnn", "gru", "lstm", "rnn", "samplernn"]
-    assert registry.names("prime") == ["noise", "perlin", "song", "start"]
+    assert registry.names("prime") == ["crossed", "noise", "perlin", "song", "start"]
     assert registry.names("dataset") == ["abc-files", "audio-files", "bach-chorales", "midi-files", "music21-abc",
                                          "music21-audio", "pianoroll-mat"]
     assert registry.names("metric") == ["abc-validity", "audio-quality", "chords", "collapse", "header-kept",
