@@ -15,7 +15,10 @@ prepared, peak memory at the largest scale at most 1.2x that at 1x, speed from t
 cache at least 0.95x from memory, waveform audio at most 60 MB an hour).
 
     .venv/bin/python benchmarks/corpus_scale.py [--corpora abc midi pianoroll codebook waveform] [--scales 1 10] [--minutes 0.2]
-        [--audio-files 8]
+        [--audio-files 8] [--speed-runs 3]
+
+``--speed-runs N`` runs the smallest scale N times from the prepared corpus and N times
+from memory, interleaved, and divides the medians: one run's speed moves by about 10%.
 
 ``--audio-files 80`` makes the 1x audio folder large enough (over 64 training pieces)
 that every scale trains the full batch, so that the peak-memory ratio measures the
@@ -143,6 +146,8 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=0.2, help="--max-minutes of every run")
     parser.add_argument("--audio-files", type=int, default=CORPORA["codebook"][1],
                         help="files of 15 s in the 1x audio folder")
+    parser.add_argument("--speed-runs", type=int, default=1,
+                        help="runs from the prepared corpus and from memory, interleaved, behind the speed ratio")
     args = parser.parse_args()
     results: dict[str, dict] = {}
     with tempfile.TemporaryDirectory() as scratch:
@@ -168,14 +173,13 @@ def main() -> None:
                 if kind == "audio":
                     row["mb_per_hour"] = round(row["disk_mb"] / (files * AUDIO_SECONDS / 3600), 1)
                 if scale == args.scales[0]:
-                    memory = train(corpus, data, cache, root / f"memory-{corpus}-{scale}", args.minutes, "--no-cache")
-                    row["memory"] = memory
-                    row["cache_speed_over_memory"] = round(warm["tokens_per_s"] / memory["tokens_per_s"], 3)
+                    row.update(speed_over_memory(corpus, data, cache, root, args, warm))
                 results[name] = row
     floor = torch_floor()
     report("corpus_scale", {"minutes": args.minutes, "results": results, "torch_import_floor_s": floor})
     print("| corpus | files | prepare s | files/s | first step cold s | first step warm s (goal <= 3) | "
-          "peak MB warm | rows a step | tokens/s warm | cache / memory speed (goal >= 0.95) | disk MB |")
+          f"peak MB warm | rows a step | tokens/s warm | cache / memory speed (median of {args.speed_runs} runs each; "
+          "goal >= 0.95) | disk MB |")
     print("|" + " --- |" * 11)
     for name, row in results.items():
         print(f"| {name} | {row['files']} | {row['prepare_s']} | {row['files_per_s']} | {row['cold']['first_step_s']} | "
@@ -188,6 +192,22 @@ def main() -> None:
             print(f"{name}: {row['mb_per_hour']} MB on disk per hour of audio (waveform goal <= 60)")
     for corpus in args.corpora:
         print(memory_growth(corpus, {scale: results[f"{corpus} {scale}x"]["warm"] for scale in args.scales}))
+
+
+def speed_over_memory(corpus: str, data: Path, cache: Path, root: Path, args: argparse.Namespace,
+                      warm: dict) -> dict:
+    """Training tokens per second from the prepared corpus over from memory (``--no-cache``):
+    ``--speed-runs`` runs of each, interleaved (memory, warm, memory, ...; ``warm`` is the
+    first warm one), and the ratio of their medians, since one run's speed moves by about
+    10% on a shared machine."""
+    cached, memory = [warm["tokens_per_s"]], []
+    for run in range(args.speed_runs):
+        memory.append(train(corpus, data, cache, root / f"memory-{corpus}-{run}", args.minutes, "--no-cache"))
+        if run + 1 < args.speed_runs:
+            cached.append(train(corpus, data, cache, root / f"warm-{corpus}-again-{run}", args.minutes)["tokens_per_s"])
+    speeds = [m["tokens_per_s"] for m in memory]
+    return {"memory": memory[-1], "cached_tokens_per_s": cached, "memory_tokens_per_s": speeds,
+            "cache_speed_over_memory": round(float(np.median(cached) / np.median(speeds)), 3)}
 
 
 def memory_growth(corpus: str, warm: dict[int, dict]) -> str:

@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -43,3 +44,22 @@ def test_corpus_scale_compares_memory_at_the_full_batch_where_the_smallest_corpu
     assert memory_growth("abc", {1: warm[10], 10: warm[100]}) == "abc: peak memory 10x / 1x = 1.05 (goal <= 1.2)"
     assert memory_growth("codebook", {1: warm[1], 10: warm[10]}) == ("codebook: peak memory 10x / 1x = 1.25 (goal <= "
                                                                     "1.2); 1x trains 19 rows a step, 10x and up 64")
+
+
+def test_corpus_scale_interleaves_cached_and_memory_runs_and_divides_their_medians(monkeypatch, tmp_path):
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    import corpus_scale
+
+    ran = []
+    speeds = iter([100.0, 90.0, 300.0, 110.0, 95.0])  # memory, cached, memory, cached, memory
+
+    def train(corpus, data, cache, out, minutes, *extra):
+        ran.append("memory" if "--no-cache" in extra else "cached")
+        return {"tokens_per_s": next(speeds)}
+
+    monkeypatch.setattr(corpus_scale, "train", train)
+    args = SimpleNamespace(speed_runs=3, minutes=0.1)
+    row = corpus_scale.speed_over_memory("abc", tmp_path, tmp_path, tmp_path, args, {"tokens_per_s": 105.0})
+    assert ran == ["memory", "cached", "memory", "cached", "memory"]
+    assert row["cached_tokens_per_s"] == [105.0, 90.0, 110.0] and row["memory_tokens_per_s"] == [100.0, 300.0, 95.0]
+    assert row["cache_speed_over_memory"] == 1.05  # 105 / 100: one slow or fast run does not move it
