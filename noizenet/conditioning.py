@@ -72,3 +72,11 @@ def sample_conditions(
         elif source is not None:
             rows[i] = representation.condition(source)
     return torch.from_numpy(rows)
+
+
+def correlation(a: np.ndarray, b: np.ndarray) -> float | None:
+    """Pearson correlation of two vectors (conditions, pitch-class histograms); None
+    where either is flat."""
+    if np.std(a) < 1e-12 or np.std(b) < 1e-12:
+        return None
+    return float(np.corrcoef(a, b)[0, 1])

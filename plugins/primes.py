@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from noizenet import hookimpl
+from noizenet.conditioning import correlation
 from noizenet.errors import DataError
 from noizenet.interfaces import Prime, PrimeContext, Representation
 
@@ -63,16 +64,10 @@ class CrossedPrime(SongPrime):
         for prime in primes:
             own = representation.condition(prime)
             others = [i for i, opening in enumerate(context.openings) if opening is not prime]
-            least_alike = sorted(others, key=lambda i: likeness(own, conditions[i]))[: max(1, len(others) // 4)]
+            alike = sorted(others, key=lambda i: correlation(own, conditions[i]) or 0.0)  # least alike first
+            least_alike = alike[: max(1, len(others) // 4)]
             sources.append(context.openings[int(context.rng.choice(least_alike))])
         return sources
-
-
-def likeness(a: np.ndarray, b: np.ndarray) -> float:
-    """Pearson correlation of two condition vectors; 0 where either is flat."""
-    a, b = a - a.mean(), b - b.mean()
-    norm = float(np.linalg.norm(a) * np.linalg.norm(b))
-    return float(a @ b) / norm if norm > 0 else 0.0
 
 
 class NoisePrime(Prime):

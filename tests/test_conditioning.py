@@ -16,6 +16,7 @@ from conftest import in_key, latest_generation
 from typer.testing import CliRunner
 
 from noizenet.cli import app
+from noizenet.conditioning import correlation
 from noizenet.config import ConfigError, GenerateConfig, TrainConfig
 from noizenet.generator import generate
 from noizenet import run as runs
@@ -31,7 +32,7 @@ from noizenet.plugins.audio.metrics import TonalityMetric
 from noizenet.plugins.models.crnn import Crnn, CrnnConfig
 from noizenet.plugins.models.recurrent import RecurrentConfig, RecurrentNet
 from noizenet.plugins.models.samplernn import SampleRnnConfig, TwoTier
-from noizenet.plugins.primes import CrossedPrime, likeness
+from noizenet.plugins.primes import CrossedPrime
 from noizenet.rundir import RunDir
 from noizenet.stand_ins import PROBES
 from noizenet.trainer import Trainer
@@ -346,8 +347,8 @@ def test_a_crossed_prime_feeds_the_condition_of_another_opening_among_the_least_
     sources = prime.condition_sources(stub, context, primes)
     for own, fed in zip(primes, sources):
         assert fed is not own and any(fed is o for o in openings)
-        alike = sorted(likeness(states[int(own[0])], states[int(o[0])]) for o in openings if o is not own)
-        assert likeness(states[int(own[0])], states[int(fed[0])]) <= alike[len(alike) // 4 - 1]
+        alike = sorted(correlation(states[int(own[0])], states[int(o[0])]) for o in openings if o is not own)
+        assert correlation(states[int(own[0])], states[int(fed[0])]) <= alike[len(alike) // 4 - 1]
     assert prime.applies_to(stub) and not prime.applies_to(SimpleNamespace(spec=OutputSpec(Categorical(), 4)))
 
 
@@ -385,7 +386,7 @@ def test_crossed_continuations_record_the_condition_they_were_fed_and_are_scored
     for sample in samples:
         own = session.representation.condition(sample.encoded[: sample.prime_steps])
         assert any(np.allclose(sample.condition, o, atol=1e-3) for o in openings)  # another opening's
-        assert likeness(own, np.asarray(sample.condition)) < 0.9
+        assert correlation(own, np.asarray(sample.condition)) < 0.9
     assert cli("evaluate", melodies_run, "--generations", folder.name, "-q").exit_code == 0
     figures = json.loads((folder / "metrics.json").read_text())
     assert 0 <= figures["key_crossed_follows"] <= 1 and figures["key_crossed_pair"] is not None

@@ -132,13 +132,6 @@ def pitch_class_profile(audio: np.ndarray, sample_rate: int) -> np.ndarray:
     return chroma(audio, sample_rate)[:, loud].sum(axis=1).astype(np.float64)
 
 
-def correlation(a: np.ndarray, b: np.ndarray) -> float | None:
-    """Pearson correlation of two histograms (None when either is flat)."""
-    if a.std() < 1e-12 or b.std() < 1e-12:
-        return None
-    return float(np.corrcoef(a, b)[0, 1])
-
-
 def primes_differ(generated: Sequence[tuple[str, np.ndarray]]) -> bool | None:
     """Whether continuations from different primes differ (None: only one prime)."""
     by_prime: dict[str, np.ndarray] = {}

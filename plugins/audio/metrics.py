@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from noizenet import hookimpl
+from noizenet.conditioning import correlation
 from noizenet.figures import Figure
 from noizenet.interfaces import EvaluationContext, Metric, MetricResult, Representation, Sample
 from noizenet.plugins.audio import keys, measures
@@ -326,7 +327,7 @@ def _pitch_classes(audio: np.ndarray, rate: int) -> np.ndarray | None:
 def _keeps_key(prime: np.ndarray | None, after: np.ndarray | None) -> float:
     """Correlation of the pitch-class histograms of a prime and what follows it (NaN
     when either is too short or has no pitch)."""
-    value = None if prime is None or after is None else measures.correlation(prime, after)
+    value = None if prime is None or after is None else correlation(prime, after)
     return float("nan") if value is None else value
 
 
