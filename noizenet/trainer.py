@@ -246,6 +246,7 @@ class Trainer:
             self.log_validations = not bar.shown and not self.quiet  # nohup, a scheduler, | tee: a line per validation
             unread: list[torch.Tensor] = []  # losses not yet copied to the host
             pending = 0.0  # step seconds not yet added to the agreed clock
+            stepped = False  # whether this fit has read a loss yet
             while not stopped:
                 self.epoch_windows = self.windows.count(self.run_state.epoch)
                 windows_left = self.epoch_windows - self.run_state.window
@@ -264,6 +265,9 @@ class Trainer:
                     )
                     unread, pending = [], 0.0
                     self._check_loss(loss)
+                    if not stepped:  # status.json tells when the first steps are done (benchmarks time it)
+                        self.run_dir.set_status("training", step=self.run_state.step)
+                        stepped = True
                     done = self.run_state.step_seconds - start_step_seconds
                     self.speed = (self.run_state.tokens - start_tokens) / max(1e-9, done)
                     bar.update(self.progress(), f"ep {self.epoch_position():5.2f} loss {loss:.3f} {self.speed:,.0f} tok/s")
