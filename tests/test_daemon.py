@@ -57,9 +57,11 @@ def test_a_command_runs_in_the_daemon_with_the_callers_environment_and_streams(d
     listed = noizenet({**daemon_env, "NOIZENET_CACHE": str(tmp_path / "mine")}, "cache", "list")
     assert listed.returncode == 0, listed.stderr
     assert str(tmp_path / "mine") in listed.stdout  # the caller's variables, and its stdout
+    doctor = {c["name"]: c for c in json.loads(noizenet(daemon_env, "doctor", "--json").stdout)}
+    assert doctor["daemon"]["ok"] and doctor["daemon"]["found"].startswith("pid ")
     bad = noizenet(daemon_env, "show", tmp_path / "nothing")
     assert bad.returncode == 2 and bad.stderr.strip() == f"noizenet: error: {tmp_path / 'nothing'} is not a folder"
-    assert served(daemon_env) == before + 3  # two, and the status that read before
+    assert served(daemon_env) == before + 4  # three, and the status that read before
 
 
 def test_ctrl_c_reaches_a_training_in_the_daemon_which_ran_in_the_callers_folder(daemon_env, tunes_file, tmp_path):
