@@ -26,6 +26,7 @@ import atexit
 import gc
 import hashlib
 import importlib
+import importlib.metadata
 import json
 import logging
 import os
@@ -83,14 +84,19 @@ def log_path() -> Path:
     return socket_path().with_suffix(".log")
 
 
-def code_fingerprint() -> str:
-    """Changes when noizenet's source or the installed packages change: the
-    modification times of noizenet's modules and of the site-packages folders (a
-    package installed, upgraded or removed adds or removes an entry there)."""
-    package = Path(__file__).resolve().parent
+def loaded_sources() -> list[str]:
+    """The files of every noizenet module loaded in this process (the daemon: all of
+    them, after :func:`preload`)."""
+    modules = [m for name, m in list(sys.modules.items()) if name == "noizenet" or name.startswith("noizenet.")]
+    return sorted({m.__file__ for m in modules if getattr(m, "__file__", None)})
+
+
+def code_fingerprint(sources: list[str]) -> str:
+    """Changes when noizenet's code or the installed packages change: the
+    modification times of ``sources`` and of the site-packages folders (a package
+    installed, upgraded or removed adds or removes an entry there)."""
     folders = {sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"], site.getusersitepackages()}
-    stamps = [f"{p}:{p.stat().st_mtime_ns}" for p in sorted(package.rglob("*.py"))]
-    stamps += [f"{p}:{os.stat(p).st_mtime_ns}" for p in sorted(folders) if os.path.isdir(p)]
+    stamps = [f"{p}:{os.stat(p).st_mtime_ns}" for p in [*sources, *sorted(folders)] if os.path.exists(p)]
     return hashlib.sha1("\n".join(stamps).encode()).hexdigest()
 
 
@@ -296,20 +302,30 @@ def start(idle_minutes: float, wait_s: float = 120.0) -> dict[str, Any]:
 
 # -- the daemon -------------------------------------------------------------------------
 def preload() -> list[str]:
-    """Import torch (with torch._dynamo, which the optimizers import on first use) and
-    every noizenet module, so that each forked command finds them loaded. Third-party
-    plugins are not imported here: each command loads them afresh. The modules that
-    could not be imported (an optional dependency missing)."""
+    """Import torch (with torch._dynamo, which the optimizers import on first use),
+    the CLI, noizenet's own plugins (its entry points) and every module of their
+    packages, so that each forked command finds them loaded. Third-party plugins are
+    not imported here: each command loads them afresh. The modules that could not be
+    imported (an optional dependency missing)."""
+    for name in ("torch", "torch._dynamo", "noizenet.cli"):
+        importlib.import_module(name)
     missing = []
-    package = importlib.import_module("noizenet")
-    names = ["torch", "torch._dynamo"] + [m.name for m in pkgutil.walk_packages(package.__path__, "noizenet.")
-                                          if not m.name.endswith("__main__")]
-    for name in names:
+    names = [e.module for e in importlib.metadata.entry_points(group="noizenet") if e.module.startswith("noizenet.")]
+    done: set[str] = set()
+    while names:
+        name = names.pop()
+        if name in done or name.endswith("__main__"):
+            continue
+        done.add(name)
         try:
-            importlib.import_module(name)
+            module = importlib.import_module(name)
         except ImportError:
             missing.append(name)
-    return missing
+            continue
+        names += [n for n in sys.modules if n.startswith("noizenet.") and n not in done]
+        names += [info.name for info in pkgutil.iter_modules(getattr(module, "__path__", []), f"{name}.")]
+        names += [name.rpartition(".")[0]] if "." in name else []  # its package, and so its siblings
+    return sorted(missing)
 
 
 class Daemon:
@@ -318,7 +334,8 @@ class Daemon:
     def __init__(self, path: Path, idle_minutes: float) -> None:
         self.path = path
         self.idle_s = 60 * idle_minutes
-        self.fingerprint = code_fingerprint()
+        self.sources = loaded_sources()
+        self.fingerprint = code_fingerprint(self.sources)
         self.started = time.time()
         self.served = 0
         self.children: dict[int, socket.socket] = {}  # pid -> the connection awaiting its exit status
@@ -407,7 +424,7 @@ class Daemon:
             self.children[pid] = conn
             conn = None
             return True
-        except (OSError, ValueError) as error:
+        except (OSError, ValueError, KeyError) as error:  # a client that died or spoke nonsense
             logging.getLogger("noizenet").warning("daemon: a request failed: %s", error)
             return True
         finally:
@@ -418,7 +435,7 @@ class Daemon:
 
     def _decline(self, request: dict[str, Any]) -> str:
         """Why this daemon may not run the request as the client would, or ""."""
-        if code_fingerprint() != self.fingerprint:
+        if code_fingerprint(self.sources) != self.fingerprint:
             return STALE
         own = self.own_state
         if request["path"] != own["path"]:
