@@ -3,6 +3,7 @@ matching files under a folder, or a manifest that lists them (and their split)."
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import json
 import logging
@@ -13,9 +14,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
+from noizenet.cache import cache_folder
 from noizenet.errors import DataError
 from noizenet.pool import map_in_order
 from noizenet.progress import progress_bar
+from noizenet.rundir import atomic_write_json
 
 log = logging.getLogger("noizenet")
 Read = TypeVar("Read")
@@ -25,6 +28,10 @@ AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".m4a", ".aiff", ".aif", ".au
 
 
 FILE_TIMEOUT_S = 300.0  # a file whose reader runs longer is taken to hang it, and skipped
+LISTINGS = "listings"  # $NOIZENET_CACHE/listings: the files under each folder that --data named
+# A folder changed this close to its listing may change again within one tick of a coarse
+# file-system clock without its modification time moving: such a listing is not kept.
+SETTLED_NS = 2_000_000_000
 
 MANIFEST_SUFFIXES = (".txt", ".list", ".jsonl")  # --data as a list of files rather than a folder
 SPLIT_WORDS = {"train": "train", "training": "train", "validation": "validation", "valid": "validation",
@@ -75,17 +82,63 @@ def data_files(path: Path | None, dataset: str, matches: Callable[[Path], bool],
 def files_under(folder: Path, matches: Callable[[Path], bool]) -> list[Path]:
     """Every file under ``folder`` (recursively; linked files count, linked folders
     are not entered, as with ``Path.rglob``) for which ``matches`` is true, in path
-    order. One ``os.scandir`` walk: the listing says which entries are files, so no
-    file is stat-ed (a folder of 40,000 files: 0.4 s, against 0.7 s for ``rglob``)."""
-    found, pending = [], [folder]
+    order (:func:`listed_files`)."""
+    return [file for file in listed_files(folder) if matches(file)]
+
+
+def listed_files(folder: Path) -> list[Path]:
+    """Every file under ``folder``, in path order. A folder listed before is not walked
+    again while none of the folders under it has changed since (a file added, removed
+    or renamed changes its folder's modification time): the listing kept under
+    ``$NOIZENET_CACHE/listings`` is used, at the cost of a stat a folder. Else one
+    ``os.scandir`` walk (40,000 files: 0.4 s), kept for the next run."""
+    folder = folder.absolute()
+    try:
+        index = cache_folder("", LISTINGS) / f"{hashlib.sha1(str(folder).encode()).hexdigest()[:24]}.json"
+    except OSError:  # no cache folder to keep listings in: walk every time
+        return _walk(folder)[0]
+    kept = _kept_listing(index, folder)
+    if kept is not None:
+        return kept
+    files, folders = _walk(folder)
+    if all(time.time_ns() - changed > SETTLED_NS for changed in folders.values()):
+        try:
+            atomic_write_json(index, {"folder": str(folder), "folders": folders,
+                                      "files": [file.relative_to(folder).as_posix() for file in files]})
+        except OSError:
+            pass
+    return files
+
+
+def _walk(folder: Path) -> tuple[list[Path], dict[str, int]]:
+    """The files under ``folder`` in path order, and each folder's modification time
+    (ns; taken before the folder is listed, so that a change while it is listed shows
+    next time)."""
+    found, folders, pending = [], {}, [folder]
     while pending:
-        with os.scandir(pending.pop()) as entries:
+        current = pending.pop()
+        folders[str(current)] = os.stat(current).st_mtime_ns
+        with os.scandir(current) as entries:
             for entry in entries:
                 if entry.is_dir(follow_symlinks=False):
                     pending.append(Path(entry.path))
-                elif entry.is_file() and matches(file := Path(entry.path)):
-                    found.append(file)
-    return sorted(found, key=lambda file: file.parts)
+                elif entry.is_file():
+                    found.append(Path(entry.path))
+    return sorted(found, key=lambda file: file.parts), folders
+
+
+def _kept_listing(index: Path, folder: Path) -> list[Path] | None:
+    """The files of the listing in ``index`` if no folder under ``folder`` changed since."""
+    try:
+        kept = json.loads(index.read_text(encoding="utf-8"))
+        if kept["folder"] != str(folder):
+            return None
+        for path, changed in kept["folders"].items():
+            if os.stat(path).st_mtime_ns != changed:
+                return None
+        return [folder / name for name in kept["files"]]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def files_with_suffixes(path: Path | None, dataset: str, suffixes: list[str], what: str, kind: str) -> DataFiles:

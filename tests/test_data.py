@@ -1,5 +1,6 @@
 import json
 import logging
+import os
 import time
 
 import pytest
@@ -192,3 +193,35 @@ def test_a_folder_s_files_are_found_in_path_order_and_linked_folders_not_entered
     assert [f.relative_to(tmp_path).as_posix() for f in found] == [
         "a/9.ABC", "a/z/3.abc", "a-b/1.abc", "b/2.abc", "c.abc", "linked.abc"]
     assert found == sorted(p for p in tmp_path.rglob("*") if p.is_file() and p.suffix.lower() == ".abc")
+
+
+def test_a_listed_folder_is_walked_again_only_when_a_folder_under_it_changes(tmp_path, monkeypatch):
+    data = tmp_path / "tunes"
+    for name in ("a/1.abc", "b/2.abc"):
+        (data / name).parent.mkdir(parents=True, exist_ok=True)
+        (data / name).write_text("X:1\n")
+
+    def settle() -> None:  # as if the folders were written a while ago
+        old = time.time_ns() - 10**10
+        for folder in (data, data / "a", data / "b"):
+            os.utime(folder, ns=(old, old))
+
+    def names() -> list[str]:
+        return [f.relative_to(data).as_posix() for f in files_under(data, lambda file: file.suffix == ".abc")]
+
+    walked = []
+    scandir = os.scandir
+    monkeypatch.setattr(os, "scandir", lambda folder: walked.append(folder) or scandir(folder))
+    settle()
+    assert names() == ["a/1.abc", "b/2.abc"] and walked
+    walked.clear()
+    assert names() == ["a/1.abc", "b/2.abc"] and not walked  # the kept listing, no walk
+    (data / "b" / "3.abc").write_text("X:3\n")
+    assert names() == ["a/1.abc", "b/2.abc", "b/3.abc"] and walked  # b changed: walked again
+    walked.clear()
+    assert names() == ["a/1.abc", "b/2.abc", "b/3.abc"] and walked  # changed just now: not kept yet
+    settle()
+    names()
+    (data / "a" / "1.abc").unlink()
+    walked.clear()
+    assert names() == ["b/2.abc", "b/3.abc"] and walked
