@@ -23,6 +23,7 @@ imports it exists to avoid.
 from __future__ import annotations
 
 import atexit
+import fcntl
 import gc
 import hashlib
 import importlib
@@ -276,27 +277,30 @@ def stop() -> int | None:
 
 
 def start(idle_minutes: float, wait_s: float = 120.0) -> dict[str, Any]:
-    """Start a daemon in the background (unless one runs) and wait until it answers:
-    its status."""
-    running = status()
-    if running:
-        return running
+    """Start a daemon in the background (unless one runs; of two starts at once, the
+    second finds the first's) and wait until it answers: its status."""
     if not hasattr(os, "fork"):
         raise DaemonError("the daemon needs fork and Unix sockets (Linux, macOS)")
-    # started in the folder of the Python (and of the `noizenet` script), so that its
-    # module search path is the script's, whatever the folder it is started from
-    with open(log_path(), "ab") as log_file:
-        process = subprocess.Popen([sys.executable, "-m", "noizenet", "daemon", "serve", "--idle-minutes", str(idle_minutes)],
-                                   cwd=os.path.dirname(sys.executable), stdin=subprocess.DEVNULL, stdout=log_file,
-                                   stderr=log_file, start_new_session=True)
-    deadline = time.monotonic() + wait_s
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise DaemonError(f"the daemon exited with {process.returncode}: see {log_path()}")
+    with open(socket_path().with_suffix(".lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file is closed
         running = status()
         if running:
             return running
-        time.sleep(0.1)
+        # started in the folder of the Python (and of the `noizenet` script), so that its
+        # module search path is the script's, whatever the folder it is started from
+        with open(log_path(), "ab") as log_file:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "noizenet", "daemon", "serve", "--idle-minutes", str(idle_minutes)],
+                cwd=os.path.dirname(sys.executable), stdin=subprocess.DEVNULL, stdout=log_file, stderr=log_file,
+                start_new_session=True)
+        deadline = time.monotonic() + wait_s
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise DaemonError(f"the daemon exited with {process.returncode}: see {log_path()}")
+            running = status()
+            if running:
+                return running
+            time.sleep(0.1)
     raise DaemonError(f"the daemon did not answer within {wait_s:.0f} s: see {log_path()}")
 
 

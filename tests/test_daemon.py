@@ -43,8 +43,12 @@ def daemon_env():
     runtime = tempfile.mkdtemp(prefix="nz", dir="/tmp")
     env = {**os.environ, "XDG_RUNTIME_DIR": runtime}
     env.pop(daemon.DISABLE_ENV, None)
-    started = noizenet(env, "daemon", "start", "--idle-minutes", "10")
-    assert started.returncode == 0 and "listens on" in started.stdout, started.stderr
+    starts = [subprocess.Popen([SCRIPT, "daemon", "start", "--idle-minutes", "10"], env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True) for _ in range(2)]  # at once: one daemon
+    said = [start.communicate(timeout=300) for start in starts]
+    assert all(start.returncode == 0 for start in starts), said
+    pids = {re.search(r"noizenet daemon (\d+) listens on", out).group(1) for out, _ in said}
+    assert len(pids) == 1, said
     yield env
     stopped = noizenet(env, "daemon", "stop")
     assert stopped.returncode == 0 and "stopped noizenet daemon" in stopped.stdout
