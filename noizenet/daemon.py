@@ -16,8 +16,8 @@ fixed at import differs: ``PYTHON*`` and thread-count variables, the cgroup
 It exits after ``--idle-minutes`` without a command, and when noizenet's code or
 the installed packages change (the next command runs in the client).
 
-This module imports only the standard library: the client must not pay for the
-imports it exists to avoid.
+This module imports only the standard library (POSIX: Linux, macOS): the client
+must not pay for the imports it exists to avoid.
 """
 
 from __future__ import annotations
@@ -180,8 +180,6 @@ def _ask(request: dict[str, Any], fds: list[int] = ()) -> tuple[socket.socket, A
 def run_in_daemon(argv: list[str]) -> int | None:
     """Run ``noizenet ARGV`` in the daemon: its exit status, or None when no daemon
     runs or it declined (then the caller runs the command itself)."""
-    if not hasattr(os, "fork"):
-        return None
     for stream in (sys.stdout, sys.stderr):
         if stream:
             stream.flush()
@@ -279,8 +277,6 @@ def stop() -> int | None:
 def start(idle_minutes: float, wait_s: float = 120.0) -> dict[str, Any]:
     """Start a daemon in the background (unless one runs; of two starts at once, the
     second finds the first's) and wait until it answers: its status."""
-    if not hasattr(os, "fork"):
-        raise DaemonError("the daemon needs fork and Unix sockets (Linux, macOS)")
     with open(socket_path().with_suffix(".lock"), "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file is closed
         running = status()
@@ -311,25 +307,24 @@ def preload() -> list[str]:
     packages, so that each forked command finds them loaded. Third-party plugins are
     not imported here: each command loads them afresh. The modules that could not be
     imported (an optional dependency missing)."""
-    for name in ("torch", "torch._dynamo", "noizenet.cli"):
+    builtin = [e.module for e in importlib.metadata.entry_points(group="noizenet") if e.module.startswith("noizenet.")]
+    for name in ("torch", "torch._dynamo", "noizenet.cli", *builtin):
         importlib.import_module(name)
-    missing = []
-    names = [e.module for e in importlib.metadata.entry_points(group="noizenet") if e.module.startswith("noizenet.")]
-    done: set[str] = set()
-    while names:
-        name = names.pop()
-        if name in done or name.endswith("__main__"):
-            continue
-        done.add(name)
-        try:
-            module = importlib.import_module(name)
-        except ImportError:
-            missing.append(name)
-            continue
-        names += [n for n in sys.modules if n.startswith("noizenet.") and n not in done]
-        names += [info.name for info in pkgutil.iter_modules(getattr(module, "__path__", []), f"{name}.")]
-        names += [name.rpartition(".")[0]] if "." in name else []  # its package, and so its siblings
+    missing, walked = [], set()
+    while packages := [m for n, m in list(sys.modules.items())
+                       if (n == "noizenet" or n.startswith("noizenet.")) and hasattr(m, "__path__") and n not in walked]:
+        for package in packages:  # every module of every noizenet package loaded so far
+            walked.add(package.__name__)
+            for info in pkgutil.iter_modules(package.__path__, f"{package.__name__}."):
+                if info.name not in sys.modules and not info.name.endswith("__main__"):
+                    try:
+                        importlib.import_module(info.name)
+                    except ImportError:
+                        missing.append(info.name)
     return sorted(missing)
+
+
+STALE = "noizenet's code or the installed packages changed since it started"
 
 
 class Daemon:
@@ -476,9 +471,6 @@ class Daemon:
             self.last_active = time.monotonic()
 
 
-STALE = "noizenet's code or the installed packages changed since it started"
-
-
 def _read_request(conn: socket.socket) -> tuple[dict[str, Any], list[int]]:
     header, fds, _, _ = socket.recv_fds(conn, HEADER.size, 3)
     while len(header) < HEADER.size:
@@ -548,7 +540,7 @@ def _take_state(request: dict[str, Any], nice: int) -> None:
     os.umask(request["umask"])
     for limit, (soft, hard) in request["limits"].items():
         resource.setrlimit(int(limit), (soft, hard))
-    if request["cpus"] is not None and hasattr(os, "sched_setaffinity"):
+    if request["cpus"] is not None:  # where the client could read its CPU set, this one can set it
         os.sched_setaffinity(0, request["cpus"])
     if request["nice"] > nice:
         os.nice(request["nice"] - nice)
