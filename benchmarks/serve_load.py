@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import signal
 import statistics
@@ -38,10 +39,13 @@ REQUEST_TIMEOUT_S = 120
 IDLE_SEEDS = 5  # requests after the first, one at a time, before the load
 
 
-def start_server(folder: Path, *options: str, timeout: float = 120.0) -> tuple[subprocess.Popen, str]:
-    """`noizenet serve FOLDER OPTIONS --port 0` started, and its address once it answers."""
+def start_server(folder: Path, *options: str, timeout: float = 120.0,
+                 env: dict[str, str] | None = None) -> tuple[subprocess.Popen, str]:
+    """`noizenet serve FOLDER OPTIONS --port 0` started (with ``env`` over this
+    process's environment), and its address once it answers."""
     process = subprocess.Popen([sys.executable, "-m", "noizenet", "serve", str(folder), "--port", "0", *options],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env={**os.environ, **(env or {})})
     line = process.stdout.readline()  # "noizenet composer: http://127.0.0.1:PORT/ ..."
     if "http://" not in line:
         process.kill()

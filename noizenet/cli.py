@@ -496,6 +496,8 @@ def runs_command(
             loss = f"{run['test_loss']:.4f}" if isinstance(run["test_loss"], float) else "-"
             typer.echo(f"{run['name'][:34]:<34} {run['representation'] or '?':<10} {run['model'] or '?':<9} "
                        f"{run['status']:<11} {loss:>9} {run['samples']:>7}  {run['date']}")
+            if run["error"]:
+                typer.echo(f"  {run['error']}")
         typer.echo(f"{len(found)} runs in {folder}")
 
 
@@ -522,13 +524,19 @@ def serve_command(
         "--pretrained", metavar="NAME", help="Serve a model shipped with noizenet too: folk-abc (copied to runs/NAME "
                                              "on first use).")] = [],
     host: Annotated[str, typer.Option("--host", help="Address to listen on. Anything but 127.0.0.1 / localhost lets "
-                                                     "other machines in: the page has no login.")] = "127.0.0.1",
+                                                     "other machines in: the page has no login (docs/serve.md, "
+                                                     "Security).")] = "127.0.0.1",
+    allow_host: Annotated[list[str], typer.Option(
+        "--allow-host", metavar="NAME", help="A host name the page may be reached by besides localhost, the loopback "
+                                             "addresses and --host (e.g. this machine's name behind a proxy); "
+                                             "requests naming any other host are refused.")] = [],
     port: Annotated[int, typer.Option("--port", help="Port (0: any free one).")] = 8000,
     max_samples: Annotated[int, typer.Option("--max-samples", help="Samples one request may ask for.")] = Limits.max_samples,
     max_seconds: Annotated[float, typer.Option("--max-seconds", help="Seconds of one audio sample.")] = Limits.max_seconds,
     max_upload_mb: Annotated[float, typer.Option("--max-upload-mb", help="Size of an uploaded prime file.")] = Limits.max_upload_bytes / 2**20,
     max_queued: Annotated[int, typer.Option("--max-queued", help="Jobs waiting at once; more are refused (429).")] = Limits.max_queued,
-    jobs: Annotated[int, typer.Option("--jobs", help="Jobs generating at once (each on another run); the rest queue.")] = Limits.jobs,
+    jobs: Annotated[int, typer.Option("--jobs", help="Jobs generating at once (of one run or of several); the rest "
+                                                     "queue.")] = Limits.jobs,
     loaded_runs: Annotated[int, typer.Option("--loaded-runs", help="Runs kept loaded in memory.")] = Limits.loaded_runs,
     plugins_dir: PluginsDir = [],
     quiet: Quiet = False,
@@ -562,9 +570,11 @@ def serve_command(
                             "noizenet serve --pretrained folk-abc")
         if host not in ("127.0.0.1", "localhost", "::1"):
             log.warning("listening on %s: anyone who can reach this port can generate and read these runs' files "
-                        "(the page has no login)", host)
+                        "(the page has no login; docs/serve.md, Security). Requests must name this server as %s: "
+                        "--allow-host adds this machine's name or address", host,
+                        ", ".join(server.host_names(host, allow_host)))
         try:
-            server.serve(composer, host, port, functools.partial(_say, False), quiet=quiet)
+            server.serve(composer, host, port, functools.partial(_say, False), quiet=quiet, allow_hosts=allow_host)
         finally:  # also where serving never began (a busy port): the uploads folder goes with it
             composer.close()
 

@@ -3,15 +3,17 @@
 It finds the finished runs among the folders it was given (scanned again on every
 listing, so a run that finishes later shows up), keeps at most
 ``Limits.loaded_runs`` of them loaded (model, representation state, calibration:
-the first request of a run pays for loading it, later ones do not; the libraries
-that plugins defer are imported before the server answers, not by the first
-request, which they would slow by a second), and runs
-generation jobs from one FIFO queue on ``Limits.jobs`` worker threads, one job per
-run at a time. A job writes a new ``generations/DATE-TIME`` folder exactly as
-``noizenet generate`` does (:func:`noizenet.run.generate_in_new_folder`), so a
-failed one leaves nothing behind. Every request is checked before it is queued:
-what it asks for that the run cannot do, or that goes past a limit, is a
-:class:`RequestError` with a one-line reason and an HTTP status.
+the first request of a run pays for loading it, later ones do not, and loading one
+run keeps no other run's requests waiting; the libraries that plugins defer are
+imported before the server answers, not by the first request, which they would slow
+by a second), and runs generation jobs from one FIFO queue on ``Limits.jobs`` worker
+threads (two jobs of one run may run at once: the model is only read). A job writes a
+new ``generations/DATE-TIME`` folder exactly as ``noizenet generate`` does
+(:func:`noizenet.run.generate_in_new_folder`), so a failed one leaves nothing
+behind. Every request is checked before it is queued: what it asks for that the run
+cannot do, or that goes past a limit, is a :class:`RequestError` with a one-line
+reason and an HTTP status. Uploaded prime files live in an
+:class:`~noizenet.uploads.UploadStore`, bounded in count, bytes and time.
 """
 
 from __future__ import annotations
@@ -19,16 +21,13 @@ from __future__ import annotations
 import collections
 import itertools
 import json
-import re
 import secrets
-import shutil
-import tempfile
 import threading
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, BinaryIO
+from typing import Annotated, Any
 
 from annotated_types import Ge, Gt, Le, Lt, MaxLen
 
@@ -36,13 +35,13 @@ from noizenet import config as configuration
 from noizenet import deferred
 from noizenet import run as runs
 from noizenet.conditioning import asked_condition
-from noizenet.errors import NoizenetError
+from noizenet.errors import NoizenetError, RequestError
 from noizenet.registry import load_registry
 from noizenet.report import declared_figures
 from noizenet.rundir import SAMPLES_MANIFEST, RunDir
+from noizenet.uploads import Upload, UploadStore
 
 KEPT_JOBS = 500  # finished jobs remembered for GET /api/jobs/ID (oldest forgotten first)
-UPLOAD_CHUNK = 1 << 16  # bytes read at a time from an upload
 
 
 @dataclass(frozen=True)
@@ -52,17 +51,14 @@ class Limits:
     max_samples: int = 20  # samples per request
     max_seconds: float = 30.0  # seconds per audio sample
     max_upload_bytes: int = 20 * 2**20  # a prime file
+    max_uploads: int = 16  # uploads kept at once, waiting to be used; more are refused with 429
+    max_upload_total_bytes: int = 200 * 2**20  # all of them together; more is refused with 413
+    upload_ttl_s: float = 600.0  # an upload not used within this is removed
+    max_body_bytes: int = 64 * 2**10  # any other request's body (JSON)
     max_queued: int = 32  # jobs waiting; more are refused with 429
     jobs: int = 2  # jobs generating at once (a model in eval mode serves several)
     loaded_runs: int = 3  # runs kept in memory
-
-
-class RequestError(NoizenetError):
-    """A request that cannot be served as asked: ``status`` is the HTTP answer."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
+    connections: int = 64  # open connections and requests at once; more are answered 503
 
 
 @dataclass
@@ -93,6 +89,7 @@ class Job:
     run: str
     overrides: dict[str, dict[str, Any]]  # generate and run keys laid over the run's config
     seed: int
+    upload: str | None = None  # the upload it primes from, removed when the job ends
     state: str = "queued"
     stage: str = ""  # what is being done now, e.g. "generate 5 samples"
     progress: float = 0.0  # of that stage, 0..1
@@ -150,9 +147,11 @@ class Composer:
         self.paths = [Path(p).absolute() for p in paths]
         self.limits = limits
         self.plugins_dirs = list(plugins_dirs)
-        self._uploads = Path(tempfile.mkdtemp(prefix="noizenet-uploads-"))
+        self.uploads = UploadStore(max_count=limits.max_uploads, max_total_bytes=limits.max_upload_total_bytes,
+                                   ttl_s=limits.upload_ttl_s)
         self._loaded: collections.OrderedDict[str, LoadedRun] = collections.OrderedDict()
-        self._loading = threading.Lock()  # loads one run at a time, so none is loaded twice
+        self._loaded_lock = threading.Lock()  # guards _loaded and _loading
+        self._loading: dict[str, threading.Lock] = {}  # one per run: none is loaded twice, others go on
         self._jobs: dict[str, Job] = {}
         self._queue: collections.deque[Job] = collections.deque()
         self._wake = threading.Condition()
@@ -174,20 +173,24 @@ class Composer:
         return found
 
     def summary(self, name: str, run_dir: RunDir) -> dict[str, Any]:
-        """What the page lists of a run: its plugins, data, state and held-out figures."""
+        """What the page lists of a run: its plugins, data, state and held-out figures,
+        as the report shows them (label, value, unit); ``error`` says which of its
+        files cannot be read (the run is listed all the same)."""
         facts = run_dir.facts()
-        metrics = json.loads(run_dir.metrics.read_text()) if run_dir.metrics.exists() else {}
-        figures = [{"label": figure.label, "value": figure.show(metrics.get(figure.key))}
-                   for _, figure in declared_figures(metrics) if figure.headline and metrics.get(figure.key) is not None]
         shipped = run_dir.root / "figures.json"  # a pretrained model's figures (it has no metrics.json)
-        if not figures and shipped.exists():
-            headline = json.loads(shipped.read_text()).get("headline", {})
-            figures = [{"label": key.replace("_", " "), "value": f"{value:.4g}"}
-                       for key, value in headline.items() if isinstance(value, (int, float))]
+        source = run_dir.metrics if run_dir.metrics.exists() else shipped
+        try:
+            metrics = json.loads(source.read_text()) if source.exists() else {}
+        except (OSError, ValueError) as error:
+            metrics, facts["error"] = {}, facts["error"] or f"{source.name} cannot be read ({error})"
+        if source == shipped:  # its values under "headline", declared as metrics.json declares them
+            metrics = {**metrics.get("headline", {}), "figures": metrics.get("figures", [])}
+        figures = [{"label": figure.label, "value": figure.show(metrics.get(figure.key)), "unit": figure.unit}
+                   for _, figure in declared_figures(metrics) if figure.headline and metrics.get(figure.key) is not None]
         status = "pretrained" if facts["status"] == "unknown" and shipped.exists() else facts["status"]
         return {"name": name, "representation": facts["representation"], "model": facts["model"],
                 "data": facts["data"], "status": status, "date": facts["date"], "generations": facts["generations"],
-                "figures": figures, "report": run_dir.report_html.exists()}
+                "figures": figures, "report": run_dir.report_html.exists(), "error": facts["error"]}
 
     def describe(self, name: str) -> dict[str, Any]:
         """:meth:`summary` and what the run's form offers (loads the run)."""
@@ -212,74 +215,82 @@ class Composer:
         manifests = sorted(run_dir.generations.glob(f"*/{SAMPLES_MANIFEST}"), reverse=True)
         if run_dir.samples_manifest.exists():
             manifests.append(run_dir.samples_manifest)
-        return [{"folder": m.parent.relative_to(run_dir.root).as_posix(),
-                 "samples": json.loads(m.read_text()).get("samples", [])} for m in manifests]
+        listed = []
+        for manifest in manifests:
+            made: dict[str, Any] = {"folder": manifest.parent.relative_to(run_dir.root).as_posix(), "samples": []}
+            try:
+                made["samples"] = list(json.loads(manifest.read_text())["samples"])
+            except (OSError, ValueError, KeyError, TypeError) as error:  # a damaged file does not hide the others
+                made["error"] = f"{SAMPLES_MANIFEST} cannot be read ({type(error).__name__}: {error})"
+            listed.append(made)
+        return listed
 
     def load(self, name: str) -> LoadedRun:
         """Run ``name`` loaded (kept; the least recently used beyond ``Limits.loaded_runs`` is let go)."""
         run_dir = self.run_dir(name)
-        with self._loading:
-            loaded = self._loaded.get(name)
+        with self._loaded_lock:
+            loading = self._loading.setdefault(name, threading.Lock())
+        with loading:  # a second request for this run waits for the first's load; other runs do not
+            with self._loaded_lock:
+                loaded = self._loaded.get(name)
             if loaded is None or loaded.session.run_dir.root != run_dir.root:
                 session = runs.session_from_run(run_dir, plugins_dirs=self.plugins_dirs, quiet=True)
                 loaded = LoadedRun(session, runs.load_trained(session), configuration.read_toml(run_dir.config))
+            with self._loaded_lock:
                 self._loaded[name] = loaded
-            self._loaded.move_to_end(name)
-            while len(self._loaded) > self.limits.loaded_runs:
-                self._loaded.popitem(last=False)
+                self._loaded.move_to_end(name)
+                while len(self._loaded) > self.limits.loaded_runs:
+                    self._loaded.popitem(last=False)
             return loaded
 
     # -- uploads ------------------------------------------------------------------------
-    def upload(self, name: str, filename: str, stream: BinaryIO) -> dict[str, str]:
-        """Keep a prime file for run ``name`` (read from ``stream``, at most
-        ``Limits.max_upload_bytes``) once its representation has read a piece from it."""
-        loaded = self.load(name)
-        safe = re.sub(r"[^A-Za-z0-9._-]", "_", Path(filename or "prime").name).lstrip(".") or "prime"
-        upload_id = secrets.token_hex(8)
-        folder = self._uploads / upload_id
-        folder.mkdir()
-        path = folder / safe
+    def check_upload(self, name: str, upload: Upload) -> dict[str, str]:
+        """Keep ``upload`` (already written to the store) once run ``name``'s
+        representation has read a piece from it; else remove it and say why (400)."""
         try:
-            size = 0
-            with path.open("wb") as out:
-                while chunk := stream.read(UPLOAD_CHUNK):
-                    size += len(chunk)
-                    if size > self.limits.max_upload_bytes:
-                        raise RequestError(413, f"upload {filename!r} is larger than the limit of "
-                                                f"{self.limits.max_upload_bytes / 2**20:g} MB (serve --max-upload-mb)")
-                    out.write(chunk)
+            if upload.size == 0:
+                raise RequestError(400, "the upload is empty: send the file as the request's body")
             try:
-                runs.file_piece(loaded.session, path)
+                runs.file_piece(self.load(name).session, upload.path)
             except NoizenetError as error:
-                raise RequestError(400, str(error).replace("--prime-file ", "upload ").replace(str(path), safe)) from None
+                raise RequestError(400, str(error).replace("--prime-file ", "upload ")) from None
         except BaseException:
-            shutil.rmtree(folder, ignore_errors=True)
+            self.uploads.remove(upload.id)
             raise
-        return {"upload": upload_id, "name": safe}
+        return {"upload": upload.id, "name": upload.name}
 
-    def _upload_path(self, upload_id: str) -> Path:
-        files = list((self._uploads / upload_id).iterdir()) if re.fullmatch(r"[0-9a-f]{16}", upload_id) and \
-            (self._uploads / upload_id).is_dir() else []
-        if not files:
-            raise RequestError(400, f"no upload {upload_id!r}: upload the file first (POST /api/runs/RUN/uploads)")
-        return files[0]
+    def public(self, message: str) -> str:
+        """``message`` with this server's folders left out: the runs' and the
+        uploads' absolute paths are the user's business, not the page's."""
+        for folder in sorted({str(self.uploads.root), *map(str, self.paths)}, key=len, reverse=True):
+            message = message.replace(folder + "/", "").replace(folder, ".")
+        return message
 
     # -- jobs ---------------------------------------------------------------------------
     def submit(self, name: str, request: GenerateRequest) -> Job:
         """Check ``request`` against run ``name`` and the limits, then queue it."""
         loaded = self.load(name)
         overrides, seed = self._overrides(loaded, request)
-        configuration.resolve(configuration.merge(loaded.raw, overrides, "request"), loaded.session.registry)
-        with self._wake:
-            if self._closing:
-                raise RequestError(503, "the server is stopping")
-            if len(self._queue) >= self.limits.max_queued:
-                raise RequestError(429, f"busy: {len(self._queue)} jobs are waiting (serve --max-queued); try again later")
-            job = Job(secrets.token_hex(8), name, overrides, seed)
-            self._jobs[job.id] = job
-            self._queue.append(job)
-            self._forget_old_jobs()
-            self._wake.notify()
+        upload = request.upload if request.prime == "file" else None
+        if upload:  # one job per upload: a second request naming it is refused
+            overrides["generate"]["prime_files"] = [str(self.uploads.claim(upload))]
+        try:
+            configuration.resolve(configuration.merge(loaded.raw, overrides, "request"), loaded.session.registry)
+            with self._wake:
+                if self._closing:
+                    raise RequestError(503, "the server is stopping")
+                if len(self._queue) >= self.limits.max_queued:
+                    raise RequestError(429, f"busy: {len(self._queue)} jobs are waiting (serve --max-queued); "
+                                            "try again later")
+                job = Job(secrets.token_hex(8), name, overrides, seed, upload)
+                self._jobs[job.id] = job
+                self._queue.append(job)
+                self._forget_old_jobs()
+                self._wake.notify()
+        except BaseException:
+            if upload:  # refused: the upload may prime a later request
+                self.uploads.release(upload)
+            raise
         return job
 
     def job(self, job_id: str) -> Job:
@@ -303,7 +314,7 @@ class Composer:
             while self._queue:
                 job = self._queue.popleft()
                 job.state, job.status, job.error = "cancelled", 503, "the server stopped before this job started"
-                job.finished.set()
+                self._end(job)
             self._wake.notify_all()
 
     def close(self) -> None:
@@ -311,7 +322,7 @@ class Composer:
         self.stop_queue()
         for worker in self._workers:
             worker.join()
-        shutil.rmtree(self._uploads, ignore_errors=True)
+        self.uploads.close()
 
     def _import_plugins(self) -> None:
         """The installed plugins' modules and what they defer (music21, numba, pyplot ...).
@@ -337,7 +348,9 @@ class Composer:
             representation.steered_opening(steering)
         generate: dict[str, Any] = {"num_samples": request.num_samples, **steering}
         if request.prime == "file":
-            generate.update(prime=[], prime_files=[str(self._upload_path(request.upload or ""))])
+            if not request.upload:
+                raise RequestError(400, "prime 'file' needs an upload: upload the file first (POST /api/runs/RUN/uploads)")
+            generate.update(prime=[])  # prime_files: the upload's path, once :meth:`submit` claims it
         elif request.prime in offered_primes(loaded.session):
             generate.update(prime=[request.prime], prime_files=[])
         else:
@@ -390,10 +403,17 @@ class Composer:
             job.samples = [sample.row() for sample in generation.samples]
             job.state = "done"
         except NoizenetError as error:
-            job.state, job.error = "failed", str(error)
+            job.state, job.error = "failed", self.public(str(error))
             job.status = error.status if isinstance(error, RequestError) else 400
         except Exception as error:  # a bug: the job says so in one line, the server goes on
-            job.state, job.status, job.error = "failed", 500, f"generation failed: {type(error).__name__}: {error}"
+            job.state, job.status = "failed", 500
+            job.error = self.public(f"generation failed: {type(error).__name__}: {error}")
         finally:
             job.seconds = round(time.perf_counter() - started, 3)
-            job.finished.set()
+            self._end(job)
+
+    def _end(self, job: Job) -> None:
+        """``job`` is over (done, failed or cancelled): its upload goes, its waiters wake."""
+        if job.upload:
+            self.uploads.remove(job.upload)
+        job.finished.set()

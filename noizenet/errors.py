@@ -19,3 +19,12 @@ class PluginError(NoizenetError):
 
 class RunDirError(NoizenetError):
     """A folder that is not a run, or a run whose files are damaged."""
+
+
+class RequestError(NoizenetError):
+    """A request to ``noizenet serve`` that cannot be served as asked: ``status`` is
+    the HTTP answer (4xx: the request's fault)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status

@@ -21,6 +21,7 @@ import json
 import os
 import tempfile
 import tomllib
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -106,21 +107,38 @@ class RunDir:
     def facts(self) -> dict[str, Any]:
         """What ``noizenet runs`` and ``show`` tell of this run, from its small files:
         name, representation, model, data, status, why training stopped, held-out
-        loss, headline figures, samples and generations, date, report."""
-        config = tomllib.loads(self.config.read_text()) if self.config.exists() else {}
+        loss, headline figures, samples and generations, date, report; ``error``
+        says which of these files cannot be read (None when all can)."""
+        damaged: list[str] = []
+
+        def read(path: Path, parse: Callable[[str], Any]) -> Any:
+            try:
+                return parse(path.read_text()) if path.exists() else None
+            except (OSError, ValueError) as error:  # one damaged file is said, not raised: the run is still listed
+                damaged.append(f"{path.name} cannot be read ({type(error).__name__}: {error})")
+                return None
+
+        config = read(self.config, tomllib.loads) or {}
         status = self.read_status()
-        metrics = json.loads(self.metrics.read_text()) if self.metrics.exists() else {}
-        headline = {f["key"]: metrics.get(f["key"]) for f in metrics.get("figures", []) if f.get("headline")}
+        metrics = read(self.metrics, json.loads) or {}
+        manifest = read(self.samples_manifest, json.loads) or {}
+        try:
+            headline = {f["key"]: metrics.get(f["key"]) for f in metrics.get("figures", []) if f.get("headline")}
+            samples = len(manifest.get("samples", []))
+        except (AttributeError, KeyError, TypeError) as error:
+            headline, samples = {}, 0
+            damaged.append(f"{self.metrics.name} or {self.samples_manifest.name} is not as written ({error})")
         run = config.get("run", {})
         return {
             "name": self.root.name, "path": str(self.root), "representation": run.get("repr"), "model": run.get("model"),
             "data": run.get("data") or "(built-in)", "status": status.get("state", "unknown"),
             "stopped": status.get("train", {}).get("stop_reason"), "test_loss": metrics.get("test_loss"),
             "figures": headline,
-            "samples": len(json.loads(self.samples_manifest.read_text())["samples"]) if self.samples_manifest.exists() else 0,
+            "samples": samples,
             "generations": len(list(self.generations.glob(f"*/{SAMPLES_MANIFEST}"))),
             "date": datetime.fromtimestamp(self.config.stat().st_mtime).strftime("%Y-%m-%d %H:%M") if self.config.exists() else "",
             "report": str(self.report_html) if self.report_html.exists() else None,
+            "error": "; ".join(damaged) or None,
         }
 
     def new_generation(self) -> Path:

@@ -5,25 +5,38 @@ Routes (docs/serve.md has curl examples):
 - ``GET /``: the page (``composer.html``).
 - ``GET /api/runs``, ``GET /api/runs/RUN``: the runs; one run with what its form offers.
 - ``GET /api/runs/RUN/generations``: its samples, newest first, each with the HTML the page shows.
-- ``POST /api/runs/RUN/uploads?name=FILE``: a prime file as the raw body; answers its upload id.
+- ``POST /api/runs/RUN/uploads?name=FILE``: a prime file as the raw body (with its own
+  Content-Type); answers its upload id.
 - ``POST /api/runs/RUN/generate[?wait=true]``: queue a generation (JSON body:
   :class:`~noizenet.composer.GenerateRequest`); 202 with the job, or with ``wait`` the finished job.
 - ``GET /api/jobs/ID``: a job's state, queue position, progress and, once done, its samples.
 - ``GET /files/RUN/PATH``: a file of a run folder, read-only; nothing outside the folder.
 
-Every error is JSON ``{"error": "one line"}`` with a 4xx status for the request's
-fault (a 5xx only for noizenet's), and the server goes on serving.
+Every error of a route is JSON ``{"error": "one line"}``, without the server's
+folders or a traceback, with a 4xx status for the request's fault (a 5xx only for
+noizenet's), and the server goes on serving.
+
+Threat model: no login, so the server trusts whoever reaches its port; it listens on
+the loopback address unless told otherwise, which leaves the web pages that the
+user's own browser opens. :mod:`noizenet.request_guard` refuses the requests they
+can make (a foreign Host, a cross-site write, a form's Content-Type); bodies are
+bounded while they are read (``Limits.max_body_bytes``, uploads
+``Limits.max_upload_bytes``), connections by ``Limits.connections``, uploads on disk
+by :class:`~noizenet.uploads.UploadStore`; run names are looked up, never joined;
+files are served only from inside a run, with a sandboxing CSP; the page itself
+sends a CSP that runs only its own script and refuses to be framed.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import dataclasses
-import io
+import hashlib
 import logging
 import mimetypes
 import socket
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -35,10 +48,12 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from starlette.exceptions import HTTPException
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 
-from noizenet.composer import Composer, GenerateRequest, Job, RequestError
+from noizenet.composer import Composer, GenerateRequest, Job
 from noizenet.document import STYLE, sample_html
-from noizenet.errors import ConfigError, NoizenetError
+from noizenet.errors import ConfigError, NoizenetError, RequestError
+from noizenet.request_guard import SameOriginWrites, host_names
 
 log = logging.getLogger("noizenet")
 PAGE = Path(__file__).with_name("composer.html")
@@ -48,40 +63,76 @@ TYPES = {".abc": "text/plain; charset=utf-8", ".jsonl": "text/plain; charset=utf
 # Files are shown, played and downloaded, never run: no script in an SVG or an HTML file of a run executes.
 FILE_HEADERS = {"X-Content-Type-Options": "nosniff",
                 "Content-Security-Policy": "default-src 'none'; img-src 'self'; media-src 'self'; "
-                                           "style-src 'unsafe-inline'; sandbox"}
+                                           "style-src 'unsafe-inline'; frame-ancestors 'self'; sandbox"}
 
 
-def create_app(composer: Composer) -> FastAPI:
-    """The page and the API over ``composer`` (closed when the app shuts down)."""
+def page_headers(page: str) -> dict[str, str]:
+    """The page's own headers: a CSP that runs its one inline script (by hash) and
+    nothing else, loads from this server only, and refuses to be framed."""
+    script = page.split("<script>", 1)[1].split("</script>", 1)[0]
+    digest = base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()
+    policy = (f"default-src 'none'; script-src 'sha256-{digest}'; style-src 'unsafe-inline'; img-src 'self'; "
+              "media-src 'self'; connect-src 'self'; form-action 'none'; base-uri 'none'; frame-ancestors 'none'")
+    return {"Content-Security-Policy": policy, "X-Frame-Options": "DENY", "X-Content-Type-Options": "nosniff",
+            "Referrer-Policy": "no-referrer"}
+
+
+def create_app(composer: Composer, allowed_hosts: list[str]) -> FastAPI:
+    """The page and the API over ``composer`` (closed when the app shuts down),
+    answering requests whose Host is one of ``allowed_hosts`` (:func:`host_names`)."""
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         yield
         await run_in_threadpool(composer.close)
 
-    app = FastAPI(title="noizenet composer", lifespan=lifespan, docs_url=None, redoc_url=None)
+    limits = composer.limits
+    # Body limits are the routes' own (max_body_size): an app-wide one would answer a
+    # declared length over it in plain text, before SameOriginWrites says it as JSON.
+    app = FastAPI(title="noizenet composer", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
+
+    def takes_files(path: str) -> bool:
+        return path.endswith("/uploads")
+
+    def body_limit(path: str) -> tuple[int, str]:
+        if takes_files(path):
+            return limits.max_upload_bytes, (f"the upload is larger than the limit of "
+                                             f"{limits.max_upload_bytes / 2**20:g} MB (serve --max-upload-mb)")
+        return limits.max_body_bytes, f"the request body is larger than the limit of {limits.max_body_bytes // 2**10} KB"
+
+    app.add_middleware(SameOriginWrites, takes_files=takes_files, body_limit=body_limit)
+    app.add_middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts, www_redirect=False)  # outermost check
     page = PAGE.read_text(encoding="utf-8").replace("/*STYLE*/", STYLE)
+    headers = page_headers(page)
+
+    def answer(status: int, message: str) -> JSONResponse:
+        return JSONResponse({"error": composer.public(message)}, status_code=status)
 
     @app.exception_handler(RequestError)
     async def request_error(_: Request, error: RequestError) -> JSONResponse:
-        return JSONResponse({"error": str(error)}, status_code=error.status)
+        return answer(error.status, str(error))
 
     @app.exception_handler(NoizenetError)
     async def noizenet_error(_: Request, error: NoizenetError) -> JSONResponse:
-        return JSONResponse({"error": str(error)}, status_code=400)
+        return answer(400, str(error))
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, error: RequestValidationError) -> JSONResponse:
-        return JSONResponse({"error": _first_problem(error.errors())}, status_code=422)
+        return answer(422, _first_problem(error.errors()))
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, error: HTTPException) -> JSONResponse:
-        reasons = {404: f"no such page: {request.url.path}", 405: f"{request.method} is not allowed on {request.url.path}"}
-        return JSONResponse({"error": reasons.get(error.status_code, str(error.detail))}, status_code=error.status_code)
+        reasons = {404: f"no such page: {request.url.path}", 405: f"{request.method} is not allowed on {request.url.path}",
+                   413: body_limit(request.url.path)[1]}
+        return answer(error.status_code, reasons.get(error.status_code, str(error.detail)))
+
+    @app.exception_handler(Exception)
+    async def bug(_: Request, error: Exception) -> JSONResponse:  # the traceback goes to the server's log
+        return answer(500, f"internal error ({type(error).__name__}); the server's log says more")
 
     @app.get("/", response_class=HTMLResponse)
-    def index() -> str:
-        return page
+    def index() -> HTMLResponse:
+        return HTMLResponse(page, headers=headers)
 
     @app.get("/api/runs")
     def list_runs() -> list[dict[str, Any]]:
@@ -96,23 +147,15 @@ def create_app(composer: Composer) -> FastAPI:
         return [{**made, "html": _samples_html(run, made["folder"], made["samples"])}
                 for made in composer.generations(run)]
 
-    @app.post("/api/runs/{run}/uploads")
+    @app.post("/api/runs/{run}/uploads", max_body_size=limits.max_upload_bytes)
     async def upload(run: str, request: Request, name: str = "prime") -> dict[str, str]:
-        limit = composer.limits.max_upload_bytes
-        if int(request.headers.get("content-length") or 0) > limit:
-            raise RequestError(413, f"upload {name!r} is larger than the limit of {limit / 2**20:g} MB "
-                                    "(serve --max-upload-mb)")
-        body = bytearray()
-        async for chunk in request.stream():
-            body += chunk
-            if len(body) > limit:  # sent without a length: stop reading at the limit
-                raise RequestError(413, f"upload {name!r} is larger than the limit of {limit / 2**20:g} MB "
-                                        "(serve --max-upload-mb)")
-        if not body:
-            raise RequestError(400, "the upload is empty: send the file as the request's body")
-        return await run_in_threadpool(composer.upload, run, name, io.BytesIO(bytes(body)))
+        composer.run_dir(run)  # an unknown run is refused before its body is read
+        with composer.uploads.receive(name) as kept:
+            async for chunk in request.stream():  # to disk as it arrives; FastAPI stops it past the limit
+                composer.uploads.write(kept, chunk)
+        return await run_in_threadpool(composer.check_upload, run, kept)
 
-    @app.post("/api/runs/{run}/generate")
+    @app.post("/api/runs/{run}/generate", max_body_size=limits.max_body_bytes)
     async def generate(run: str, asked: GenerateRequest, wait: bool = False) -> JSONResponse:
         job = await run_in_threadpool(composer.submit, run, asked)
         if not wait:
@@ -139,9 +182,12 @@ def create_app(composer: Composer) -> FastAPI:
     return app
 
 
-def serve(composer: Composer, host: str, port: int, announce: Callable[[str], None], *, quiet: bool) -> None:
+def serve(composer: Composer, host: str, port: int, announce: Callable[[str], None], *, quiet: bool,
+          allow_hosts: Sequence[str] = ()) -> None:
     """Bind ``host:port`` (0: a free port), say the address, serve until Ctrl-C: then
-    no new jobs start, waiting ones are cancelled, the running ones finish."""
+    no new jobs start, waiting ones are cancelled, the running ones finish. Requests
+    must name the server as localhost, a loopback address, ``host`` or one of
+    ``allow_hosts``."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -154,8 +200,9 @@ def serve(composer: Composer, host: str, port: int, announce: Callable[[str], No
     shown = f"[{host}]" if family == socket.AF_INET6 else host
     for name in list(composer.runs())[: composer.limits.loaded_runs]:  # loaded now: the first request is fast
         _preload(composer, name)
-    config = uvicorn.Config(create_app(composer), log_level="warning" if quiet else "info", access_log=False,
-                            timeout_graceful_shutdown=None)
+    config = uvicorn.Config(create_app(composer, host_names(host, allow_hosts)), log_level="warning" if quiet else "info",
+                            access_log=False, timeout_graceful_shutdown=None,
+                            limit_concurrency=composer.limits.connections)
     server = _Server(config, composer)
     announce(f"noizenet composer: http://{shown}:{bound_port}/  ({len(composer.runs())} runs; Ctrl-C stops)")
     try:

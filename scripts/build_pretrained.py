@@ -45,7 +45,8 @@ def build(name: str, minutes: float) -> dict:
         headline = {f["key"]: metrics.get(f["key"]) for f in metrics["figures"] if f["headline"]}
         figures = {"command": " ".join(["noizenet", "run", *MODELS[name], "--max-minutes", str(minutes)]),
                    "train": metrics.get("train"), "test_loss": metrics.get("test_loss"),
-                   "test_accuracy": metrics.get("test_accuracy"), "headline": headline}
+                   "test_accuracy": metrics.get("test_accuracy"), "headline": headline,
+                   "figures": [f for f in metrics["figures"] if f["headline"]]}  # how to show them
         (target / "figures.json").write_text(json.dumps(figures, indent=2) + "\n")
         return figures
 

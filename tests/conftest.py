@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import music21
@@ -13,6 +17,9 @@ from typer.testing import CliRunner
 from noizenet.cli import app
 from noizenet.datasets.abc_files import read_text
 from noizenet.plugins.abc.text import split_tunes
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+from serve_load import start_server, stop_server  # noqa: E402
 
 # Small enough that a whole run takes a few seconds on 2 CPU cores. A time budget far
 # beyond that keeps the schedule bound to steps, so runs repeat exactly on a busy machine.
@@ -80,3 +87,29 @@ def in_key(tonic: int, seed: int, seconds: float, rate: int = 16000) -> np.ndarr
     steps = np.concatenate([rng.permutation([0, 2, 4, 5, 7, 9, 11, 0, 4, 7]) for _ in range(round(seconds))])
     return np.concatenate([0.5 * np.sin(2 * np.pi * 220 * 2 ** ((tonic + s) / 12) * t) * np.exp(-6 * t)
                            for s in steps]).astype(np.float32)
+
+
+@dataclass
+class Served:
+    """A `noizenet serve` process on a free loopback port: its ``url``, the ``folder``
+    of runs it serves (a copy of the tiny run as ``tiny``), the ``tmp`` folder it keeps
+    its uploads in, its ``process``."""
+
+    url: str
+    folder: Path
+    tmp: Path
+    process: subprocess.Popen
+
+
+@pytest.fixture(scope="session")
+def server(trained_run, tmp_path_factory):
+    """One real server for the tests that talk to it over HTTP, with small limits
+    (4 samples, 10 KB uploads, 5 s of audio). Stopped with Ctrl-C at the end, which
+    must be clean."""
+    folder, tmp = tmp_path_factory.mktemp("served"), tmp_path_factory.mktemp("server-tmp")
+    shutil.copytree(trained_run, folder / "tiny")
+    process, url = start_server(folder, "--max-samples", "4", "--max-upload-mb", "0.01", "--max-seconds", "5",
+                                env={"TMPDIR": str(tmp)})
+    yield Served(url, folder, tmp, process)
+    code, err = stop_server(process)
+    assert code == 0 and "Traceback" not in err, err[-3000:]

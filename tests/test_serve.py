@@ -24,21 +24,14 @@ from noizenet.composer import Composer, GenerateRequest, Limits, RequestError
 from noizenet.plugins.abc.text import split_tunes
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-from serve_load import call, start_server, stop_server  # noqa: E402
+from serve_load import call  # noqa: E402
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
-@pytest.fixture(scope="module")
-def served(trained_run, tmp_path_factory):
-    """A folder with a copy of the tiny trained run, served by `noizenet serve`:
-    (its url, the runs folder). Stopped with Ctrl-C at the end, which must be clean."""
-    folder = tmp_path_factory.mktemp("served")
-    shutil.copytree(trained_run, folder / "tiny")
-    process, url = start_server(folder, "--max-samples", "4", "--max-upload-mb", "0.01", "--max-seconds", "5")
-    yield url, folder
-    code, err = stop_server(process)
-    assert code == 0 and "Traceback" not in err, err[-3000:]
+@pytest.fixture
+def served(server):
+    return server.url, server.folder
 
 
 def generations(run: Path) -> set[str]:
@@ -133,9 +126,8 @@ def test_a_job_reports_its_queue_position_and_progress_until_done(served):
 def test_an_uploaded_tune_primes_the_generation(served, tunes_file):
     url, folder = served
     tune = split_tunes(tunes_file.read_text())[3]
-    request = urllib.request.Request(f"{url}/api/runs/tiny/uploads?name=my%20tune.abc", data=tune.encode())
-    with urllib.request.urlopen(request) as answer:
-        upload = json.loads(answer.read())
+    status, upload = post_upload(url, tune.encode(), "my%20tune.abc")
+    assert status == 200, upload
     status, job = call(f"{url}/api/runs/tiny/generate?wait=true", {"prime": "file", "upload": upload["upload"]})
     assert status == 200, job
     assert job["samples"][0]["prime"] == "file:my_tune.abc"
@@ -143,8 +135,9 @@ def test_an_uploaded_tune_primes_the_generation(served, tunes_file):
     assert tune.strip().splitlines()[-1].strip()[:20] in text  # the whole tune, not its first bar, was the prime
 
 
-def upload(url: str, body: bytes, name: str = "x.abc") -> tuple[int, dict]:
-    request = urllib.request.Request(f"{url}/api/runs/tiny/uploads?name={name}", data=body)
+def post_upload(url: str, body: bytes, name: str = "x.abc") -> tuple[int, dict]:
+    request = urllib.request.Request(f"{url}/api/runs/tiny/uploads?name={name}", data=body,
+                                     headers={"Content-Type": "application/octet-stream"})
     try:
         with urllib.request.urlopen(request) as answer:
             return answer.status, json.loads(answer.read())
@@ -243,7 +236,7 @@ def test_a_failed_generation_leaves_no_folder_and_says_why(composer, monkeypatch
 def test_serve_warns_off_localhost_and_refuses_a_folder_without_runs(cli, trained_run, tmp_path, monkeypatch, caplog):
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # where the composer keeps uploads
     asked = {}
-    monkeypatch.setattr(server, "serve", lambda composer, host, port, announce, quiet: asked.update(host=host))
+    monkeypatch.setattr(server, "serve", lambda composer, host, port, announce, **_: asked.update(host=host))
     shutil.copytree(trained_run, tmp_path / "runs" / "tiny")
     assert cli("serve", tmp_path / "runs", "--host", "0.0.0.0").exit_code == 0 and asked == {"host": "0.0.0.0"}
     assert "the page has no login" in caplog.text
