@@ -5,8 +5,7 @@ rendered audio for the codebook and for waveform samples) and each scale (1x, 10
 ...: copies of the 1x folder, each copy transposed for ABC and MIDI and shifted in
 gain for audio, so that no two files are byte-identical), runs
 `noizenet train --max-minutes MIN` on it in a fresh cache folder of its own: cold
-(reads, fits, encodes, writes the prepared corpus), warm (maps the prepared corpus),
-warm through a `noizenet daemon` (torch and noizenet already imported) and, at 1x,
+(reads, fits, encodes, writes the prepared corpus), warm (maps the prepared corpus) and, at 1x,
 warm again with `--no-cache` (encodes in memory). It prints per run the seconds from
 the command to the end of the first training step (status.json gives its step),
 the peak resident memory (`/usr/bin/time`), training tokens per second, and per
@@ -36,8 +35,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -96,13 +93,11 @@ def piano_roll_file(folder: Path) -> Path:
     return path
 
 
-def train(corpus: str, data: Path, cache: Path, out: Path, minutes: float, *extra: str, daemon: bool = False) -> dict:
-    """One `noizenet train` run: seconds to the end of the first step, peak memory
-    (of the client alone with ``daemon``), tokens per second. With ``daemon``, the
-    `noizenet` script, which runs it in the daemon."""
+def train(corpus: str, data: Path, cache: Path, out: Path, minutes: float, *extra: str) -> dict:
+    """One `noizenet train` run: seconds to the end of the first step, peak memory,
+    tokens per second."""
     peak_file = out.with_suffix(".peak")
-    noizenet = [str(Path(sys.executable).parent / "noizenet")] if daemon else [sys.executable, "-m", "noizenet"]
-    command = ["/usr/bin/time", "-f", "%M", "-o", str(peak_file), *noizenet, "train",
+    command = ["/usr/bin/time", "-f", "%M", "-o", str(peak_file), sys.executable, "-m", "noizenet", "train",
                "--repr", CORPORA[corpus][2], "--data", str(data), "--out", str(out), "--max-minutes", str(minutes),
                "--seed", "0", "-q", *(["--set", f"data.frame={ROLL_FRAME}"] if corpus == "pianoroll" else []), *extra]
     started = time.perf_counter()
@@ -133,23 +128,6 @@ def prepared_corpus(cache: Path) -> dict:
             "steps": sum(entry["steps"] for entry in manifest["splits"].values())}
 
 
-@contextmanager
-def warm_daemon(scratch: Path) -> Iterator[None]:
-    """A `noizenet daemon` of this benchmark's own (its socket under ``scratch``),
-    stopped at the end."""
-    before = os.environ.get("XDG_RUNTIME_DIR")
-    os.environ["XDG_RUNTIME_DIR"] = str(scratch)
-    subprocess.run([sys.executable, "-m", "noizenet", "daemon", "start", "--idle-minutes", "30"], check=True)
-    try:
-        yield
-    finally:
-        subprocess.run([sys.executable, "-m", "noizenet", "daemon", "stop"], check=True)
-        if before is None:
-            del os.environ["XDG_RUNTIME_DIR"]
-        else:
-            os.environ["XDG_RUNTIME_DIR"] = before
-
-
 def torch_floor(tries: int = 3) -> float:
     """Median seconds a fresh Python takes to import torch and torch._dynamo: what any
     torch training process pays before its first step (torch.optim imports
@@ -173,7 +151,7 @@ def main() -> None:
                         help="runs from the prepared corpus and from memory, interleaved, behind the speed ratio")
     args = parser.parse_args()
     results: dict[str, dict] = {}
-    with tempfile.TemporaryDirectory() as scratch, warm_daemon(Path(scratch)):
+    with tempfile.TemporaryDirectory() as scratch:
         root = Path(scratch)
         for corpus in args.corpora:
             kind, count, _ = CORPORA[corpus]
@@ -191,8 +169,7 @@ def main() -> None:
                 cache = root / f"cache-{corpus}-{scale}"
                 cold = train(corpus, data, cache, root / f"cold-{corpus}-{scale}", args.minutes)
                 warm = train(corpus, data, cache, root / f"warm-{corpus}-{scale}", args.minutes)
-                daemon = train(corpus, data, cache, root / f"daemon-{corpus}-{scale}", args.minutes, daemon=True)
-                row = {"files": files, "cold": cold, "warm": warm, "daemon": daemon, **prepared_corpus(cache)}
+                row = {"files": files, "cold": cold, "warm": warm, **prepared_corpus(cache)}
                 row["files_per_s"] = round(files / max(row["prepare_s"], 1e-3), 1)
                 if kind == "audio":
                     row["mb_per_hour"] = round(row["disk_mb"] / (files * AUDIO_SECONDS / 3600), 1)
@@ -202,13 +179,12 @@ def main() -> None:
     floor = torch_floor()
     report("corpus_scale", {"minutes": args.minutes, "results": results, "torch_import_floor_s": floor})
     print("| corpus | files | prepare s | files/s | first step cold s | first step warm s (goal <= 3) | "
-          "first step warm, daemon s (aim <= 1) | "
           f"peak MB warm | rows a step | tokens/s warm | cache / memory speed (median of {args.speed_runs} runs each; "
           "goal >= 0.95) | disk MB |")
-    print("|" + " --- |" * 12)
+    print("|" + " --- |" * 11)
     for name, row in results.items():
         print(f"| {name} | {row['files']} | {row['prepare_s']} | {row['files_per_s']} | {row['cold']['first_step_s']} | "
-              f"{row['warm']['first_step_s']} | {row['daemon']['first_step_s']} | {row['warm']['peak_mb']} | "
+              f"{row['warm']['first_step_s']} | {row['warm']['peak_mb']} | "
               f"{row['warm']['batch_size']} | "
               f"{row['warm']['tokens_per_s']:,.0f} | "
               f"{row.get('cache_speed_over_memory', '-')} | {row['disk_mb']} |")

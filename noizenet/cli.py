@@ -19,7 +19,7 @@ from typing import Annotated, Any, get_args
 
 import typer
 
-from noizenet import __version__, compat, daemon, doctor, prepared
+from noizenet import __version__, compat, doctor, prepared
 from noizenet import pretrained as shipped
 from noizenet import config as configuration
 from noizenet import run as runs
@@ -650,47 +650,6 @@ def cache_remove_command(
         if keys and not removed:
             raise DataError(f"no prepared corpus has a key starting with {', '.join(keys)} (noizenet cache list)")
         typer.echo(f"removed {len(removed)} prepared corpora")
-
-
-daemon_app = typer.Typer(
-    help="A warm background process that runs each `noizenet` command in a fraction of a second instead of "
-         "importing torch anew (2-3 s). Commands use it when it runs and run as usual when not; set "
-         f"{daemon.DISABLE_ENV}=0 to never use it.", no_args_is_help=True)
-app.add_typer(daemon_app, name="daemon")
-IdleMinutes = Annotated[float, typer.Option("--idle-minutes", metavar="MIN",
-                                            help="Exit after this many minutes without a command (default: 60).")]
-
-
-@daemon_app.command("start", help="Start the daemon in the background (unless one runs) and wait until it answers.")
-def daemon_start_command(idle_minutes: IdleMinutes = 60.0, debug: Debug = False) -> None:
-    with user_errors(debug):
-        state = daemon.start(idle_minutes)
-        typer.echo(f"noizenet daemon {state['pid']} listens on {state['socket']} (log: {daemon.log_path()})")
-
-
-@daemon_app.command("stop", help="Stop the daemon; commands it is running go on to their end.")
-def daemon_stop_command(debug: Debug = False) -> None:
-    with user_errors(debug):
-        pid = daemon.stop()
-        typer.echo(f"stopped noizenet daemon {pid}" if pid else "no noizenet daemon runs")
-
-
-@daemon_app.command("status", help="Say whether the daemon runs (exit 0) or not (exit 1), and what it served.")
-def daemon_status_command(debug: Debug = False) -> None:
-    with user_errors(debug):
-        state = daemon.status()
-        if not state:
-            typer.echo("no noizenet daemon runs (noizenet daemon start)")
-            raise typer.Exit(1)
-        since = datetime.fromtimestamp(state["started"]).strftime("%Y-%m-%d %H:%M")
-        typer.echo(f"noizenet daemon {state['pid']} on {state['socket']}: up since {since}, "
-                   f"{state['served']} commands served, {state['running']} running")
-
-
-@daemon_app.command("serve", help="Run the daemon in this terminal until idle or stopped (`start` runs this in the background).")
-def daemon_serve_command(idle_minutes: IdleMinutes = 60.0, debug: Debug = False) -> None:
-    with user_errors(debug):
-        daemon.serve(idle_minutes)
 
 
 def join_list_options(argv: list[str]) -> list[str]:

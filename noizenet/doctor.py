@@ -1,6 +1,6 @@
 """``noizenet doctor``: what this machine has for noizenet, and what each missing
 part costs. The core checks Python, torch, the devices, the cache folder,
-TensorBoard and the daemon; each plugin adds the programs it uses (``noizenet_checks``: abcm2ps,
+and TensorBoard; each plugin adds the programs it uses (``noizenet_checks``: abcm2ps,
 FluidSynth, ...)."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import tempfile
 
 import torch
 
-from noizenet import __version__, compat, daemon
+from noizenet import __version__, compat
 from noizenet.cache import cache_folder
 from noizenet.device import cpu_has_native_bf16
 from noizenet.interfaces import Check
@@ -22,7 +22,7 @@ from noizenet.registry import KINDS, Registry
 
 def core_checks(registry: Registry) -> list[Check]:
     """noizenet, Python and torch; CUDA and bf16; the cache folder; the plugins
-    loaded; TensorBoard; the daemon."""
+    loaded; TensorBoard."""
     cuda = torch.cuda.is_available()
     gpus = ", ".join(torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())) if cuda else "none"
     bf16 = torch.cuda.is_bf16_supported() if cuda else cpu_has_native_bf16()
@@ -37,17 +37,7 @@ def core_checks(registry: Registry) -> list[Check]:
               "the 1.5-2x faster bf16 training of --precision auto; runs train in fp32"),
         cache_check(),
         tensorboard_check(),
-        daemon_check(),
     ]
-
-
-def daemon_check() -> Check:
-    """Whether a ``noizenet daemon`` runs for this Python and noizenet."""
-    state = daemon.status()
-    if state is None:
-        return Check("daemon", False, "not running",
-                     "each command spends 2-3 s importing torch before it starts (noizenet daemon start: 0.3 s)")
-    return Check("daemon", True, f"pid {state['pid']}, {state['served']} commands served")
 
 
 def tensorboard_check() -> Check:

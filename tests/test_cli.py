@@ -319,7 +319,7 @@ def test_doctor_says_what_is_there_and_what_a_missing_program_costs(cli, tmp_pat
     assert "missing  lilypond: not found" in lines and "without it: engraved PDF scores" in result.output
     assert result.output.count("FluidSynth + General MIDI SoundFont") == 1  # abc and midi both use it: said once
     checks = json.loads(cli("doctor", "--json").output)
-    assert {"noizenet", "cache folder", "CUDA GPU", "tensorboard", "daemon", "abcm2ps"} <= {c["name"] for c in checks}
+    assert {"noizenet", "cache folder", "CUDA GPU", "tensorboard", "abcm2ps"} <= {c["name"] for c in checks}
     assert all(set(c) == {"name", "ok", "found", "without"} for c in checks)
 
 

@@ -17,7 +17,7 @@ import soundfile
 from conftest import TINY, TINY_ANY_REPR
 
 from noizenet import config as configuration
-from noizenet import daemon, hookspecs, server
+from noizenet import hookspecs, server
 from noizenet.cli import join_list_options
 from noizenet.evaluator import CORE_FIGURES
 from noizenet.kinds import Categorical, Continuous
@@ -203,16 +203,10 @@ def test_every_readme_command_runs(cli, tunes_file, tmp_path, monkeypatch):
         elif words[0] == "serve":  # all but the serving itself, which tests/test_serve.py does with the real server
             served = []
             monkeypatch.setattr(server, "serve", lambda composer, *args, **kwargs: served.append(composer.runs()))
-        elif words[0] == "daemon":  # all but starting one, which tests/test_daemon.py does (and stops)
-            started = []
-            monkeypatch.setattr(daemon, "start", lambda idle_minutes: started.append(idle_minutes) or
-                                {"pid": 1, "socket": "daemon.sock"})
         result = cli(*join_list_options(words))  # as the console script does: --prime song noise
         assert result.exit_code == 0, f"{command}\n{result.output}"
         if words[0] == "serve":
             assert served and served[0], f"{command}: no runs to serve"
-        if words[0] == "daemon":
-            assert started == [60.0], command
 
 
 def test_guide_conditioned_example_trains_and_follows_an_asked_key(cli, tunes_file, tmp_path):
