@@ -20,11 +20,11 @@ import torch
 from torch import nn
 
 from noizenet.datasets.abc_files import AbcFiles, AbcFilesConfig
-from noizenet.interfaces import OutputSpec
-from noizenet.kinds import Categorical
+from noizenet.plugin.interfaces import OutputSpec
+from noizenet.plugin.kinds import Categorical
 from noizenet.plugins.abc.representation import AbcConfig, AbcRepresentation
-from noizenet.scoring import score_pieces
-from noizenet.splits import split_pieces
+from noizenet.train.scoring import score_pieces
+from noizenet.data.splits import split_pieces
 
 
 class CharLSTM(nn.Module):

@@ -31,10 +31,10 @@ sys.path.insert(0, str(Path(__file__).parent))
 from audio_tonality import ASKED_KEYS  # noqa: E402
 from machine import report  # noqa: E402
 
-from noizenet import run as runs  # noqa: E402
+from noizenet.runs import pipeline as runs  # noqa: E402
 from noizenet.plugins.audio import keys  # noqa: E402
 from noizenet.plugins.audio.metrics import audio_key, continuation  # noqa: E402
-from noizenet.rundir import RunDir  # noqa: E402
+from noizenet.runs.rundir import RunDir  # noqa: E402
 
 KEYS = [f"{tonic} {mode}" for tonic in ("C", "D", "E", "F", "G", "A", "Bb", "F#") for mode in ("major", "minor")]
 

@@ -27,8 +27,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 from machine import report
 
-from noizenet.generator import generate
-from noizenet.interfaces import Piece
+from noizenet.generate.generator import generate
+from noizenet.plugin.interfaces import Piece
 from noizenet.plugins.audio.fft import FftConfig, FftRepresentation
 from noizenet.plugins.models.recurrent import RecurrentConfig, RecurrentNet
 from noizenet.plugins.models.samplernn import SampleRnnConfig, TwoTier

@@ -28,9 +28,9 @@ import soundfile
 sys.path.insert(0, str(Path(__file__).parent))
 from machine import report  # noqa: E402
 
-from noizenet import run as runs  # noqa: E402
+from noizenet.runs import pipeline as runs  # noqa: E402
 from noizenet.plugins.audio import measures  # noqa: E402
-from noizenet.rundir import RunDir  # noqa: E402
+from noizenet.runs.rundir import RunDir  # noqa: E402
 
 
 def measure(run: Path, temperatures: list[float]) -> dict:

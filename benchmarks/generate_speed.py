@@ -24,9 +24,9 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 from machine import matmul_flops, model_macs_per_token, report  # noqa: E402
 
-from noizenet.generator import generate  # noqa: E402
-from noizenet.interfaces import OutputSpec  # noqa: E402
-from noizenet.kinds import Categorical  # noqa: E402
+from noizenet.generate.generator import generate  # noqa: E402
+from noizenet.plugin.interfaces import OutputSpec  # noqa: E402
+from noizenet.plugin.kinds import Categorical  # noqa: E402
 from noizenet.plugins.models.recurrent import RecurrentConfig, RecurrentNet  # noqa: E402
 
 CPU = torch.device("cpu")

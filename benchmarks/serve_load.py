@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import signal
 import statistics
 import subprocess
@@ -33,7 +32,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 from machine import report  # noqa: E402
 
-from noizenet import pretrained  # noqa: E402
+from noizenet.runs import pretrained  # noqa: E402
 
 REQUEST_TIMEOUT_S = 120
 IDLE_SEEDS = 5  # requests after the first, one at a time, before the load

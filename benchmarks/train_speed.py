@@ -26,12 +26,12 @@ from machine import matmul_flops, model_macs_per_token, report  # noqa: E402
 
 from noizenet.config import TrainConfig  # noqa: E402
 from noizenet.datasets.abc_files import Music21Abc, Music21AbcConfig  # noqa: E402
-from noizenet.device import autocast, autocast_dtype  # noqa: E402
+from noizenet.train.device import autocast, autocast_dtype  # noqa: E402
 from noizenet.plugins.abc.representation import AbcConfig, AbcRepresentation  # noqa: E402
 from noizenet.plugins.models.recurrent import RecurrentConfig, RecurrentNet  # noqa: E402
-from noizenet.rundir import RunDir  # noqa: E402
-from noizenet.trainer import Trainer  # noqa: E402
-from noizenet.windows import make_windows  # noqa: E402
+from noizenet.runs.rundir import RunDir  # noqa: E402
+from noizenet.train.trainer import Trainer  # noqa: E402
+from noizenet.train.windows import make_windows  # noqa: E402
 
 CPU = torch.device("cpu")
 

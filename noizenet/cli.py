@@ -1,5 +1,5 @@
 """The ``noizenet`` command line (typer): run, train, generate, evaluate, compare,
-plugins, cache. It parses options and prints; :mod:`noizenet.run` does the work."""
+plugins, cache. It parses options and prints; :mod:`noizenet.runs.pipeline` does the work."""
 
 from __future__ import annotations
 
@@ -19,15 +19,19 @@ from typing import Annotated, Any, get_args
 
 import typer
 
-from noizenet import __version__, compat, doctor, prepared
-from noizenet import pretrained as shipped
+from noizenet import __version__, doctor
+
+from noizenet.plugin import compat
+
+from noizenet.data import prepared
+from noizenet.runs import pretrained as shipped
 from noizenet import config as configuration
-from noizenet import run as runs
-from noizenet.compare import compare_runs
-from noizenet.composer import Composer, Limits
+from noizenet.runs import pipeline as runs
+from noizenet.evaluate.compare import compare_runs
+from noizenet.serve.composer import Composer, Limits
 from noizenet.errors import DataError, NoizenetError
-from noizenet.registry import KINDS, load_registry, plugin_at_fault
-from noizenet.rundir import RunDir
+from noizenet.plugin.registry import KINDS, load_registry, plugin_at_fault
+from noizenet.runs.rundir import RunDir
 
 app = typer.Typer(
     help="Learn music with recurrent networks and generate new music (ABC, MIDI, WAV).",
@@ -544,7 +548,7 @@ def serve_command(
 ) -> None:
     with user_errors(debug, quiet):
         # The web stack is imported here, not at the top: it would add ~0.3 s to every other command's start.
-        from noizenet import server
+        from noizenet.serve import server
 
         folders = list(paths or [])
         for name in pretrained:

@@ -13,11 +13,13 @@ import tempfile
 
 import torch
 
-from noizenet import __version__, compat
-from noizenet.cache import cache_folder
-from noizenet.device import cpu_has_native_bf16
-from noizenet.interfaces import Check
-from noizenet.registry import KINDS, Registry
+from noizenet import __version__
+
+from noizenet.plugin import compat
+from noizenet.data.cache import cache_folder
+from noizenet.train.device import cpu_has_native_bf16
+from noizenet.plugin.interfaces import Check
+from noizenet.plugin.registry import KINDS, Registry
 
 
 def core_checks(registry: Registry) -> list[Check]:

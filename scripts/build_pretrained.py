@@ -2,7 +2,7 @@
 --pretrained NAME``): train each with the settings below on the bundled data, then
 keep what generation needs of its best checkpoint (weights as float16, the
 representation's state, the held-out openings, the calibration), its config and
-its held-out figures in ``noizenet/pretrained/NAME/``. Anyone can rerun it:
+its held-out figures in ``noizenet/runs/pretrained-runs/NAME/``. Anyone can rerun it:
 
     .venv/bin/python scripts/build_pretrained.py [--names folk-abc] [--minutes 4]
 
@@ -19,8 +19,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from noizenet.pretrained import FOLDER, slim_checkpoint
-from noizenet.rundir import RunDir
+from noizenet.runs.pretrained import FOLDER, slim_checkpoint
+from noizenet.runs.rundir import RunDir
 
 # name -> `noizenet run` options (the rest are the defaults of this noizenet version)
 MODELS = {

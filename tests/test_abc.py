@@ -7,7 +7,7 @@ import soundfile
 import torch
 from conftest import latest_generation
 
-from noizenet.interfaces import Piece, Sample
+from noizenet.plugin.interfaces import Piece, Sample
 from noizenet.plugins.abc import abcmidi
 from noizenet.plugins.abc.engrave import engrave, with_key
 from noizenet.plugins.abc.metrics import AbcValidity, keeps_key, keeps_meter

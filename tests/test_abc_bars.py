@@ -6,9 +6,9 @@ from fractions import Fraction
 import pytest
 import torch
 
-from noizenet.generator import generate
-from noizenet.interfaces import OutputSpec, Piece
-from noizenet.kinds import Categorical
+from noizenet.generate.generator import generate
+from noizenet.plugin.interfaces import OutputSpec, Piece
+from noizenet.plugin.kinds import Categorical
 from noizenet.plugins.abc.bars import TICKS, BarClock, WholeBars, meter_length, note_length
 from noizenet.plugins.abc.representation import AbcConfig, AbcRepresentation
 from noizenet.plugins.abc.text import parse_abc

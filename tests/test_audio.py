@@ -15,11 +15,11 @@ import soundfile
 import torch
 from conftest import TINY, in_key, latest_generation
 
-from noizenet.composer import Composer, GenerateRequest, Limits
+from noizenet.serve.composer import Composer, GenerateRequest, Limits
 from noizenet.datasets.audio_files import AudioFiles, AudioFilesConfig, Music21Audio, Music21AudioConfig
 from noizenet.errors import ConfigError, DataError, NoizenetError
-from noizenet.interfaces import EvaluationContext, OutputSpec, Piece, PrimeContext, Sample
-from noizenet.kinds import Categorical, Continuous
+from noizenet.plugin.interfaces import EvaluationContext, OutputSpec, Piece, PrimeContext, Sample
+from noizenet.plugin.kinds import Categorical, Continuous
 from noizenet.plugins.abc.representation import AbcConfig, AbcRepresentation
 from noizenet.plugins.abc.text import parse_abc
 from noizenet.plugins.audio import measures

@@ -306,7 +306,7 @@ def test_print_config_shows_the_resolved_config_and_runs_nothing(cli, tmp_path):
 def test_doctor_says_what_is_there_and_what_a_missing_program_costs(cli, tmp_path, monkeypatch):
     plugin = tmp_path / "plugins" / "needs_tool.py"
     plugin.parent.mkdir()
-    plugin.write_text("from noizenet import hookimpl\nfrom noizenet.interfaces import Check\n\n"
+    plugin.write_text("from noizenet import hookimpl\nfrom noizenet.plugin.interfaces import Check\n\n"
                       "@hookimpl\ndef noizenet_checks():\n"
                       "    return [Check('lilypond', False, 'not found', 'engraved PDF scores')]\n")
     monkeypatch.setenv("PATH", str(tmp_path))  # no abcm2ps, abc2midi or fluidsynth on it

@@ -16,12 +16,12 @@ from conftest import in_key, latest_generation
 from typer.testing import CliRunner
 
 from noizenet.cli import app
-from noizenet.conditioning import correlation
+from noizenet.data.conditioning import correlation
 from noizenet.config import ConfigError, GenerateConfig, TrainConfig
-from noizenet.generator import generate
-from noizenet import run as runs
-from noizenet.interfaces import EvaluationContext, OutputSpec, Piece, PrimeContext, Sample
-from noizenet.kinds import Categorical, Continuous
+from noizenet.generate.generator import generate
+from noizenet.runs import pipeline as runs
+from noizenet.plugin.interfaces import EvaluationContext, OutputSpec, Piece, PrimeContext, Sample
+from noizenet.plugin.kinds import Categorical, Continuous
 from noizenet.plugins.audio.codebook import CodebookConfig, CodebookRepresentation
 from noizenet.plugins.audio.harmonic import HarmonicConfig, HarmonicRepresentation
 from noizenet.plugins.audio.waveform import WaveformConfig, WaveformRepresentation
@@ -33,10 +33,10 @@ from noizenet.plugins.models.crnn import Crnn, CrnnConfig
 from noizenet.plugins.models.recurrent import RecurrentConfig, RecurrentNet
 from noizenet.plugins.models.samplernn import SampleRnnConfig, TwoTier
 from noizenet.plugins.primes import CrossedPrime
-from noizenet.rundir import RunDir
-from noizenet.stand_ins import PROBES
-from noizenet.trainer import Trainer
-from noizenet.windows import make_windows
+from noizenet.runs.rundir import RunDir
+from noizenet.generate.stand_ins import PROBES
+from noizenet.train.trainer import Trainer
+from noizenet.train.windows import make_windows
 
 CPU = torch.device("cpu")
 TOKENS = OutputSpec(Categorical(), 8, condition=3)

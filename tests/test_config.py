@@ -5,7 +5,7 @@ import pytest
 
 from noizenet import config as configuration
 from noizenet.errors import ConfigError, PluginError
-from noizenet.registry import load_registry
+from noizenet.plugin.registry import load_registry
 
 REPO = Path(__file__).resolve().parents[1]
 

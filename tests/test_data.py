@@ -9,13 +9,13 @@ import torch
 from noizenet.datasets.abc_files import AbcFiles, AbcFilesConfig
 from noizenet.datasets.paths import files_under, read_each
 from noizenet.errors import DataError
-from noizenet.interfaces import OutputSpec, Piece
-from noizenet.kinds import Categorical, Continuous
+from noizenet.plugin.interfaces import OutputSpec, Piece
+from noizenet.plugin.kinds import Categorical, Continuous
 from noizenet.plugins.abc.text import split_tunes
 from noizenet.plugins.models.recurrent import RecurrentConfig, RecurrentNet
-from noizenet.scoring import score_pieces
-from noizenet.splits import split_pieces
-from noizenet.windows import PieceWindows, StreamWindows
+from noizenet.train.scoring import score_pieces
+from noizenet.data.splits import split_pieces
+from noizenet.train.windows import PieceWindows, StreamWindows
 
 
 def test_split_is_by_piece_disjoint_and_fixed_by_seed():

@@ -17,12 +17,13 @@ import soundfile
 from conftest import TINY, TINY_ANY_REPR
 
 from noizenet import config as configuration
-from noizenet import hookspecs, server
+from noizenet.plugin import hookspecs
+from noizenet.serve import server
 from noizenet.cli import join_list_options
-from noizenet.evaluator import CORE_FIGURES
-from noizenet.kinds import Categorical, Continuous
+from noizenet.evaluate.evaluator import CORE_FIGURES
+from noizenet.plugin.kinds import Categorical, Continuous
 from noizenet.plugins.abc.text import midi_bytes, split_tunes
-from noizenet.registry import load_registry
+from noizenet.plugin.registry import load_registry
 
 REPO = Path(__file__).resolve().parents[1]
 README = REPO / "README.md"

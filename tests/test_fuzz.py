@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from noizenet.datasets.abc_files import AbcFiles, AbcFilesConfig
 from noizenet.datasets.audio_files import AudioFiles, AudioFilesConfig
 from noizenet.errors import DataError
-from noizenet.interfaces import Piece
+from noizenet.plugin.interfaces import Piece
 from noizenet.plugins.abc.representation import AbcConfig, AbcRepresentation
 
 ABC_ALPHABET = st.sampled_from(list("XKLMT:|ABCDEFGabcdefg,'^_=[]()/0123456789 \n%\"!{}"))

@@ -2,10 +2,10 @@ import numpy as np
 import pytest
 import torch
 
-from noizenet.generator import generate
-from noizenet.interfaces import OutputSpec, TokenRule
-from noizenet.kinds import Categorical, Continuous
-from noizenet.kinds.categorical import softmax_draw, truncate
+from noizenet.generate.generator import generate
+from noizenet.plugin.interfaces import OutputSpec, TokenRule
+from noizenet.plugin.kinds import Categorical, Continuous
+from noizenet.plugin.kinds.categorical import softmax_draw, truncate
 from noizenet.plugins.models.recurrent import RecurrentConfig, RecurrentNet
 from noizenet.plugins.models.sampler import RecurrentWeights
 

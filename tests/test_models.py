@@ -4,13 +4,13 @@ import pytest
 import torch
 
 from noizenet.config import TrainConfig
-from noizenet.interfaces import OutputSpec
-from noizenet.kinds import Categorical, Continuous
+from noizenet.plugin.interfaces import OutputSpec
+from noizenet.plugin.kinds import Categorical, Continuous
 from noizenet.plugins.models.recurrent import RecurrentConfig, RecurrentNet, recur
-from noizenet.registry import load_registry
-from noizenet.rundir import RunDir
-from noizenet.trainer import Trainer
-from noizenet.windows import make_windows
+from noizenet.plugin.registry import load_registry
+from noizenet.runs.rundir import RunDir
+from noizenet.train.trainer import Trainer
+from noizenet.train.windows import make_windows
 
 
 @pytest.mark.parametrize("name", ["rnn", "lstm", "gru"])
@@ -111,7 +111,7 @@ def test_patience_cannot_stop_training_in_the_first_half_of_its_budget(tmp_path,
     for settings, stopped_at in (({}, 10), ({"early_stop_after": 0.0, "patience_share": 0.0}, 2),
                                  ({"early_stop_after": 0.0, "patience_share": 0.125}, 4)):
         worse = iter(range(1, 100))  # every validation after the first is worse
-        monkeypatch.setattr("noizenet.trainer.score_pieces", lambda *args, **kwargs: {"loss": float(next(worse)), "steps": 1})
+        monkeypatch.setattr("noizenet.train.trainer.score_pieces", lambda *args, **kwargs: {"loss": float(next(worse)), "steps": 1})
         folder = tmp_path / str(stopped_at)
         folder.mkdir()
         trainer = Trainer(
@@ -130,7 +130,7 @@ def test_a_plateau_of_the_validation_loss_trains_on(tmp_path, monkeypatch):
     spec = OutputSpec(Categorical(), 20, start=0, stop=1)
     pieces = [torch.randint(2, 20, (40,), generator=torch.Generator().manual_seed(i)) for i in range(8)]
     stalled = iter([1.0] + [1.01, 1.005] * 50)
-    monkeypatch.setattr("noizenet.trainer.score_pieces", lambda *args, **kwargs: {"loss": next(stalled), "steps": 1})
+    monkeypatch.setattr("noizenet.train.trainer.score_pieces", lambda *args, **kwargs: {"loss": next(stalled), "steps": 1})
     trainer = Trainer(
         model=RecurrentNet("gru", spec, RecurrentConfig(hidden=8, layers=1, embedding=4)), spec=spec,
         windows=make_windows("pieces", pieces, batch_size=4, seq_len=16, seed=0), val_encoded=pieces[:2],
@@ -169,7 +169,7 @@ def test_a_validation_longer_than_a_tenth_of_the_budget_does_not_start_another_a
         time.sleep(0.5)  # a fifth of the 2.4 s budget
         return {"loss": 1.0, "steps": 1}
 
-    monkeypatch.setattr("noizenet.trainer.score_pieces", slow_score)
+    monkeypatch.setattr("noizenet.train.trainer.score_pieces", slow_score)
     trainer = Trainer(
         model=RecurrentNet("gru", spec, RecurrentConfig(hidden=8, layers=1, embedding=4)), spec=spec,
         windows=make_windows("pieces", pieces, batch_size=4, seq_len=4, seed=0), val_encoded=pieces[:1],

@@ -16,15 +16,15 @@ from conftest import TINY_ANY_REPR, latest_generation
 from noizenet.datasets import midi_files
 from noizenet.datasets.midi_files import BachChorales, BachChoralesConfig, MidiFiles, MidiFilesConfig, PianorollMat, PianorollMatConfig
 from noizenet.errors import DataError
-from noizenet.generator import generate
-from noizenet.interfaces import Piece
+from noizenet.generate.generator import generate
+from noizenet.plugin.interfaces import Piece
 from noizenet.plugins.midi.multilabel import MultiLabel
 from noizenet.plugins.midi.metrics import measures
 from noizenet.plugins.midi.nade import NadeKeys
 from noizenet.plugins.midi.notes import KEYS, LOWEST, notes_array, notes_from_roll, notes_piece, read_midi, roll_from_notes, write_notes_midi
 from noizenet.plugins.midi.pianoroll import PianorollConfig, PianorollRepresentation, frequency_baseline
 from noizenet.plugins.midi.tokens import MidiConfig, MidiRepresentation
-from noizenet.splits import split_pieces
+from noizenet.data.splits import split_pieces
 
 CHORDS = [(60, 64, 67), (62, 65, 69), (59, 62, 67), (60, 64, 67)]  # I ii V I in C
 

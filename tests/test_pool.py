@@ -7,11 +7,11 @@ import pytest
 import torch
 
 from noizenet.errors import ConfigError, DataError
-from noizenet.interfaces import Piece
+from noizenet.plugin.interfaces import Piece
 from noizenet.plugins.abc.representation import AbcConfig, AbcRepresentation
-from noizenet.pool import map_in_order, worker_count
-from noizenet.registry import plugin_at_fault
-from noizenet.run import encode_all
+from noizenet.data.pool import map_in_order, worker_count
+from noizenet.plugin.registry import plugin_at_fault
+from noizenet.runs.pipeline import encode_all
 
 TUNE = "X:{n}\nM:6/8\nL:1/8\nK:D\nA|dfa afd|g{n}e cAG|\n"
 

@@ -12,12 +12,12 @@ import pytest
 import torch
 from conftest import TINY
 
-from noizenet import prepared
-from noizenet.conditioning import corpus_conditions
+from noizenet.data import prepared
+from noizenet.data.conditioning import corpus_conditions
 from noizenet.datasets.abc_files import AbcFiles
-from noizenet.interfaces import Piece
+from noizenet.plugin.interfaces import Piece
 from noizenet.plugins.abc.representation import AbcConfig, AbcRepresentation
-from noizenet.windows import make_windows
+from noizenet.train.windows import make_windows
 
 TUNES = ["X:1\nM:6/8\nL:1/8\nK:G\nGAB cBA|BGG G2D|GAB cBA|BGE E2D|\n",
          "X:2\nM:4/4\nL:1/8\nK:D\nDFAF DFAF|GBdB GBdB|AFDF AFDF|E2E2 D4|\n",

@@ -7,12 +7,12 @@ from pathlib import Path
 import pytest
 from conftest import TINY
 
-from noizenet import compat
+from noizenet.plugin import compat
 from noizenet.deferred import deferred, import_all
 from noizenet.errors import PluginError
-from noizenet.interfaces import Representation
+from noizenet.plugin.interfaces import Representation
 from noizenet.plugins.abc.representation import AbcRepresentation
-from noizenet.registry import KINDS, load_registry
+from noizenet.plugin.registry import KINDS, load_registry
 
 
 def test_builtins_come_through_entry_points():
@@ -39,7 +39,7 @@ def _write_model_plugin(folder: Path, module: str, name: str) -> None:
     folder.mkdir(exist_ok=True)
     (folder / f"{module}.py").write_text(
         "import noizenet\n"
-        "from noizenet.interfaces import ModelPlugin\n"
+        "from noizenet.plugin.interfaces import ModelPlugin\n"
         "from noizenet.plugins.models.recurrent import RecurrentConfig, RecurrentNet\n"
         "@noizenet.hookimpl\n"
         "def noizenet_models():\n"
@@ -71,7 +71,7 @@ def test_a_name_clashing_with_a_builtin_is_an_error(tmp_path):
 
 
 def test_every_kind_has_a_hook():
-    from noizenet import hookspecs
+    from noizenet.plugin import hookspecs
 
     for hook in KINDS.values():
         assert callable(getattr(hookspecs, hook))
@@ -136,7 +136,7 @@ def test_loading_every_plugin_leaves_the_heavy_libraries_for_when_they_are_used(
     """A warm run on prepared ABC never calls music21, numba, pyplot or scipy's linear
     algebra: loading the CLI and the registry must not import them (about a second)."""
     heavy = ["music21", "numba", "matplotlib.pyplot", "matplotlib.image", "scipy.linalg", "scipy.io"]
-    script = ("import sys; import noizenet.cli; from noizenet.registry import load_registry; load_registry(); "
+    script = ("import sys; import noizenet.cli; from noizenet.plugin.registry import load_registry; load_registry(); "
               f"print([name for name in {heavy!r} if name in sys.modules])")
     found = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
     assert found.strip() == "[]"

@@ -89,7 +89,7 @@ def test_a_writer_killed_mid_write_never_leaves_a_truncated_checkpoint(tmp_path)
     target = tmp_path / "last.pt"
     writer = (
         "import itertools, sys, torch\n"
-        "from noizenet.rundir import atomic_torch_save\n"
+        "from noizenet.runs.rundir import atomic_torch_save\n"
         "state = {'model': torch.randn(4_000_000)}\n"
         "for i in itertools.count():\n"
         "    state['i'] = i\n"
@@ -109,8 +109,8 @@ def test_a_writer_killed_mid_write_never_leaves_a_truncated_checkpoint(tmp_path)
 
 BROKEN_METRIC = '''
 import noizenet
-from noizenet.figures import Figure
-from noizenet.interfaces import Metric
+from noizenet.plugin.figures import Figure
+from noizenet.plugin.interfaces import Metric
 
 
 class Broken(Metric):

@@ -10,7 +10,7 @@ import stat
 import torch
 from conftest import TINY, latest_generation
 
-from noizenet import run as runs
+from noizenet.runs import pipeline as runs
 from test_docs import README, example
 
 

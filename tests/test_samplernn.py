@@ -10,9 +10,9 @@ import torch
 from test_audio import AUDIO_TINY, RATE, melody
 
 from noizenet.errors import ConfigError
-from noizenet.generator import generate
-from noizenet.interfaces import OutputSpec
-from noizenet.kinds import Categorical, Continuous
+from noizenet.generate.generator import generate
+from noizenet.plugin.interfaces import OutputSpec
+from noizenet.plugin.kinds import Categorical, Continuous
 from noizenet.plugins.models.samplernn import SampleRnnConfig, TwoTier, periodicity
 from noizenet.plugins.models.two_tier_sampler import _periodicity
 

@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import sync_playwright
 
-from noizenet import run as runs
-from noizenet import server
-from noizenet.composer import Composer, GenerateRequest, Limits, RequestError
+from noizenet.runs import pipeline as runs
+from noizenet.serve import server
+from noizenet.serve.composer import Composer, GenerateRequest, Limits, RequestError
 from noizenet.plugins.abc.text import split_tunes
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))

@@ -20,11 +20,11 @@ from urllib.parse import quote, urlsplit
 import pytest
 from playwright.sync_api import sync_playwright
 
-from noizenet import run as runs
-from noizenet.composer import Composer, Limits
+from noizenet.runs import pipeline as runs
+from noizenet.serve.composer import Composer, Limits
 from noizenet.errors import RequestError
 from noizenet.plugins.abc.text import split_tunes
-from noizenet.uploads import UploadStore
+from noizenet.serve.uploads import UploadStore
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
@@ -224,7 +224,7 @@ def test_an_unused_upload_is_removed_after_its_time(tmp_path, monkeypatch):
 
 def test_damaged_run_files_give_json_and_the_run_list_still_answers(server):
     damaged = server.folder / "damaged"
-    shutil.copytree(server.folder / "tiny", damaged)
+    shutil.copytree(server.folder / "tiny", damaged, symlinks=True)
     try:
         (damaged / "metrics.json").write_text("{not json")
         generation = damaged / "generations" / "20260101-000000"
@@ -303,7 +303,7 @@ HOSTILE = "<img src=x onerror=\"window.pwned='name'\">"
                     "apt-get): the page was not checked in a browser")
 def test_hostile_titles_and_file_names_render_as_text_in_chromium(server, tunes_file):
     hostile_run = server.folder / HOSTILE.replace("/", "_")
-    shutil.copytree(server.folder / "tiny", hostile_run)
+    shutil.copytree(server.folder / "tiny", hostile_run, symlinks=True)
     generation = hostile_run / "generations" / "20260101-000000"
     generation.mkdir(parents=True)
     row = {"name": "<script>window.pwned='row'</script>", "prime": HOSTILE, "temperature": 1.0,

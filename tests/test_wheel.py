@@ -40,7 +40,7 @@ def test_wheel_installs_with_its_plugins_in_a_clean_venv(tmp_path):
                              cwd=elsewhere, capture_output=True, text=True)
     assert shipped.returncode == 0, shipped.stderr
     assert len(list((elsewhere / "runs" / "folk-abc" / "generations").glob("*/*.abc"))) == 1
-    page = subprocess.run([python, "-c", "from noizenet import server; print(server.PAGE.read_text()[:200])"],
+    page = subprocess.run([python, "-c", "from noizenet.serve import server; print(server.PAGE.read_text()[:200])"],
                           cwd=elsewhere, capture_output=True, text=True)
     assert page.returncode == 0 and "noizenet composer" in page.stdout, page.stderr  # noizenet serve's page ships
     with zipfile.ZipFile(wheel) as archive:

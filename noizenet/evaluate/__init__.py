@@ -1,0 +1,1 @@
+"""Evaluation: metrics over generated pieces, the report, plots, comparing runs."""

@@ -1,0 +1,79 @@
+"""PNG plots of a run: loss curves, hidden-unit activations over a generated piece,
+and distributions of generated vs training music side by side."""
+
+from __future__ import annotations
+
+import io
+import math
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+import numpy as np
+
+from noizenet.deferred import deferred
+from noizenet.runs.rundir import atomic_write_bytes
+
+matplotlib.use("Agg")
+plt = deferred("matplotlib.pyplot")
+
+
+def save_figure(fig: Any, path: Path) -> Path:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    atomic_write_bytes(path, buffer.getvalue())
+    return path
+
+
+def plot_losses(records: list[dict[str, Any]], path: Path, *, unit: str) -> Path:
+    """Train and validation loss per epoch, from metrics.jsonl records."""
+    fig, ax = plt.subplots(figsize=(7, 4))
+    epochs = [r["epoch"] for r in records]
+    ax.plot(epochs, [r["train_loss"] for r in records], marker="o", ms=3, label="train")
+    ax.plot(epochs, [r["val_loss"] for r in records], marker="o", ms=3, label="validation")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(f"loss ({unit})")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    ax.set_title("loss per epoch")
+    return save_figure(fig, path)
+
+
+def plot_activations(activations: np.ndarray, labels: list[str], units: list[int], path: Path, *, per_row: int = 60) -> Path:
+    """Heatmap of ``activations`` (T, len(units)): one row per unit, one cell per step,
+    each cell labelled with its token (``labels``), wrapped every ``per_row`` steps."""
+    steps = len(labels)
+    chunks = [(i, min(i + per_row, steps)) for i in range(0, steps, per_row)]
+    fig, axes = plt.subplots(
+        len(chunks), 1, figsize=(per_row * 0.22 + 1.5, len(chunks) * (0.3 * len(units) + 0.5)), squeeze=False
+    )
+    limit = float(np.abs(activations).max()) or 1.0
+    for ax, (lo, hi) in zip(axes[:, 0], chunks):
+        block = activations[lo:hi].T
+        ax.imshow(block, cmap="coolwarm", vmin=-limit, vmax=limit, aspect="auto", interpolation="nearest")
+        for u in range(len(units)):
+            for t in range(hi - lo):
+                ax.text(t, u, labels[lo + t], ha="center", va="center", fontsize=6, family="monospace")
+        ax.set_yticks(range(len(units)), [f"unit {k}" for k in units], fontsize=6)
+        ax.set_xticks([])
+    axes[0, 0].set_title("hidden-unit activations over a generated piece (blue < 0 < red)", fontsize=8)
+    return save_figure(fig, path)
+
+
+def plot_distributions(panels: dict[str, tuple[list[str], dict[str, list[float]]]], path: Path) -> Path:
+    """One bar chart per panel, training and generated side by side: ``panels`` maps
+    a title to (bin labels, {"training": shares, "generated": shares})."""
+    rows = math.ceil(len(panels) / 2)
+    fig, axes = plt.subplots(rows, 2, figsize=(12, 3.5 * rows), squeeze=False)
+    for ax, (title, (labels, values)) in zip(axes.flat, panels.items()):
+        x = np.arange(len(labels))
+        ax.bar(x - 0.2, values["training"], width=0.4, label="training")
+        ax.bar(x + 0.2, values["generated"], width=0.4, label="generated")
+        ax.set_xticks(x, labels, fontsize=7)
+        ax.set_title(title)
+    for ax in axes.flat[len(panels):]:
+        ax.set_axis_off()
+    axes.flat[0].legend()
+    fig.tight_layout()
+    return save_figure(fig, path)

@@ -1,0 +1,1 @@
+"""Generation: stateful sampling from primes, and stand-ins for asked keys."""

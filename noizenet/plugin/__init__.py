@@ -1,0 +1,1 @@
+"""The plugin machinery: interfaces, output kinds, hook specifications, the registry, compatibility."""

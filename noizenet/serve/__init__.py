@@ -1,0 +1,1 @@
+"""`noizenet serve`: the composer page, its JSON API, and what guards them."""

@@ -1,0 +1,1 @@
+"""Training: the trainer, teacher-forcing windows, held-out scoring, devices, distributed runs."""
