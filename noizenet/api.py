@@ -15,9 +15,8 @@ from noizenet.data.pool import map_in_order
 from noizenet.deferred import deferred
 from noizenet.errors import ConfigError, DataError, NoizenetError
 from noizenet.evaluate.plots import plot_distributions, plt, save_figure
-from noizenet.plugin.compat import API_VERSION
 from noizenet.plugin.figures import Figure
-from noizenet.plugin.hookspecs import hookimpl
+from noizenet.plugin.hookspecs import API_VERSION, hookimpl
 from noizenet.plugin.interfaces import (
     Check,
     Dataset,

@@ -19,19 +19,25 @@ from typing import Annotated, Any, get_args
 
 import typer
 
-from noizenet import __version__, doctor
-
-from noizenet.plugin import compat
-
-from noizenet.data import prepared
-from noizenet.runs import pretrained as shipped
+from noizenet import __version__
 from noizenet import config as configuration
-from noizenet.runs import pipeline as runs
-from noizenet.evaluate.compare import compare_runs
-from noizenet.serve.composer import Composer, Limits
+from noizenet.deferred import deferred
 from noizenet.errors import DataError, NoizenetError
-from noizenet.plugin.registry import KINDS, load_registry, plugin_at_fault
+from noizenet.plugin.hookspecs import API_VERSION
 from noizenet.runs.rundir import RunDir
+from noizenet.serve.limits import Limits
+
+# What imports torch (or the web stack) is imported when a command first uses it:
+# `--version`, `--help`, `runs`, `show` and `cache list` answer without it.
+compare = deferred("noizenet.evaluate.compare")
+compat = deferred("noizenet.plugin.compat")
+doctor = deferred("noizenet.doctor")
+plugin_registry = deferred("noizenet.plugin.registry")
+prepared = deferred("noizenet.data.prepared")
+runs = deferred("noizenet.runs.pipeline")
+serving = deferred("noizenet.serve.server")
+shipped = deferred("noizenet.runs.pretrained")
+serve_composer = deferred("noizenet.serve.composer")
 
 app = typer.Typer(
     help="Learn music with recurrent networks and generate new music (ABC, MIDI, WAV).",
@@ -43,7 +49,7 @@ log = logging.getLogger("noizenet")
 
 def _print_version(value: bool) -> None:
     if value:
-        typer.echo(f"noizenet {__version__} (plugin API {compat.API_VERSION})")
+        typer.echo(f"noizenet {__version__} (plugin API {API_VERSION})")
         raise typer.Exit()
 
 
@@ -147,7 +153,7 @@ def user_errors(debug: bool, quiet: bool = False) -> Iterator[None]:
         typer.echo("noizenet: interrupted", err=True)
         raise typer.Exit(130) from None
     except Exception as error:  # a bug: in a plugin's own code one line names it, in noizenet's a traceback
-        culprit = plugin_at_fault(error)
+        culprit = plugin_registry.plugin_at_fault(error)
         if debug or culprit is None:
             raise
         typer.echo(f"noizenet: error: {culprit}: {type(error).__name__}: {error} (--debug shows the traceback)", err=True)
@@ -252,7 +258,7 @@ def run_command(
     debug: Debug = False,
 ) -> None:
     with user_errors(debug, quiet):
-        registry = load_registry(plugins_dir)
+        registry = plugin_registry.load_registry(plugins_dir)
         named = {
             "run": {"repr": repr, "model": model, "seed": seed, "device": device, "threads": threads,
                     "precision": precision, "cache": False if no_cache else None,
@@ -273,7 +279,7 @@ def run_command(
                                                 "do not apply (copy the folder first to branch off)")
             run_dir = RunDir(resume).require_run()
             raw = configuration.read_toml(run_dir.config)
-            registry = load_registry(runs.recorded_plugins_dirs(raw, run_dir) + list(plugins_dir))
+            registry = plugin_registry.load_registry(runs.recorded_plugins_dirs(raw, run_dir) + list(plugins_dir))
         else:
             raw = configuration.read_toml(config_file) if config_file else {}
         raw = _apply_sets(configuration.merge(raw, named, "command line"), set_values)
@@ -453,7 +459,7 @@ def compare_command(
 ) -> None:
     with user_errors(debug, quiet):
         out = out or Path("runs") / f"compare-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
-        paths = compare_runs(run_dirs, out)
+        paths = compare.compare_runs(run_dirs, out)
         if as_json:
             typer.echo(paths["json"].read_text())
             return
@@ -464,14 +470,14 @@ def compare_command(
 @app.command("plugins", help="List every plugin by kind, with the plugin API it is written for and where it came from.")
 def plugins_command(plugins_dir: PluginsDir = [], as_json: Json = False, debug: Debug = False) -> None:
     with user_errors(debug):
-        registry = load_registry(plugins_dir)
+        registry = plugin_registry.load_registry(plugins_dir)
         if as_json:
             typer.echo(json.dumps({kind: [{"name": entry.name, "api": compat.api_version(entry.plugin),
                                            "origin": entry.origin,
                                            "description": getattr(entry.plugin, "description", "")}
-                                          for entry in registry.entries(kind)] for kind in KINDS}, indent=2))
+                                          for entry in registry.entries(kind)] for kind in plugin_registry.KINDS}, indent=2))
             return
-        for kind in KINDS:
+        for kind in plugin_registry.KINDS:
             typer.echo(f"{kind}s:")
             for entry in registry.entries(kind):
                 description = getattr(entry.plugin, "description", "")
@@ -547,9 +553,6 @@ def serve_command(
     debug: Debug = False,
 ) -> None:
     with user_errors(debug, quiet):
-        # The web stack is imported here, not at the top: it would add ~0.3 s to every other command's start.
-        from noizenet.serve import server
-
         folders = list(paths or [])
         for name in pretrained:
             run, copied = shipped.pretrained_run(name)
@@ -567,7 +570,7 @@ def serve_command(
         for name, value in dataclasses.asdict(limits).items():
             if value <= 0:
                 raise configuration.ConfigError(f"--{name.replace('_', '-')} must be above 0")
-        composer = Composer(folders, limits, plugins_dirs=plugins_dir)
+        composer = serve_composer.Composer(folders, limits, plugins_dirs=plugins_dir)
         if not composer.runs():
             composer.close()
             raise DataError(f"no trained runs in {', '.join(map(str, folders))}: train one (noizenet run), or try "
@@ -576,9 +579,9 @@ def serve_command(
             log.warning("listening on %s: anyone who can reach this port can generate and read these runs' files "
                         "(the page has no login; docs/serve.md, Security). Requests must name this server as %s: "
                         "--allow-host adds this machine's name or address", host,
-                        ", ".join(server.host_names(host, allow_host)))
+                        ", ".join(serving.host_names(host, allow_host)))
         try:
-            server.serve(composer, host, port, functools.partial(_say, False), quiet=quiet, allow_hosts=allow_host)
+            serving.serve(composer, host, port, functools.partial(_say, False), quiet=quiet, allow_hosts=allow_host)
         finally:  # also where serving never began (a busy port): the uploads folder goes with it
             composer.close()
 
@@ -591,7 +594,7 @@ def doctor_command(
     debug: Debug = False,
 ) -> None:
     with user_errors(debug):
-        found = doctor.checks(load_registry(plugins_dir))
+        found = doctor.checks(plugin_registry.load_registry(plugins_dir))
         if as_json:
             typer.echo(json.dumps([dataclasses.asdict(check) for check in found], indent=2))
             return
@@ -614,7 +617,7 @@ def prepare_command(
     debug: Debug = False,
 ) -> None:
     with user_errors(debug, quiet):
-        registry = load_registry(plugins_dir)
+        registry = plugin_registry.load_registry(plugins_dir)
         given = {"repr": repr, "seed": seed, **_run_paths(data, plugins_dir)}
         named = {"run": {k: v for k, v in given.items() if v is not None}}
         raw = configuration.read_toml(config_file) if config_file else {}

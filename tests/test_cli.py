@@ -371,3 +371,14 @@ def test_rough_edges_a_flag_is_named_as_typed_and_a_failed_generate_leaves_no_fo
     assert damaged.exit_code == 2
     assert damaged.output.strip().endswith("is damaged or unreadable (Weights only load failed); train the run again")
 
+
+
+@pytest.mark.parametrize("command", [["--version"], ["--help"], ["runs", "RUNS"], ["show", "RUN"], ["cache", "list"],
+                                     ["show", "--help"]], ids=" ".join)
+def test_commands_that_need_no_model_import_no_torch(command, trained_run):
+    args = [str(trained_run.parent) if a == "RUNS" else str(trained_run) if a == "RUN" else a for a in command]
+    done = subprocess.run([sys.executable, "-X", "importtime", "-m", "noizenet", *args], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    imported = [line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines() if line.startswith("import time:")]
+    assert imported and not [name for name in imported if name.split(".")[0] == "torch"], command
+    assert done.stdout.strip()

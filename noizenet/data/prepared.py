@@ -44,15 +44,19 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
 from noizenet import __version__
 from noizenet.data.cache import cache_folder
-from noizenet.plugin.interfaces import Piece, Representation
+from noizenet.deferred import deferred
 from noizenet.runs.rundir import DIR_MODE, atomic_torch_save, atomic_write_json
+
+if TYPE_CHECKING:
+    from noizenet.plugin.interfaces import Piece, Representation
+
+torch = deferred("torch")  # imported when a corpus is encoded or mapped: `noizenet cache list` reads manifests only
 
 log = logging.getLogger("noizenet")
 

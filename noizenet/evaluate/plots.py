@@ -5,16 +5,18 @@ from __future__ import annotations
 
 import io
 import math
+import os
 from pathlib import Path
 from typing import Any
 
-import matplotlib
 import numpy as np
 
 from noizenet.deferred import deferred
 from noizenet.runs.rundir import atomic_write_bytes
 
-matplotlib.use("Agg")
+# Files, never windows: the backend pyplot takes when it is first imported (matplotlib
+# itself is imported then too: 0.1 s that a command drawing nothing does not pay).
+os.environ["MPLBACKEND"] = "Agg"
 plt = deferred("matplotlib.pyplot")
 
 

@@ -23,11 +23,12 @@ import logging
 from typing import Any
 
 from noizenet.errors import PluginError
+from noizenet.plugin.hookspecs import API_VERSION
 from noizenet.plugin.kinds import Categorical, Continuous, OutputKind
 
 log = logging.getLogger("noizenet")
 
-API_VERSION = 2
+__all__ = ["API_VERSION", "api_version", "check", "deprecated", "output_kind"]
 GUIDE = "docs/writing-plugins.md, 'Plugin API versions and migrating from plugin API 1'"
 
 # API 1 members that are gone and refused, with what replaces them

@@ -6,6 +6,7 @@ through an entry point in the ``noizenet`` group or with ``--plugins-dir``.
 
 import pluggy
 
+API_VERSION = 2  # of the plugin interfaces (docs/writing-plugins.md, "Plugin API versions")
 PROJECT = "noizenet"
 hookspec = pluggy.HookspecMarker(PROJECT)
 hookimpl = pluggy.HookimplMarker(PROJECT)

@@ -24,13 +24,17 @@ import tomllib
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import soundfile as sf
-import torch
-
+from noizenet.deferred import deferred
 from noizenet.errors import RunDirError
+
+if TYPE_CHECKING:
+    import numpy as np
+
+# imported when a checkpoint or a WAV is written or read: `noizenet runs` and `show` read a run without them
+torch = deferred("torch")
+sf = deferred("soundfile")
 
 SAMPLES_MANIFEST = "samples.json"  # in every folder of samples
 
