@@ -21,8 +21,10 @@ $(STAMP): pyproject.toml Makefile
 run: install
 	$(BIN)/noizenet run --repr abc --model lstm
 
+# --durations=15: the slowest tests are printed with every run (CI's too), so that the
+# next slow one is seen when it lands.
 test: install
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --durations=15
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -291,6 +291,12 @@ def test_runs_and_show_tell_what_a_folder_of_runs_holds(cli, trained_run, tmp_pa
     assert shown.exit_code == 0 and "stopped:" in shown.output and "abc_valid_rate=" in shown.output
     assert json.loads(cli("show", folder / "tiny", "--json").output)["name"] == "tiny"
     assert cli("show", folder / "not-a-run").exit_code == 2 and cli("runs", tmp_path / "nothing").exit_code == 2
+    shutil.copytree(trained_run, folder / "damaged")  # a damaged file is said, and the other runs still listed
+    (folder / "damaged" / "metrics.json").write_text("{not json")
+    listing = cli("runs", folder)
+    assert listing.exit_code == 0 and "2 runs in" in listing.output and "metrics.json cannot be read" in listing.output
+    shown = cli("show", folder / "damaged")
+    assert shown.exit_code == 0 and "error:" in shown.output and "metrics.json cannot be read" in shown.output
 
 
 def test_print_config_shows_the_resolved_config_and_runs_nothing(cli, tmp_path):
