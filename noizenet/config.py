@@ -53,6 +53,7 @@ class RunConfig:
 class TrainConfig:
     epochs: int = 0  # 0 = no limit: the minutes decide (a small corpus trains for its minutes too)
     max_minutes: float = 4.0  # training stops at whichever of epochs/minutes comes first
+    max_steps: int = 0  # 0: fixed from max_minutes after the first 20 steps (and recorded); N: exactly N steps
     layout: str = "pieces"  # pieces: each batch row is a piece from its start; stream: pieces end to end
     batch_size: int = 32  # rows of a batch
     seq_len: int = 64  # tokens (or frames) per window of truncated backprop
@@ -75,6 +76,7 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         _at_least("train.epochs", self.epochs, 0)
+        _at_least("train.max_steps", self.max_steps, 0)
         if not 0 <= self.condition_dropout <= 1:
             raise ConfigError(f"train.condition_dropout must be in [0, 1], got {self.condition_dropout}")
         if not self.max_minutes > 0:

@@ -1,3 +1,4 @@
+import json
 import time
 
 import pytest
@@ -153,8 +154,47 @@ def test_without_an_epoch_limit_a_small_corpus_trains_for_its_minutes(tmp_path):
         checkpoint_extra={}, quiet=True,
     )
     result = trainer.fit()
-    assert result.stopped == "time" and result.seconds >= 3.0 and result.epochs >= 1
-    assert result.reason == "used its 0.05 minutes"
+    assert result.stopped == "time" and 2.0 <= result.seconds <= 4.5 and result.epochs >= 1  # the 3 s, by steps
+    assert result.steps == result.step_budget > 20
+    assert result.reason.startswith(f"used its 0.05 minutes: {result.step_budget} steps, fixed at step 20 ")
+
+
+def small_gru_trainer(folder, cfg: TrainConfig) -> Trainer:
+    """A tiny GRU on four random pieces, seeded alike every time it is made."""
+    torch.manual_seed(0)
+    spec = OutputSpec(Categorical(), 20, start=0, stop=1)
+    pieces = [torch.randint(2, 20, (40,), generator=torch.Generator().manual_seed(i)) for i in range(4)]
+    return Trainer(
+        model=RecurrentNet("gru", spec, RecurrentConfig(hidden=8, layers=1, embedding=4)), spec=spec,
+        windows=make_windows("pieces", pieces, batch_size=4, seq_len=16, seed=0), val_encoded=pieces[:1],
+        cfg=cfg, run_dir=RunDir(folder), device=torch.device("cpu"), checkpoint_extra={}, quiet=True,
+    )
+
+
+def test_a_run_budgeted_in_minutes_repeats_exactly_with_its_recorded_steps(tmp_path, monkeypatch):
+    """The minutes become a step count after 20 steps; validations, the cosine and
+    patience follow steps from then on. A machine running at another speed (here:
+    every step slowed) would have fixed another count, and given that count, a rerun
+    takes the same path to the same weights and the same best model."""
+    (tmp_path / "a").mkdir(), (tmp_path / "b").mkdir()
+    timed = small_gru_trainer(tmp_path / "a", TrainConfig(max_minutes=0.02, patience=2, early_stop_after=0.3))
+    first = timed.fit()
+    assert first.stopped in ("time", "early-stop") and first.step_budget > 20
+    slow_step = Trainer._train_step
+
+    def slower(self, window):  # another machine: each step takes longer, the path must not change
+        time.sleep(0.002)
+        return slow_step(self, window)
+
+    monkeypatch.setattr(Trainer, "_train_step", slower)
+    again = small_gru_trainer(tmp_path / "b", TrainConfig(max_minutes=0.02, patience=2, early_stop_after=0.3,
+                                                           max_steps=first.step_budget))
+    second = again.fit()
+    assert (second.steps, second.best_val_loss) == (first.steps, first.best_val_loss)
+    assert all(torch.equal(a, b) for a, b in zip(timed.model.state_dict().values(), again.model.state_dict().values()))
+    records = [[(r["step"], r["val_loss"]) for r in map(json.loads, (tmp_path / f / "metrics.jsonl").read_text().splitlines())]
+               for f in ("a", "b")]
+    assert records[0] == records[1] and len(records[0]) >= 5  # validated at the same steps, to the same losses
 
 
 

@@ -367,6 +367,7 @@ def train(session: Session, checkpoint: dict[str, Any] | None = None) -> dict[st
         "stop_reason": result.reason,
         "epochs": round(result.epochs, 3),
         "steps": result.steps,
+        "step_budget": result.step_budget,  # train.max_steps that repeats this run
         "seconds": round(result.seconds, 1),
         "tokens_per_s": round(result.tokens_per_s, 1),
         "best_val_loss": result.best_val_loss,

@@ -31,6 +31,12 @@ log = logging.getLogger("noizenet")
 DIVERGENCE_STEPS = 10  # losses averaged for the divergence check
 GPU_LOSS_READ_EVERY = 16  # on a GPU, steps queued between host syncs (loss read, clock, decisions)
 RISE = 0.02  # patience stops training on a validation loss this share above its best (a rise, not a plateau)
+# The minutes become a step budget, once, after this many steps: the schedule (validations,
+# cosine, patience) is then a function of the step, and a run repeats exactly on any machine.
+BUDGET_PROBE_STEPS = 20
+VALIDATIONS_PER_BUDGET = 10  # validations the budget leaves time for (one each tenth)
+BUDGET_EPOCHS_SHARE = 0.5  # epochs expected to end within this share of the minutes: no validation is timed
+OVERTIME = 1.5  # a safeguard: stop at this many times the minutes, whatever the step budget says
 
 
 class TrainingInterrupted(NoizenetError):
@@ -63,7 +69,8 @@ class TrainerState:
     recent_losses: list[float] = field(default_factory=list)
     loss_sum: float = 0.0  # train losses since the last validation
     loss_count: int = 0
-    time_validations: int = 0  # tenths of the time budget validated at
+    time_validations: int = 0  # tenths of the step budget validated at
+    step_budget: int = 0  # steps this run trains (train.max_steps, or fixed from the minutes); 0: not fixed yet
     next_val_epoch: float = 0.0
     torch_rng: torch.Tensor = field(default_factory=torch.get_rng_state)
 
@@ -77,13 +84,14 @@ class TrainerState:
 
 @dataclass
 class TrainResult:
-    stopped: str  # "epochs", "time", "early-stop"
+    stopped: str  # "epochs", "steps", "time", "early-stop"
     reason: str  # why, in a sentence for the summary and the report
     epochs: float
     steps: int
     seconds: float
     tokens_per_s: float
     best_val_loss: float
+    step_budget: int  # the steps it was to train: rerun with train.max_steps=this to repeat it exactly
 
 
 def build_optimizer(params: Any, cfg: TrainConfig) -> torch.optim.Optimizer:
@@ -204,7 +212,7 @@ class Trainer:
         # Steps between reads of the loss: each read waits for the GPU to finish.
         self.read_every = 1 if device.type == "cpu" else GPU_LOSS_READ_EVERY
         self.total_steps = cfg.epochs * windows.windows_per_epoch  # 0: no epoch limit
-        self.run_state = TrainerState(next_val_epoch=cfg.val_every)  # saved in every checkpoint
+        self.run_state = TrainerState(next_val_epoch=cfg.val_every, step_budget=cfg.max_steps)  # saved in every checkpoint
         self.validated_step = -1
         self.log_validations = False  # a log line per validation (set by fit when no progress bar shows)
         self.speed = 0.0  # training tokens per second in this fit
@@ -231,9 +239,33 @@ class Trainer:
 
     # -- the loop ----------------------------------------------------------------
     def progress(self) -> float:
-        """Share of the budget used: epochs (estimated in steps) or minutes, the larger."""
-        by_steps = self.run_state.step / self.total_steps if self.total_steps else 0.0
-        return min(1.0, max(by_steps, self.run_state.seconds / (60 * self.cfg.max_minutes)))
+        """Share of the budget used, in steps: of the epochs' or of the step budget,
+        the larger (0 by the step budget for the first :data:`BUDGET_PROBE_STEPS`
+        steps, given or not), so that the schedule is a function of the step alone and
+        a rerun with ``train.max_steps`` repeats a run exactly."""
+        state = self.run_state
+        by_epochs = state.step / self.total_steps if self.total_steps else 0.0
+        by_budget = state.step / state.step_budget if state.step_budget and state.step >= BUDGET_PROBE_STEPS else 0.0
+        return min(1.0, max(by_epochs, by_budget))
+
+    def _fix_step_budget(self) -> None:
+        """After :data:`BUDGET_PROBE_STEPS` steps, turn ``train.max_minutes`` into a
+        number of steps, once, from the time a step has taken so far (validation
+        passes included: one is timed here, and ten fit the minutes); what happens
+        after depends on steps, not on the machine's speed. The count is recorded
+        (status.json, the report), and ``train.max_steps`` set to it repeats the run."""
+        state = self.run_state
+        seconds_per_step = state.seconds / max(1, state.step)
+        budget = 60 * self.cfg.max_minutes
+        if self.total_steps and self.total_steps * seconds_per_step < BUDGET_EPOCHS_SHARE * budget:
+            state.step_budget = math.floor(budget / seconds_per_step)  # the epochs end it first: no validation timed
+            return
+        tick = time.perf_counter()
+        score_pieces(self.model, self.val_encoded, self.spec, self.device, conditions=self.val_conditions)
+        _, validation_seconds, _ = distributed.agree(0.0, time.perf_counter() - tick, False, self.device)
+        state.seconds += validation_seconds
+        left = budget - state.seconds - VALIDATIONS_PER_BUDGET * validation_seconds
+        state.step_budget = state.step + max(0, math.floor(left / seconds_per_step))
 
     def _epochs_done(self) -> bool:
         return bool(self.cfg.epochs) and self.run_state.epoch >= self.cfg.epochs
@@ -270,12 +302,14 @@ class Trainer:
                         stepped = True
                     done = self.run_state.step_seconds - start_step_seconds
                     self.speed = (self.run_state.tokens - start_tokens) / max(1e-9, done)
+                    if not self.run_state.step_budget and self.run_state.step >= BUDGET_PROBE_STEPS:
+                        self._fix_step_budget()
                     bar.update(self.progress(), f"ep {self.epoch_position():5.2f} loss {loss:.3f} {self.speed:,.0f} tok/s")
                     if self._due_for_validation():
                         tick = time.perf_counter()
                         stopped = self._validate()
                         self.run_state.seconds += time.perf_counter() - tick
-                        # a validation longer than a tenth of the budget must not start another at once
+                        # a validation that ends past the next tenth must not start another at once
                         self.run_state.time_validations = max(self.run_state.time_validations, self._tenths())
                     if stopping:
                         self._save_last()
@@ -298,6 +332,7 @@ class Trainer:
             seconds=self.run_state.seconds,
             tokens_per_s=(self.run_state.tokens - start_tokens) / seconds if seconds > 0 else 0.0,
             best_val_loss=self.run_state.best_val,
+            step_budget=self.run_state.step_budget or self.run_state.step,
         )
 
     def epoch_position(self) -> float:
@@ -366,8 +401,8 @@ class Trainer:
             )
 
     def _due_for_validation(self) -> bool:
-        """Every ``val_every`` epochs, at each tenth of the time budget (so that big
-        corpora get a loss curve too), and when the time is up."""
+        """Every ``val_every`` epochs, at each tenth of the step budget (so that big
+        corpora get a loss curve too), and when the budget is spent."""
         position = self.epoch_position()
         scheduled = position + 1e-9 >= self.run_state.next_val_epoch
         if scheduled:
@@ -378,11 +413,18 @@ class Trainer:
         return scheduled or timed or self._out_of_budget()
 
     def _tenths(self) -> int:
-        """Tenths of the time budget used."""
-        return int(10 * self.run_state.seconds / (60 * self.cfg.max_minutes))
+        """Tenths of the step budget used (0 for the first :data:`BUDGET_PROBE_STEPS` steps)."""
+        state = self.run_state
+        return int(10 * state.step / state.step_budget) if state.step_budget and state.step >= BUDGET_PROBE_STEPS else 0
 
     def _out_of_budget(self) -> bool:
-        return self.run_state.seconds >= 60 * self.cfg.max_minutes
+        """The step budget is spent; or, where the minutes set it (no
+        ``train.max_steps``), the time has passed :data:`OVERTIME` times them: a
+        safeguard for a machine that slowed down, after which the run would not repeat."""
+        state = self.run_state
+        if state.step_budget and state.step >= state.step_budget:
+            return True
+        return not self.cfg.max_steps and state.seconds >= OVERTIME * 60 * self.cfg.max_minutes
 
     def _validate(self) -> str:
         """Score the validation pieces, log, checkpoint; return why to stop, or ""."""
@@ -420,8 +462,8 @@ class Trainer:
         self.run_state.recent_val = [*self.run_state.recent_val, val["loss"]][-max(1, self.cfg.patience):]
         if self._rising():
             return "early-stop"
-        if self.run_state.seconds >= 60 * self.cfg.max_minutes:
-            return "time"
+        if self._out_of_budget():
+            return "steps" if self.cfg.max_steps else "time"
         if self._epochs_done():
             return "epochs"
         return ""
@@ -429,10 +471,10 @@ class Trainer:
     def _validation_line(self, record: dict[str, Any]) -> str:
         """A validation's ``metrics.jsonl`` record in one line, for logs."""
         accuracy = f" accuracy {record['val_accuracy']:.3f}" if "val_accuracy" in record else ""
-        budget = 60 * self.cfg.max_minutes
-        return (f"epoch {record['epoch']:.2f} step {record['step']} train loss {record['train_loss']:.4f} "
+        budget = f"of {self.run_state.step_budget} steps " if self.run_state.step_budget else ""
+        return (f"epoch {record['epoch']:.2f} step {record['step']} {budget}train loss {record['train_loss']:.4f} "
                 f"val loss {record['val_loss']:.4f}{accuracy} {self.speed:,.0f} tok/s "
-                f"{self.run_state.seconds:.0f} s of {budget:.0f} s ({100 * self.progress():.0f}% of the budget)")
+                f"{self.run_state.seconds:.0f} s ({100 * self.progress():.0f}% of the budget)")
 
     def _rising(self) -> bool:
         """Patience: ``cfg.patience`` validations without a new best whose mean is
@@ -458,7 +500,12 @@ class Trainer:
             early = state.seconds < 0.9 * 60 * cfg.max_minutes
             return f"ran its {cfg.epochs} epochs" + (f" in {state.seconds:.0f} s of {cfg.max_minutes:g} minutes "
                                                      "(--epochs 0 trains for the minutes)" if early else "")
-        return f"used its {cfg.max_minutes:g} minutes"
+        if stopped == "steps":
+            return f"ran its {cfg.max_steps} steps (train.max_steps)"
+        if state.step_budget and state.step >= state.step_budget:
+            return (f"used its {cfg.max_minutes:g} minutes: {state.step_budget} steps, fixed at step "
+                    f"{BUDGET_PROBE_STEPS} (--set train.max_steps={state.step_budget} repeats this run exactly)")
+        return f"used its {cfg.max_minutes:g} minutes and {OVERTIME:g} times more: the machine slowed down"
 
     def _save_last(self) -> None:
         atomic_torch_save(self.run_dir.last, self._checkpoint())
