@@ -544,6 +544,9 @@ def serve_command(
     max_samples: Annotated[int, typer.Option("--max-samples", help="Samples one request may ask for.")] = Limits.max_samples,
     max_seconds: Annotated[float, typer.Option("--max-seconds", help="Seconds of one audio sample.")] = Limits.max_seconds,
     max_upload_mb: Annotated[float, typer.Option("--max-upload-mb", help="Size of an uploaded prime file.")] = Limits.max_upload_bytes / 2**20,
+    max_uploads: Annotated[int, typer.Option("--max-uploads", help="Uploaded prime files kept at once, waiting to be "
+                                                                   "used (each primes one generation); more are "
+                                                                   "refused (429).")] = Limits.max_uploads,
     max_queued: Annotated[int, typer.Option("--max-queued", help="Jobs waiting at once; more are refused (429).")] = Limits.max_queued,
     jobs: Annotated[int, typer.Option("--jobs", help="Jobs generating at once (of one run or of several); the rest "
                                                      "queue.")] = Limits.jobs,
@@ -566,7 +569,7 @@ def serve_command(
                 raise DataError(f"{folder}: no such folder (give runs or folders of runs; runs are written to runs/, "
                                 "or try --pretrained folk-abc)")
         limits = Limits(max_samples=max_samples, max_seconds=max_seconds, max_upload_bytes=int(max_upload_mb * 2**20),
-                        max_queued=max_queued, jobs=jobs, loaded_runs=loaded_runs)
+                        max_uploads=max_uploads, max_queued=max_queued, jobs=jobs, loaded_runs=loaded_runs)
         for name, value in dataclasses.asdict(limits).items():
             if value <= 0:
                 raise configuration.ConfigError(f"--{name.replace('_', '-')} must be above 0")

@@ -104,11 +104,12 @@ class Served:
 @pytest.fixture(scope="session")
 def server(trained_run, tmp_path_factory):
     """One real server for the tests that talk to it over HTTP, with small limits
-    (4 samples, 10 KB uploads, 5 s of audio). Stopped with Ctrl-C at the end, which
-    must be clean."""
+    (4 samples, 10 KB uploads, 4 uploads waiting, 5 s of audio). Stopped with Ctrl-C
+    at the end, which must be clean."""
     folder, tmp = tmp_path_factory.mktemp("served"), tmp_path_factory.mktemp("server-tmp")
     shutil.copytree(trained_run, folder / "tiny")
-    process, url = start_server(folder, "--max-samples", "4", "--max-upload-mb", "0.01", "--max-seconds", "5",
+    process, url = start_server(folder, "--max-samples", "4", "--max-upload-mb", "0.01", "--max-uploads", "4",
+                                "--max-seconds", "5",
                                 env={"TMPDIR": str(tmp)})
     yield Served(url, folder, tmp, process)
     code, err = stop_server(process)

@@ -184,13 +184,15 @@ def test_a_chunked_json_body_over_the_limit_is_refused(server):
 
 
 def test_many_small_uploads_leave_the_upload_folder_within_its_cap(server, tunes_file):
+    """500 uploads, none used: the folder holds the most the server keeps, the rest are
+    refused; one used is removed and cannot be used again."""
     body, statuses = tune(tunes_file), []
     for index in range(500):
         status, answer = request(server.url, "POST", f"/api/runs/tiny/uploads?name=t{index}.abc", body, OCTETS)
         statuses.append(status)
         assert status in (200, 429), answer
     held = uploads_on_disk(server)
-    assert len(held) == Limits.max_uploads and statuses.count(200) == Limits.max_uploads
+    assert len(held) == 4 and statuses.count(200) == 4  # serve --max-uploads 4
     assert sum(f.stat().st_size for p in held for f in p.iterdir()) <= Limits.max_upload_total_bytes
     upload_id = held[0].name  # used once: then removed, and a second use is refused
     status, job = request(server.url, "POST", "/api/runs/tiny/generate?wait=true",

@@ -59,7 +59,8 @@ class UploadStore:
             self._expire()
             if len(self._uploads) >= self.max_count:
                 raise RequestError(429, f"{len(self._uploads)} uploads are waiting to be used, the most this server "
-                                         f"keeps; each is removed when used or after {self.ttl_s / 60:g} minutes")
+                                         f"keeps (serve --max-uploads); each is removed when used or after "
+                                         f"{self.ttl_s / 60:g} minutes")
             upload = Upload(secrets.token_hex(8), safe, Path())
             upload.path = self.root / upload.id / safe
             upload.path.parent.mkdir()
