@@ -20,9 +20,12 @@ os.environ["MPLBACKEND"] = "Agg"
 plt = deferred("matplotlib.pyplot")
 
 
-def save_figure(fig: Any, path: Path) -> Path:
+def save_figure(fig: Any, path: Path, *, tight: bool = True) -> Path:
+    """Write ``fig`` as a PNG at ``path`` (atomically) and close it. ``tight`` crops
+    the margins to what is drawn, which draws the figure twice: a figure laid out
+    with fixed margins (``fig.subplots_adjust``) passes ``tight=False``."""
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
+    fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight" if tight else None)
     plt.close(fig)
     atomic_write_bytes(path, buffer.getvalue())
     return path
