@@ -11,7 +11,7 @@ import pretty_midi
 from noizenet.api import deferred, plt, save_figure
 from noizenet.plugins.midi.notes import END, PITCH, START
 
-patches = deferred("matplotlib.patches")
+collections = deferred("matplotlib.collections")
 
 
 def plot_roll(notes: np.ndarray, quarters: float, prime_quarters: float, path: Path) -> Path:
@@ -21,8 +21,7 @@ def plot_roll(notes: np.ndarray, quarters: float, prime_quarters: float, path: P
     if prime_quarters > 0:
         ax.axvspan(0, prime_quarters, color="0.9", label="prime")
         ax.legend(loc="upper right", fontsize=8)
-    for start, end, pitch in notes[:, [START, END, PITCH]]:
-        ax.add_patch(patches.Rectangle((start, pitch - 0.4), end - start, 0.8, color="tab:blue"))
+    ax.add_collection(collections.PolyCollection(note_bars(notes), color="tab:blue"))  # one artist, not one a note
     ax.set_xlim(0, max(quarters, 1.0))
     ax.set_ylim(low, high)
     octaves = [p for p in range(low, high) if p % 12 == 0]
@@ -32,3 +31,12 @@ def plot_roll(notes: np.ndarray, quarters: float, prime_quarters: float, path: P
     ax.set_title(f"{len(notes)} notes")
     ax.grid(axis="y", alpha=0.3)
     return save_figure(fig, path)
+
+
+def note_bars(notes: np.ndarray) -> np.ndarray:
+    """The corners of each note's bar, ``(N, 4, 2)`` (quarter notes, pitch): from its
+    start to its end, 0.8 of a semitone high around its pitch."""
+    start, end, pitch = (notes[:, column].astype(float) for column in (START, END, PITCH))
+    xs = np.stack([start, end, end, start], axis=1)
+    ys = np.stack([pitch - 0.4, pitch - 0.4, pitch + 0.4, pitch + 0.4], axis=1)
+    return np.stack([xs, ys], axis=2)
