@@ -11,7 +11,7 @@ docs/writing-plugins.md explains each name.
 
 from noizenet.data.cache import cache_folder
 from noizenet.data.conditioning import correlation
-from noizenet.data.pool import map_in_order
+from noizenet.data.pool import GaveUp, map_in_order
 from noizenet.deferred import deferred
 from noizenet.errors import ConfigError, DataError, NoizenetError
 from noizenet.evaluate.plots import plot_distributions, plt, save_figure
@@ -53,6 +53,6 @@ __all__ = [
     # writing files (atomic: a temporary file, then os.replace)
     "atomic_write_bytes", "atomic_write_json", "atomic_write_text", "atomic_write_wav",
     # plots, progress, work on all cores, the cache folder, deferred imports, a correlation
-    "cache_folder", "correlation", "deferred", "map_in_order", "plot_distributions", "plt", "progress_bar",
+    "GaveUp", "cache_folder", "correlation", "deferred", "map_in_order", "plot_distributions", "plt", "progress_bar",
     "save_figure",
 ]

@@ -1,6 +1,7 @@
 import json
 import logging
 import os
+import signal
 import time
 
 import pytest
@@ -181,6 +182,22 @@ def test_a_folder_is_read_by_a_pool_in_order_and_a_file_that_hangs_its_reader_is
     assert read == [(f, f.name.upper()) for f in files if f.name not in ("hangs.mid", "broken.mid")]
     assert "hangs.mid: gave up on it after 1 s" in caplog.text and "broken.mid: not readable MIDI" in caplog.text
     assert "skipped 2 of 40 files" in caplog.text
+
+
+def _die_or_refuse(path):
+    """A reader whose process dies on the first file (as when memory runs out) and
+    that refuses the rest."""
+    if path.name == "00.mid":
+        os.kill(os.getpid(), signal.SIGKILL)
+    raise DataError(f"{path}: not readable MIDI")
+
+
+def test_when_no_file_is_read_the_one_line_names_the_file_whose_reading_process_died(tmp_path, monkeypatch):
+    monkeypatch.setenv("NOIZENET_WORKERS", "2")
+    files = [tmp_path / f"{i:02d}.mid" for i in range(8)]
+    with pytest.raises(DataError, match=r"none of its 8 file\(s\) is readable MIDI; given up on: .*00.mid: the "
+                                        r"process working on it died .*out of memory\?"):
+        list(read_each(files, _die_or_refuse, "MIDI", tmp_path, timeout=30))
 
 
 def test_a_folder_s_files_are_found_in_path_order_and_linked_folders_not_entered(tmp_path):

@@ -131,11 +131,11 @@ def _in_pool(items: Sequence[Item], work: Callable[[Item], Any], skip: tuple[typ
                     waiting.extendleft(reversed([[item] for item in task]))
                     continue
                 if died:
-                    why = f"{task[0]}: the process working on it died ({stop}; out of memory?)"
+                    why = GaveUp(f"{task[0]}: the process working on it died ({stop}; out of memory?)")
                     if timeout is None:  # the caller takes no given-up items
                         raise DataError(why)
                 else:
-                    why = f"{task[0]}: gave up on it after {timeout:g} s (its {hangs})"
+                    why = GaveUp(f"{task[0]}: gave up on it after {timeout:g} s (its {hangs})")
                 outcomes = [(None, why)]
             clock = time.monotonic()
             for item, (value, problem) in zip(task, outcomes):
@@ -144,6 +144,11 @@ def _in_pool(items: Sequence[Item], work: Callable[[Item], Any], skip: tuple[typ
                 yield item, value, problem
     finally:
         pool.terminate()
+
+
+class GaveUp(str):
+    """The problem of an item given up on (its work hung, or its process died): not
+    an error its work raised, so perhaps not the item's fault (out of memory)."""
 
 
 class _WorkerDied(Exception):

@@ -22,7 +22,7 @@ import soundfile as sf
 
 from noizenet.api import ConfigError, DataError, Dataset, Piece, cache_folder, hookimpl, progress_bar
 from noizenet.datasets.abc_files import Music21Abc, Music21AbcConfig
-from noizenet.datasets.paths import AUDIO_SUFFIXES, DataFiles, files_with_suffixes, read_each
+from noizenet.datasets.paths import AUDIO_SUFFIXES, DataFiles, files_with_suffixes, not_readable, read_each
 from noizenet.plugins.abc.text import midi_bytes
 from noizenet.plugins import synthesis
 from noizenet.plugins.synthesis import find_soundfont, render_midi, renderer
@@ -66,8 +66,7 @@ def load_audio(path: Path, sample_rate: int, max_seconds: float = 0.0) -> np.nda
             warnings.simplefilter("ignore")
             audio, _ = librosa.load(path, sr=sample_rate, mono=True, duration=max_seconds or None)
     except Exception as error:  # soundfile and audioread raise many kinds
-        reason = str(error).splitlines()[0][:160] if str(error) else type(error).__name__
-        raise DataError(f"{path}: not readable audio ({reason})") from None
+        raise not_readable(path, "not readable audio", error) from None
     if audio.size == 0:
         raise DataError(f"{path}: no audio samples")
     if not np.isfinite(audio).all():

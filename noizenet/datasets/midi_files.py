@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from noizenet.api import ConfigError, DataError, Dataset, Piece, cache_folder, deferred, hookimpl, progress_bar
-from noizenet.datasets.paths import DataFiles, files_with_suffixes, music21_package, read_each
+from noizenet.datasets.paths import DataFiles, files_with_suffixes, music21_package, not_readable, read_each
 from noizenet.plugins.midi.notes import KEYS, notes_from_roll, notes_from_score, notes_piece, read_midi
 from noizenet.plugins.synthesis import quiet_music21
 
@@ -31,7 +31,7 @@ def midi_piece(path: Path, piece_id: str, **meta: str) -> Piece:
     try:
         notes = read_midi(path)
     except Exception as error:  # mido and pretty_midi raise many kinds for a broken file
-        raise DataError(f"{path}: not readable MIDI ({str(error).splitlines()[0][:120] if str(error) else type(error).__name__})") from None
+        raise not_readable(path, "not readable MIDI", error) from None
     if len(notes) == 0:
         raise DataError(f"{path}: no pitched notes")
     return notes_piece(piece_id, notes, **{"source": str(path), **meta})
@@ -143,7 +143,7 @@ class PianorollMat(Dataset):
         try:
             content = scipy_io.loadmat(path)
         except Exception as error:  # scipy raises several kinds for a file that is not MATLAB
-            raise DataError(f"--data {path}: not a readable .mat file ({error})") from None
+            raise not_readable(f"--data {path}", "not a readable .mat file", error) from None
         absent = [key for key in MAT_SPLITS if key not in content]
         if absent:
             raise DataError(f"--data {path}: no {', '.join(absent)} in it (a piano-roll .mat file has "

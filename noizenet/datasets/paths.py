@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
-from noizenet.api import DataError, atomic_write_json, cache_folder, map_in_order, progress_bar
+from noizenet.api import DataError, GaveUp, atomic_write_json, cache_folder, map_in_order, progress_bar
 
 log = logging.getLogger("noizenet")
 Read = TypeVar("Read")
@@ -198,21 +198,34 @@ def read_each(files: list[Path], read: Callable[[Path], Read], what: str, path: 
     file whose reader hangs is given up on after ``timeout`` seconds. A file ``read``
     cannot read (``DataError``), or gave up on, is skipped with a warning naming it,
     and the count skipped is said at the end. None readable: one ``DataError`` for
-    ``path``."""
+    ``path``, which names the first file given up on, if any (its process died or hung,
+    which is not the file's fault when memory ran out)."""
     results = map_in_order(files, read, skip=(DataError,), timeout=timeout, hangs="reader hangs")
-    readable, started = 0, time.perf_counter()
+    readable, gave_up, started = 0, "", time.perf_counter()
     with progress_bar(f"read {len(files):,} files", quiet=len(files) < 50) as bar:
         for done, (file, value, problem) in enumerate(results, start=1):
             bar.update(done / len(files), f"{done / max(1e-9, time.perf_counter() - started):,.0f} files/s")
             if problem is not None:
                 log.warning("skipping %s", problem)
+                gave_up = gave_up or (problem if isinstance(problem, GaveUp) else "")
                 continue
             readable += 1
             yield file, value
     if readable == 0:
-        raise DataError(f"--data {path}: none of its {len(files)} file(s) is readable {what}")
+        raise DataError(f"--data {path}: none of its {len(files)} file(s) is readable {what}"
+                        + (f"; given up on: {gave_up}" if gave_up else ""))
     if readable < len(files):
         log.warning("skipped %d of %d files that are not readable %s (named above)", len(files) - readable, len(files), what)
+
+
+def not_readable(path: Path | str, what: str, error: Exception) -> DataError:
+    """The :class:`DataError` for a file a reading library failed on: ``PATH: WHAT (the
+    error's first line)``, to raise ``from None``. Running out of memory is not a broken
+    file: a ``MemoryError`` is raised again, as it came, to stop the run."""
+    if isinstance(error, MemoryError):
+        raise error
+    reason = str(error).splitlines()[0][:160] if str(error) else type(error).__name__
+    return DataError(f"{path}: {what} ({reason})")
 
 
 def music21_package() -> Path:
