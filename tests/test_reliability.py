@@ -1,6 +1,8 @@
-"""Interruption, resume and numerical blow-up, on real runs in subprocesses."""
+"""Interruption, resume and numerical blow-up, on real runs: in a process of its own
+where the process is what is tested (a signal, a kill), in this one otherwise."""
 
 import json
+import shutil
 import signal
 import subprocess
 import sys
@@ -12,14 +14,10 @@ from conftest import TINY
 LONG = [a for a in TINY if a != "-q"] + ["--epochs", "15", "--max-minutes", "60", "--set", "train.patience=0", "-q"]
 
 
-def noizenet(*args, **kwargs):
-    return subprocess.run([sys.executable, "-m", "noizenet", *map(str, args)], capture_output=True, text=True, **kwargs)
-
-
-def test_sigint_saves_last_checkpoint_and_resume_matches_an_uninterrupted_run(tunes_file, tmp_path):
+def test_sigint_saves_last_checkpoint_and_resume_matches_an_uninterrupted_run(cli, tunes_file, tmp_path):
     whole, split = tmp_path / "whole", tmp_path / "split"
-    done = noizenet("train", "--data", tunes_file, "--out", whole, *LONG)
-    assert done.returncode == 0, done.stderr
+    done = cli("train", "--data", tunes_file, "--out", whole, *LONG)
+    assert done.exit_code == 0, done.output
 
     process = subprocess.Popen(
         [sys.executable, "-m", "noizenet", "train", "--data", str(tunes_file), "--out", str(split), *LONG],
@@ -37,31 +35,29 @@ def test_sigint_saves_last_checkpoint_and_resume_matches_an_uninterrupted_run(tu
     final = torch.load(whole / "checkpoints" / "last.pt", weights_only=True)
     assert 0 < stopped_at < final["trainer"]["step"]
 
-    resumed = noizenet("train", "--resume", split, "-q")
-    assert resumed.returncode == 0, resumed.stderr
+    resumed = cli("train", "--resume", split, "-q")
+    assert resumed.exit_code == 0, resumed.output
     again = torch.load(split / "checkpoints" / "last.pt", weights_only=True)
     assert again["trainer"]["step"] == final["trainer"]["step"]
     for name, weights in final["model"].items():
         assert torch.equal(weights, again["model"][name]), name
 
 
-def test_blow_up_stops_with_advice_and_keeps_the_good_checkpoint(tunes_file, tmp_path):
+def test_blow_up_stops_with_advice_and_keeps_the_good_checkpoint(cli, tunes_file, tmp_path):
     run = tmp_path / "run"
-    assert noizenet("train", "--data", tunes_file, "--out", run, *TINY).returncode == 0
+    assert cli("train", "--data", tunes_file, "--out", run, *TINY).exit_code == 0
     best = (run / "checkpoints" / "best.pt").read_bytes()
-    blown = noizenet("train", "--resume", run, "--epochs", "6", "--lr", "1000", "--optimizer", "sgd", "-q")
-    assert blown.returncode == 2
-    message = blown.stderr.strip()
+    blown = cli("train", "--resume", run, "--epochs", "6", "--lr", "1000", "--optimizer", "sgd", "-q")
+    assert blown.exit_code == 2
+    message = blown.output.strip()
     assert "\n" not in message and "diverged at step" in message and "lr" in message and "--lr" in message
     assert (run / "checkpoints" / "best.pt").read_bytes() == best
     assert json.loads((run / "status.json").read_text())["state"] == "diverged"
-    generated = noizenet("generate", run, "--num-samples", "1", "-q")
-    assert generated.returncode == 0, generated.stderr
+    generated = cli("generate", run, "--num-samples", "1", "-q")
+    assert generated.exit_code == 0, generated.output
 
 
 def _copy(run, tmp_path):
-    import shutil
-
     target = tmp_path / "copy"
     shutil.copytree(run, target)
     return target
