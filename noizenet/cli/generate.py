@@ -10,30 +10,18 @@ import typer
 from noizenet import config as configuration
 from noizenet.cli.app import app
 from noizenet.cli.options import (
+    NO_GENERATION_FLAGS,
+    GenerationOptions,
     Debug,
     Device,
-    Guidance,
-    InjectNoise,
-    Key,
-    Meter,
-    NumSamples,
     PluginsDir,
-    PrimeBars,
-    PrimeFile,
-    PrimeOpt,
-    PrimeSeconds,
     Quiet,
-    Seconds,
     Seed,
-    Temperature,
-    TopK,
-    TopP,
-    Unit,
     apply_sets,
-    generate_overrides,
     say,
     user_errors,
     warn_inapplicable,
+    with_generation_options,
 )
 from noizenet.deferred import deferred
 from noizenet.runs.rundir import RunDir
@@ -45,28 +33,14 @@ shipped = deferred("noizenet.runs.pretrained")
 
 @app.command("generate", help="Generate new samples from a trained run into a new folder RUN_DIR/generations/DATE-TIME "
              "(or --out); earlier samples are never overwritten.")
-
-
+@with_generation_options
 def generate_command(
     run_dir: Annotated[Path | None, typer.Argument(help="A run directory written by `noizenet run` (or --pretrained).",
                                                    show_default=False)] = None,
     pretrained: Annotated[str | None, typer.Option(
         "--pretrained", help="Generate from a model shipped with noizenet instead of a run of yours: folk-abc (copied "
                              "to runs/NAME on first use; no training, no data).")] = None,
-    temperature: Temperature = [],
-    top_k: TopK = None,
-    top_p: TopP = None,
-    guidance: Guidance = None,
-    num_samples: NumSamples = None,
-    prime: PrimeOpt = [],
-    prime_file: PrimeFile = [],
-    prime_bars: PrimeBars = None,
-    prime_seconds: PrimeSeconds = None,
-    seconds: Seconds = None,
-    inject_noise: InjectNoise = None,
-    meter: Meter = None,
-    key: Key = None,
-    unit: Unit = None,
+    generation: GenerationOptions = NO_GENERATION_FLAGS,  # in --help: --temperature, --prime, ... (GENERATION_FLAGS)
     seed: Seed = None,
     max_length: Annotated[int | None, typer.Option("--max-length", help="Steps generated after the prime.")] = None,
     set_values: Annotated[list[str], typer.Option("--set", metavar="SECTION.KEY=VALUE", help="Override a generate or repr key: SECTION.KEY=VALUE "
@@ -79,9 +53,7 @@ def generate_command(
     debug: Debug = False,
 ) -> None:
     with user_errors(debug, quiet):
-        generate = generate_overrides(temperature, num_samples, prime, seconds, inject_noise, prime_file,
-                                       {"meter": meter, "key": key, "unit": unit, "top_k": top_k, "top_p": top_p,
-                                        "guidance": guidance, "prime_bars": prime_bars, "prime_file_seconds": prime_seconds})
+        generate = generation.overrides()
         if max_length is not None:
             generate["max_length"] = max_length
         run = {k: v for k, v in {"seed": seed, "device": device}.items() if v is not None}
@@ -95,7 +67,7 @@ def generate_command(
                             f"{run.root / 'figures.json'})")
             run_dir = run.root
         session = runs.session_from_run(RunDir(run_dir), overrides, plugins_dirs=plugins_dir, quiet=quiet)
-        warn_inapplicable(session.representation, seconds=seconds, max_length=max_length)
+        warn_inapplicable(session.representation, seconds=generation.seconds, max_length=max_length)
         generation = runs.generate_in_new_folder(session, runs.load_trained(session), out)
         figures = runs.sample_figures(session, generation.samples)
         shown = "".join(f"; {figure.label}: {figure.show(value)}" for figure, value in figures.values())

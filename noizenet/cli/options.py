@@ -3,10 +3,13 @@ the config layering that names the flag an error came from, one-line errors."""
 
 from __future__ import annotations
 
+import functools
+import inspect
 import logging
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -125,23 +128,74 @@ def user_errors(debug: bool, quiet: bool = False) -> Iterator[None]:
         log.setLevel(previous)
 
 
-def generate_overrides(
-    temperature: list[str], num_samples: int | None, prime: list[str], seconds: float | None, inject_noise: float | None,
-    prime_files: list[Path], named: dict[str, Any],
-) -> dict[str, Any]:
-    """The ``[generate]`` keys the options give; ``named``: more keys by name (steering, prime cuts)."""
-    given = {"seconds": seconds, "inject_noise": inject_noise, **named}
-    values: dict[str, Any] = {k: v for k, v in given.items() if v is not None}
-    if temperature:
-        values["temperature"] = floats(temperature, "--temperature")
-    if num_samples is not None:
-        values["num_samples"] = num_samples
-    if prime_files:  # your own files: only them, unless --prime names others too
-        values["prime_files"] = [str(p.expanduser().absolute()) for p in prime_files]
-        values["prime"] = []
-    if prime:
-        values["prime"] = split_values(prime)
-    return values
+@dataclass(frozen=True)
+class GenerationOptions:
+    """The generation flags that ``run``, ``train`` and ``generate`` share, as given
+    (None or empty: not given; ``GenerationOptions()``: none given). A command
+    declares them with :func:`with_generation_options`."""
+
+    temperature: list[str] = field(default_factory=list)
+    top_k: int | None = None
+    top_p: float | None = None
+    guidance: float | None = None
+    num_samples: int | None = None
+    prime: list[str] = field(default_factory=list)
+    prime_file: list[Path] = field(default_factory=list)
+    prime_bars: int | None = None
+    prime_seconds: float | None = None
+    seconds: float | None = None
+    inject_noise: float | None = None
+    meter: str | None = None
+    key: str | None = None
+    unit: str | None = None
+
+    def overrides(self) -> dict[str, Any]:
+        """The ``[generate]`` keys the flags give; one not given is absent."""
+        given = {"seconds": self.seconds, "inject_noise": self.inject_noise, "meter": self.meter, "key": self.key,
+                 "unit": self.unit, "top_k": self.top_k, "top_p": self.top_p, "guidance": self.guidance,
+                 "prime_bars": self.prime_bars, "prime_file_seconds": self.prime_seconds, "num_samples": self.num_samples}
+        values: dict[str, Any] = {k: v for k, v in given.items() if v is not None}
+        if self.temperature:
+            values["temperature"] = floats(self.temperature, "--temperature")
+        if self.prime_file:  # your own files: only them, unless --prime names others too
+            values["prime_files"] = [str(p.expanduser().absolute()) for p in self.prime_file]
+            values["prime"] = []
+        if self.prime:
+            values["prime"] = split_values(self.prime)
+        return values
+
+
+NO_GENERATION_FLAGS = GenerationOptions()  # a command's default: it is always called with what was given
+
+# Each flag of GenerationOptions: its option (type and help) and its default, in --help order.
+GENERATION_FLAGS: dict[str, tuple[Any, Any]] = {
+    "temperature": (Temperature, []), "top_k": (TopK, None), "top_p": (TopP, None), "guidance": (Guidance, None),
+    "num_samples": (NumSamples, None), "prime": (PrimeOpt, []), "prime_file": (PrimeFile, []),
+    "prime_bars": (PrimeBars, None), "prime_seconds": (PrimeSeconds, None), "seconds": (Seconds, None),
+    "inject_noise": (InjectNoise, None), "meter": (Meter, None), "key": (Key, None), "unit": (Unit, None),
+}
+
+
+def with_generation_options(command: Callable[..., None]) -> Callable[..., None]:
+    """``command``, whose parameter ``generation: GenerationOptions`` stands where the
+    generation flags go in its ``--help``, as a typer command taking those flags; it
+    is called with them gathered into one :class:`GenerationOptions`."""
+    signature = inspect.signature(command, eval_str=True)
+    parameters: list[inspect.Parameter] = []
+    for parameter in signature.parameters.values():
+        if parameter.name == "generation":
+            parameters += [inspect.Parameter(name, parameter.kind, default=default, annotation=option)
+                           for name, (option, default) in GENERATION_FLAGS.items()]
+        else:
+            parameters.append(parameter)
+
+    @functools.wraps(command)
+    def with_flags(**options: Any) -> None:
+        generation = GenerationOptions(**{name: options.pop(name) for name in GENERATION_FLAGS})
+        command(generation=generation, **options)
+
+    with_flags.__signature__ = signature.replace(parameters=parameters)  # type: ignore[attr-defined]
+    return with_flags
 
 
 def run_paths(data: str | None, plugins_dir: list[Path]) -> dict[str, Any]:

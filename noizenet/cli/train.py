@@ -14,6 +14,8 @@ import typer
 from noizenet import config as configuration
 from noizenet.cli.app import app
 from noizenet.cli.options import (
+    NO_GENERATION_FLAGS,
+    GenerationOptions,
     DATA,
     DEFAULTS_NOTE,
     GENERATION,
@@ -25,33 +27,19 @@ from noizenet.cli.options import (
     DataOpt,
     Debug,
     Device,
-    Guidance,
-    InjectNoise,
-    Key,
-    Meter,
-    NumSamples,
     PluginsDir,
-    PrimeBars,
-    PrimeFile,
-    PrimeOpt,
-    PrimeSeconds,
     Quiet,
     ReprOpt,
-    Seconds,
     Seed,
     SetValues,
-    Temperature,
-    TopK,
-    TopP,
-    Unit,
     apply_sets,
-    generate_overrides,
     resolve_naming_flags,
     run_paths,
     say,
     summary,
     user_errors,
     warn_inapplicable,
+    with_generation_options,
 )
 from noizenet.deferred import deferred
 from noizenet.runs.rundir import RunDir
@@ -62,8 +50,7 @@ runs = deferred("noizenet.runs.pipeline")
 
 
 @app.command("run", help="Train, generate and evaluate into one run directory." + DEFAULTS_NOTE)
-
-
+@with_generation_options
 def run_command(
     ctx: typer.Context,
     repr: ReprOpt = None,
@@ -79,20 +66,7 @@ def run_command(
     batch_size: Annotated[int | None, typer.Option("--batch-size", rich_help_panel=TRAINING, help=f"Rows per batch: pieces trained side by side (default: {TRAIN_DEFAULTS.batch_size}).")] = None,
     seq_len: Annotated[int | None, typer.Option("--seq-len", rich_help_panel=TRAINING, help=f"Steps per backprop window (default: {TRAIN_DEFAULTS.seq_len}).")] = None,
     clip: Annotated[float | None, typer.Option("--clip", rich_help_panel=TRAINING, help=f"Max gradient norm (default: {TRAIN_DEFAULTS.clip:g}; 0 = off).")] = None,
-    temperature: Temperature = [],
-    top_k: TopK = None,
-    top_p: TopP = None,
-    guidance: Guidance = None,
-    num_samples: NumSamples = None,
-    prime: PrimeOpt = [],
-    prime_file: PrimeFile = [],
-    prime_bars: PrimeBars = None,
-    prime_seconds: PrimeSeconds = None,
-    seconds: Seconds = None,
-    inject_noise: InjectNoise = None,
-    meter: Meter = None,
-    key: Key = None,
-    unit: Unit = None,
+    generation: GenerationOptions = NO_GENERATION_FLAGS,  # in --help: --temperature, --prime, ... (GENERATION_FLAGS)
     config_file: ConfigFile = None,
     set_values: SetValues = [],
     out: Annotated[Path | None, typer.Option("--out", rich_help_panel=OUTPUT, metavar="DIR", help="Run directory (default: runs/<time>-<repr>-<model>).")] = None,
@@ -127,9 +101,7 @@ def run_command(
                 "batch_size": batch_size, "seq_len": seq_len, "clip": clip,
             },
             "model": {"hidden": hidden, "layers": layers, "dropout": dropout},
-            "generate": generate_overrides(temperature, num_samples, prime, seconds, inject_noise, prime_file,
-                                            {"meter": meter, "key": key, "unit": unit, "top_k": top_k, "top_p": top_p,
-                                             "guidance": guidance, "prime_bars": prime_bars, "prime_file_seconds": prime_seconds}),
+            "generate": generation.overrides(),
         }
         named = {section: {k: v for k, v in values.items() if v is not None} for section, values in named.items()}
         if resume is not None:
@@ -146,7 +118,7 @@ def run_command(
         if print_config:
             typer.echo(config.to_toml(), nl=False)
             return
-        warn_inapplicable(registry.get("representation", config.run.repr)(config.repr), seconds=seconds)
+        warn_inapplicable(registry.get("representation", config.run.repr)(config.repr), seconds=generation.seconds)
         tell = functools.partial(say, quiet)
         run_dir, metrics = runs.execute(config, registry, out=out, resume=resume, overwrite=overwrite,
                                         train_only=ctx.info_name == "train", quiet=quiet, say=tell)
