@@ -78,32 +78,31 @@ class TrainConfig:
         _at_least("train.epochs", self.epochs, 0)
         _at_least("train.max_steps", self.max_steps, 0)
         if not 0 <= self.condition_dropout <= 1:
-            raise ConfigError(f"train.condition_dropout must be in [0, 1], got {self.condition_dropout}")
+            raise ConfigError.about("train.condition_dropout", f"must be in [0, 1], got {self.condition_dropout}")
         if not self.max_minutes > 0:
-            raise ConfigError(f"train.max_minutes must be > 0, got {self.max_minutes}")
+            raise ConfigError.about("train.max_minutes", f"must be > 0, got {self.max_minutes}")
         _choice("train.layout", self.layout, LAYOUTS)
         _at_least("train.batch_size", self.batch_size, 1)
         _at_least("train.seq_len", self.seq_len, 2)
         _choice("train.optimizer", self.optimizer, OPTIMIZERS)
         if not (self.lr > 0 and math.isfinite(self.lr)):
-            raise ConfigError(f"train.lr must be a positive number, got {self.lr}")
+            raise ConfigError.about("train.lr", f"must be a positive number, got {self.lr}")
         _at_least("train.weight_decay", self.weight_decay, 0)
         _at_least("train.clip", self.clip, 0)
         _choice("train.schedule", self.schedule, SCHEDULES)
         _at_least("train.warmup_steps", self.warmup_steps, 0)
         if not 0 <= self.min_lr_ratio <= 1:
-            raise ConfigError(f"train.min_lr_ratio must be in [0, 1], got {self.min_lr_ratio}")
+            raise ConfigError.about("train.min_lr_ratio", f"must be in [0, 1], got {self.min_lr_ratio}")
         _at_least("train.patience", self.patience, 0)
         for key in ("early_stop_after", "patience_share"):
             if not 0 <= getattr(self, key) <= 1:
-                raise ConfigError(f"train.{key} must be in [0, 1], got {getattr(self, key)}")
+                raise ConfigError.about(f"train.{key}", f"must be in [0, 1], got {getattr(self, key)}")
         if not self.val_every > 0:
-            raise ConfigError(f"train.val_every must be > 0, got {self.val_every}")
+            raise ConfigError.about("train.val_every", f"must be > 0, got {self.val_every}")
         _at_least("train.val_max_tokens", self.val_max_tokens, 0)
         if len(self.split) != 3 or min(self.split) < 0 or self.split[0] <= 0 or self.split[1] <= 0:
-            raise ConfigError(
-                f"train.split must be three fractions [train, val, test] with train and val > 0, got {self.split}"
-            )
+            raise ConfigError.about(
+                "train.split", f"must be three fractions [train, val, test] with train and val > 0, got {self.split}")
 
 
 @dataclass
@@ -129,26 +128,26 @@ class GenerateConfig:
 
     def __post_init__(self) -> None:
         if not self.prime and not self.prime_files:
-            raise ConfigError("generate.prime needs at least one prime name (or generate.prime_files a file)")
+            raise ConfigError.about("generate.prime", "needs at least one prime name (or generate.prime_files a file)")
         if not self.temperature:
-            raise ConfigError("generate.temperature needs at least one value")
+            raise ConfigError.about("generate.temperature", "needs at least one value")
         for t in self.temperature:
             if not (t >= 0 and math.isfinite(t)):
-                raise ConfigError(f"generate.temperature must be >= 0, got {t}")
+                raise ConfigError.about("generate.temperature", f"must be >= 0, got {t}")
         _at_least("generate.top_k", self.top_k, 0)
         if not 0 < self.top_p <= 1:
-            raise ConfigError(f"generate.top_p must be in (0, 1], got {self.top_p}")
+            raise ConfigError.about("generate.top_p", f"must be in (0, 1], got {self.top_p}")
         if not (self.guidance >= 0 and math.isfinite(self.guidance)):
-            raise ConfigError(f"generate.guidance must be >= 0, got {self.guidance}")
+            raise ConfigError.about("generate.guidance", f"must be >= 0, got {self.guidance}")
         _at_least("generate.num_samples", self.num_samples, 1)
         _at_least("generate.max_length", self.max_length, 1)
         _at_least("generate.prime_bars", self.prime_bars, 0)
         _at_least("generate.prime_file_seconds", self.prime_file_seconds, 0)
         for key in ("seconds", "prime_seconds"):
             if not (getattr(self, key) > 0 and math.isfinite(getattr(self, key))):
-                raise ConfigError(f"generate.{key} must be > 0, got {getattr(self, key)}")
+                raise ConfigError.about(f"generate.{key}", f"must be > 0, got {getattr(self, key)}")
         if not 0 < self.noise_level <= 1:
-            raise ConfigError(f"generate.noise_level must be in (0, 1], got {self.noise_level}")
+            raise ConfigError.about("generate.noise_level", f"must be in (0, 1], got {self.noise_level}")
         _at_least("generate.inject_noise", self.inject_noise, 0)
 
 
@@ -183,12 +182,12 @@ SECTIONS = tuple(CORE_SECTIONS) + tuple(PLUGIN_SECTIONS)
 
 def _at_least(key: str, value: float, low: float) -> None:
     if value < low:
-        raise ConfigError(f"{key} must be >= {low}, got {value}")
+        raise ConfigError.about(key, f"must be >= {low}, got {value}")
 
 
 def _choice(key: str, value: str, choices: tuple[str, ...]) -> None:
     if value not in choices:
-        raise ConfigError(f"{key} must be one of {', '.join(choices)}; got '{value}'{_closest(value, choices)}")
+        raise ConfigError.about(key, f"must be one of {', '.join(choices)}; got '{value}'{_closest(value, choices)}")
 
 
 def _closest(word: str, choices: typing.Iterable[str]) -> str:
@@ -262,7 +261,7 @@ def _coerce(key: str, value: Any, hint: Any) -> Any:
                 return _coerce(key, value, option)
             except ConfigError:
                 continue
-        raise ConfigError(f"{key} has the wrong type: {value!r}")
+        raise ConfigError.about(key, f"has the wrong type: {value!r}")
     if origin is list:
         (item,) = typing.get_args(hint)
         items = value if isinstance(value, list) else [value]
@@ -281,7 +280,7 @@ def _coerce(key: str, value: Any, hint: Any) -> Any:
             return value
     else:
         return value
-    raise ConfigError(f"{key} must be {hint.__name__}, got {value!r}")
+    raise ConfigError.about(key, f"must be {hint.__name__}, got {value!r}")
 
 
 def defaults() -> dict[str, dict[str, Any]]:

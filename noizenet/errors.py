@@ -1,12 +1,26 @@
 """Errors that mean "the user's input is wrong", shown as one line, never a traceback."""
 
+from __future__ import annotations
+
 
 class NoizenetError(Exception):
     """Bad input from a user: the CLI prints the message on one line and exits with 2."""
 
 
 class ConfigError(NoizenetError):
-    """A config file or override names an unknown key, a wrong type or a bad value."""
+    """A config file or override names an unknown key, a wrong type or a bad value.
+    ``keys``: the config keys (``SECTION.KEY``) it is about, where it names them, so
+    that the command line can name the flag a value came from."""
+
+    def __init__(self, message: str, *, keys: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.keys = keys
+
+    @classmethod
+    def about(cls, key: str, problem: str) -> ConfigError:
+        """``KEY PROBLEM``, about ``key``: ``ConfigError.about("model.dropout", "must be
+        in [0, 1), got 1.5")``."""
+        return cls(f"{key} {problem}", keys=(key,))
 
 
 class DataError(NoizenetError):

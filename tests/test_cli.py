@@ -366,6 +366,8 @@ def test_rough_edges_a_flag_is_named_as_typed_and_a_failed_generate_leaves_no_fo
     assert not (tmp_path / "never").exists()
     via_set = cli("run", "--set", "train.optimizer=lamb", "--out", tmp_path / "never")
     assert via_set.exit_code == 2 and via_set.output.startswith("noizenet: error: train.optimizer must be one of")
+    layers = cli("run", "--hidden", "32", "--layers", "0", "--out", tmp_path / "never")  # the flag at fault, of two
+    assert layers.exit_code == 2 and layers.output.startswith("noizenet: error: --layers 0: model.layers must be >= 1")
     run = tmp_path / "run"
     shutil.copytree(trained_run, run)
     before = sorted((run / "generations").iterdir()) if (run / "generations").exists() else []

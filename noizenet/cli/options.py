@@ -6,7 +6,6 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
-import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -225,21 +224,24 @@ FLAGS = {("generate", "prime_files"): "--prime-file", ("generate", "prime_file_s
 
 
 def resolve_naming_flags(raw: dict, registry: Any, named: dict[str, dict], set_values: list[str]) -> Any:
-    """The resolved config; an error about a key the user gave as a flag (and not
-    with --set) names the flag and the value typed: "--optimizer lamb: train.optimizer ..."."""
+    """The resolved config; an error about keys (:attr:`ConfigError.keys`) the user gave
+    as flags (and not with --set) names the flags and the values typed: "--optimizer
+    lamb: train.optimizer ..."."""
     try:
         return configuration.resolve(raw, registry)
     except configuration.ConfigError as error:
-        match = re.match(r"(\w+)\.(\w+)\b", str(error))
-        if match is None or match.group(2) not in named.get(match.group(1), {}):
+        flagged = [(section, key) for section, _, key in (name.partition(".") for name in error.keys)
+                   if key in named.get(section, {}) and not any(text.startswith(f"{section}.{key}=") for text in set_values)]
+        if not flagged:
             raise
-        if any(text.startswith(f"{match.group(1)}.{match.group(2)}=") for text in set_values):
-            raise
-        section, key = match.groups()
-        flag = FLAGS.get((section, key), "--" + key.replace("_", "-"))
-        value = named[section][key]
-        shown = ",".join(map(str, value)) if isinstance(value, list) else value
-        raise configuration.ConfigError(f"{flag} {shown}: {error}") from None
+        shown = ", ".join(f"{FLAGS.get((section, key), '--' + key.replace('_', '-'))} {_typed(named[section][key])}"
+                          for section, key in flagged)
+        raise configuration.ConfigError(f"{shown}: {error}", keys=error.keys) from None
+
+
+def _typed(value: Any) -> Any:
+    """A flag's value as typed: a list comma-joined."""
+    return ",".join(map(str, value)) if isinstance(value, list) else value
 
 
 def warn_inapplicable(representation: Any, *, seconds: float | None, max_length: int | None = None) -> None:

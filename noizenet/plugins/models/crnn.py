@@ -34,11 +34,12 @@ class CrnnConfig:
 
     def __post_init__(self) -> None:
         if self.cell not in CELLS:
-            raise ConfigError(f"model.cell must be one of {', '.join(CELLS)}; got '{self.cell}'")
-        if min(self.channels, self.kernel, self.pooled, self.hidden, self.layers) < 1:
-            raise ConfigError("model.channels, kernel, pooled, hidden and layers must be >= 1")
+            raise ConfigError.about("model.cell", f"must be one of {', '.join(CELLS)}; got '{self.cell}'")
+        for key in ("channels", "kernel", "pooled", "hidden", "layers"):
+            if getattr(self, key) < 1:
+                raise ConfigError.about(f"model.{key}", f"must be >= 1, got {getattr(self, key)}")
         if not 0 <= self.dropout < 1:
-            raise ConfigError(f"model.dropout must be in [0, 1), got {self.dropout}")
+            raise ConfigError.about("model.dropout", f"must be in [0, 1), got {self.dropout}")
 
 
 class Crnn(SequenceModel):

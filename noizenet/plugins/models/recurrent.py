@@ -38,12 +38,13 @@ class RecurrentConfig:
     init: str = "default"  # default | xavier | kaiming
 
     def __post_init__(self) -> None:
-        if self.hidden < 1 or self.layers < 1 or self.embedding < 1:
-            raise ConfigError("model.hidden, model.layers and model.embedding must be >= 1")
+        for key in ("hidden", "layers", "embedding"):
+            if getattr(self, key) < 1:
+                raise ConfigError.about(f"model.{key}", f"must be >= 1, got {getattr(self, key)}")
         if not 0 <= self.dropout < 1:
-            raise ConfigError(f"model.dropout must be in [0, 1), got {self.dropout}")
+            raise ConfigError.about("model.dropout", f"must be in [0, 1), got {self.dropout}")
         if self.init not in INITS:
-            raise ConfigError(f"model.init must be one of {', '.join(INITS)}; got '{self.init}'")
+            raise ConfigError.about("model.init", f"must be one of {', '.join(INITS)}; got '{self.init}'")
 
 
 class RecurrentNet(SequenceModel):

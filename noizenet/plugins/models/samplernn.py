@@ -56,11 +56,14 @@ class SampleRnnConfig:
 
     def __post_init__(self) -> None:
         if not 2 <= self.frame <= 256:
-            raise ConfigError(f"model.frame must be in [2, 256] samples, got {self.frame}")
-        if min(self.frame_hidden, self.frame_layers, self.sample_embedding, self.mlp) < 1:
-            raise ConfigError("model.frame_hidden, model.frame_layers, model.sample_embedding and model.mlp must be >= 1")
-        if not 0 <= self.dropout < 1 or self.sharpen < 0:
-            raise ConfigError("model.dropout must be in [0, 1) and model.sharpen >= 0")
+            raise ConfigError.about("model.frame", f"must be in [2, 256] samples, got {self.frame}")
+        for key in ("frame_hidden", "frame_layers", "sample_embedding", "mlp"):
+            if getattr(self, key) < 1:
+                raise ConfigError.about(f"model.{key}", f"must be >= 1, got {getattr(self, key)}")
+        if not 0 <= self.dropout < 1:
+            raise ConfigError.about("model.dropout", f"must be in [0, 1), got {self.dropout}")
+        if self.sharpen < 0:
+            raise ConfigError.about("model.sharpen", f"must be >= 0, got {self.sharpen}")
 
 
 class TwoTier(SequenceModel):
