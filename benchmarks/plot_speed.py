@@ -3,8 +3,8 @@ of the size a run gives them.
 
 Median seconds of --repeats draws (after one unmeasured draw) of: `heatmap.png`
 (240 steps x 8 units, each step labelled), an audio sample's PNG (2 s prime + 8 s
-continuation at 16 kHz), a piano roll of 1,500 notes, and the loss curves (30
-epochs). Printed beside the figures measured before the change that made each
+continuation at 16 kHz), a piano roll of 1,500 notes, the loss curves (30 epochs)
+and the training-vs-generated statistics (4 panels of 8 to 25 bins, as ABC's). Printed beside the figures measured before the change that made each
 faster (benchmarks/README.md, "Plots"), on the machine named in the result.
 
     .venv/bin/python benchmarks/plot_speed.py [--repeats 5]
@@ -25,7 +25,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).parent))
 from machine import report  # noqa: E402
 
-from noizenet.evaluate.plots import plot_activations, plot_losses  # noqa: E402
+from noizenet.evaluate.plots import plot_activations, plot_distributions, plot_losses  # noqa: E402
 from noizenet.plugins.audio.plots import plot_sample  # noqa: E402
 from noizenet.plugins.midi.notes import END, PITCH, START  # noqa: E402
 from noizenet.plugins.midi.plots import plot_roll  # noqa: E402
@@ -33,7 +33,7 @@ from noizenet.plugins.midi.plots import plot_roll  # noqa: E402
 RATE = 16000
 # At 1f608e1, before the plots were made faster: this script in a worktree of that commit, run just
 # before it ran on main, one session, 2 CPU cores (benchmarks/README.md, "Plots").
-BEFORE_S = {"heatmap": 2.83, "audio_sample": 0.82, "piano_roll": 1.76}
+BEFORE_S = {"heatmap": 2.83, "audio_sample": 0.82, "piano_roll": 1.76, "distributions": 0.73}
 
 
 def figures(folder: Path) -> dict[str, Callable[[], Path]]:
@@ -47,11 +47,15 @@ def figures(folder: Path) -> dict[str, Callable[[], Path]]:
     notes[:, END] = notes[:, START] + rng.choice([0.5, 1.0, 2.0], len(notes))
     notes[:, PITCH] = rng.integers(40, 80, len(notes))
     records = [{"epoch": e, "train_loss": 3 / e, "val_loss": 3.2 / e} for e in range(1, 31)]
+    panels = {f"panel {size}": ([str(i) for i in range(size)], {side: list(rng.dirichlet(np.ones(size)))
+                                                                for side in ("training", "generated")})
+              for size in (12, 25, 8, 13)}  # the ABC statistics' bins
     return {
         "heatmap": lambda: plot_activations(activations, labels, list(range(8)), folder / "heatmap.png"),
         "audio_sample": lambda: plot_sample(audio, 2 * RATE, RATE, folder / "sample.png"),
         "piano_roll": lambda: plot_roll(notes, 202.0, 16.0, folder / "roll.png"),
         "losses": lambda: plot_losses(records, folder / "loss.png", unit="nats/token"),
+        "distributions": lambda: plot_distributions(panels, folder / "statistics.png"),
     }
 
 
