@@ -1,6 +1,8 @@
 """What a researcher runs: `noizenet compare`, music statistics and novelty."""
 
 import json
+import os
+from pathlib import Path
 
 from conftest import TINY
 
@@ -14,10 +16,10 @@ def real_tunes(tunes_file):
 
 def test_music_statistics_tell_real_tunes_from_a_drone(tunes_file):
     tunes = real_tunes(tunes_file)
-    scores = [parse_abc(t)[0] for t in tunes[:20]]
-    drone = [parse_abc("X:1\nM:4/4\nL:1/8\nK:C\n" + "C8|" * 8 + "\n")[0]]
-    alike = abc_metrics.music_statistics(scores[:10], scores[10:])
-    apart = abc_metrics.music_statistics(drone, scores[10:])
+    stats = abc_metrics.statistics_of(tunes[:20])
+    drone = abc_metrics.statistics_of(["X:1\nM:4/4\nL:1/8\nK:C\n" + "C8|" * 8 + "\n"])
+    alike = abc_metrics.music_statistics(stats[:10], stats[10:])
+    apart = abc_metrics.music_statistics(drone, stats[10:])
     for key in ("pitch_class", "interval", "note_length", "pitch_range"):
         assert alike[f"{key}_overlap"] > apart[f"{key}_overlap"], key
         assert alike[f"{key}_kl"] < apart[f"{key}_kl"], key
@@ -66,3 +68,17 @@ def test_abc_runs_report_novelty_and_compare_writes_a_table_and_a_plot(cli, tmp_
 def test_compare_refuses_a_folder_that_is_not_a_run(cli, tmp_path, trained_run):
     result = cli("compare", trained_run, tmp_path)
     assert result.exit_code == 2 and "is not a noizenet run" in result.output
+
+
+def test_the_training_tunes_statistics_are_parsed_once_and_kept_and_a_damaged_copy_is_made_again(tunes_file, monkeypatch):
+    texts = real_tunes(tunes_file)[:12]
+    first = abc_metrics.reference_statistics(texts)
+    assert len(first) == len(abc_metrics.statistics_of(texts)) > 0
+    parsed = []
+    monkeypatch.setattr(abc_metrics, "parse_abc", lambda text: parsed.append(text) or parse_abc(text))
+    again = abc_metrics.reference_statistics(texts)
+    assert not parsed and len(again) == len(first)
+    assert all((a[key] == b[key]).all() for a, b in zip(first, again, strict=True) for key in abc_metrics.FEATURES)
+    for kept in (Path(os.environ["NOIZENET_CACHE"]) / "abc-statistics").glob("*.npz"):
+        kept.write_bytes(b"damaged")
+    assert len(abc_metrics.reference_statistics(texts)) == len(first) and len(parsed) == 12

@@ -12,6 +12,8 @@ appears verbatim in a training tune, and the share of its 8-grams found there.
 
 from __future__ import annotations
 
+import hashlib
+import io
 import re
 import tempfile
 from collections.abc import Sequence
@@ -21,7 +23,8 @@ from typing import Any
 import numpy as np
 
 from noizenet.api import (
-    EvaluationContext, Figure, Metric, MetricResult, Representation, Sample, deferred, hookimpl, plot_distributions,
+    EvaluationContext, Figure, Metric, MetricResult, Representation, Sample, atomic_write_bytes, cache_folder, deferred,
+    hookimpl, plot_distributions,
 )
 from noizenet.plugins.abc.engrave import engrave
 from noizenet.plugins.abc.text import body, parse_abc, sample_midi
@@ -37,6 +40,7 @@ EPSILON = 1e-6
 MIN_NOTES = 8  # a generated tune is valid when music21 finds at least this many notes
 BARS_KEPT = 0.8  # share of a tune's inner bars that must fill the meter asked for
 STATISTICS_TUNES = 100  # training tunes parsed for the music statistics
+STATISTICS_VERSION = 1  # of tune_statistics: raise it when it changes, so that no cached statistics are reused
 FEATURES = ("pitch_class", "interval", "note_length", "pitch_range")
 PITCH_CLASSES = ["C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B"]
 
@@ -62,16 +66,17 @@ def tune_statistics(score: Any) -> dict[str, np.ndarray] | None:
     }
 
 
-def distribution(scores: Sequence[Any]) -> dict[str, np.ndarray]:
-    """Each feature's counts summed over the tunes, normalised to sum to 1."""
-    stats = [s for s in (tune_statistics(score) for score in scores) if s is not None]
+def distribution(stats: Sequence[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """Each feature's counts (:func:`tune_statistics`) summed over the tunes,
+    normalised to sum to 1."""
     if not stats:
         return {}
     return {key: (total := sum(s[key] for s in stats)) / max(total.sum(), EPSILON) for key in stats[0]}
 
 
-def music_statistics(generated: Sequence[Any], training: Sequence[Any]) -> dict[str, Any]:
-    """Overlap and KL divergence per feature between generated and training tunes."""
+def music_statistics(generated: Sequence[dict[str, np.ndarray]], training: Sequence[dict[str, np.ndarray]]) -> dict[str, Any]:
+    """Overlap and KL divergence per feature between generated and training tunes,
+    each given as its :func:`tune_statistics`."""
     gen, train = distribution(generated), distribution(training)
     if not gen or not train:
         return {}
@@ -82,6 +87,31 @@ def music_statistics(generated: Sequence[Any], training: Sequence[Any]) -> dict[
         result[f"{key}_kl"] = round(float(np.sum(p * np.log(p / q))), 4)
     result["histograms"] = {key: {"generated": gen[key].round(4).tolist(), "training": train[key].round(4).tolist()} for key in gen}
     return result
+
+
+def statistics_of(texts: Sequence[str]) -> list[dict[str, np.ndarray]]:
+    """:func:`tune_statistics` of each tune of ``texts`` that parses and has two notes."""
+    scores = (score for score, _ in (parse_abc(text) for text in texts))
+    return [stats for stats in (tune_statistics(score) for score in scores if score is not None) if stats is not None]
+
+
+def reference_statistics(texts: Sequence[str]) -> list[dict[str, np.ndarray]]:
+    """:func:`statistics_of` the training tunes ``texts``, kept in the cache folder
+    under a hash of the texts (and music21's version): a run's later ``generate`` and
+    ``evaluate`` parse no training tune again (music21 takes about 0.1 s a tune)."""
+    key = hashlib.sha1("\0".join([f"v{STATISTICS_VERSION}", music21.__version__, *texts]).encode()).hexdigest()[:24]
+    path = cache_folder("", "abc-statistics") / f"{key}.npz"
+    try:
+        with np.load(path) as saved:
+            return [{feature: saved[feature][i] for feature in FEATURES} for i in range(len(saved[FEATURES[0]]))]
+    except (OSError, KeyError, ValueError):  # not there yet, or damaged: computed again
+        pass
+    stats = statistics_of(texts)
+    if stats:
+        buffer = io.BytesIO()
+        np.savez(buffer, **{feature: np.stack([s[feature] for s in stats]) for feature in FEATURES})
+        atomic_write_bytes(path, buffer.getvalue())
+    return stats
 
 
 def plot_statistics(histograms: dict[str, dict[str, list[float]]], path: Path) -> Path:
@@ -179,9 +209,8 @@ class MusicStatistics(Metric):
     def per_set(self, context: EvaluationContext) -> MetricResult:
         texts = training_texts(context)
         sample = np.random.default_rng(0).permutation(len(texts))[:STATISTICS_TUNES]
-        scores = [score for score, _ in (parse_abc(s.piece.data) for s in context.samples) if score is not None]
-        reference = [score for score, _ in (parse_abc(texts[int(i)]) for i in sample) if score is not None]
-        statistics = music_statistics(scores, reference)
+        reference = reference_statistics([texts[int(i)] for i in sample])
+        statistics = music_statistics(statistics_of([s.piece.data for s in context.samples]), reference)
         if not statistics:
             return MetricResult({})
         histograms = statistics.pop("histograms")
