@@ -9,7 +9,7 @@ docs/writing-plugins.md explains each name.
     from noizenet.api import OutputSpec, Piece, Representation, hookimpl
 """
 
-from noizenet.data.cache import cache_folder
+from noizenet.data.cache import cache_folder, cached_arrays
 from noizenet.data.conditioning import correlation
 from noizenet.data.pool import GaveUp, map_in_order
 from noizenet.deferred import deferred
@@ -53,6 +53,7 @@ __all__ = [
     # writing files (atomic: a temporary file, then os.replace)
     "atomic_write_bytes", "atomic_write_json", "atomic_write_text", "atomic_write_wav",
     # plots, progress, work on all cores, the cache folder, deferred imports, a correlation
-    "GaveUp", "cache_folder", "correlation", "deferred", "map_in_order", "plot_distributions", "plt", "progress_bar",
+    "GaveUp", "cache_folder", "cached_arrays", "correlation", "deferred", "map_in_order", "plot_distributions", "plt",
+    "progress_bar",
     "save_figure",
 ]

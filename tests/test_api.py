@@ -24,7 +24,8 @@ PUBLIC = {
     "ACCURACY_FIGURES", "Categorical", "Continuous", "Draw", "OutputKind", "softmax_draw", "swap_tokens",
     "Figure", "ConfigError", "DataError", "NoizenetError",
     "atomic_write_bytes", "atomic_write_json", "atomic_write_text", "atomic_write_wav",
-    "GaveUp", "cache_folder", "correlation", "deferred", "map_in_order", "plot_distributions", "plt", "progress_bar",
+    "GaveUp", "cache_folder", "cached_arrays", "correlation", "deferred", "map_in_order", "plot_distributions", "plt",
+    "progress_bar",
     "save_figure",
 }
 

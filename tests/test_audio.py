@@ -367,6 +367,16 @@ def test_collapse_is_detected_as_a_constant_and_as_a_repeated_frame():
     assert alive["frechet_generated"] < alive["frechet_white_noise"] < result["frechet_generated"]
 
 
+def test_held_out_audio_is_pitch_tracked_once_and_kept(monkeypatch):
+    clip = melody(3)
+    direct = measures.tonality(clip, RATE)
+    first = measures.recurring_tonality(clip, RATE)
+    monkeypatch.setattr(measures, "tonality", lambda *args: pytest.fail("the kept pitch track was measured again"))
+    for kept in (first, measures.recurring_tonality(clip, RATE)):
+        assert np.array_equal(kept.voiced, direct.voiced) and np.array_equal(kept.midi, direct.midi, equal_nan=True)
+        assert np.array_equal(kept.chroma, direct.chroma) and kept.seconds == direct.seconds == 2.0
+
+
 def test_tonality_hears_notes_in_a_melody_and_none_in_noise():
     real = [melody(s) for s in range(3)]
     prime = melody(9, 1.0)

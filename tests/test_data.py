@@ -4,9 +4,11 @@ import os
 import signal
 import time
 
+import numpy as np
 import pytest
 import torch
 
+from noizenet.data.cache import cached_arrays
 from noizenet.datasets.abc_files import AbcFiles, AbcFilesConfig
 from noizenet.datasets.paths import files_under, read_each
 from noizenet.errors import DataError
@@ -198,6 +200,24 @@ def test_when_no_file_is_read_the_one_line_names_the_file_whose_reading_process_
     with pytest.raises(DataError, match=r"none of its 8 file\(s\) is readable MIDI; given up on: .*00.mid: the "
                                         r"process working on it died .*out of memory\?"):
         list(read_each(files, _die_or_refuse, "MIDI", tmp_path, timeout=30))
+
+
+def test_cached_arrays_are_made_once_per_key_and_made_again_when_the_file_is_damaged(tmp_path, monkeypatch):
+    monkeypatch.setenv("NOIZENET_CACHE", str(tmp_path))
+    made = []
+
+    def make():
+        made.append(1)
+        return {"counts": np.arange(len(made) + 2), "seconds": np.array(1.5)}
+
+    first = cached_arrays("things", b"key 1", make)
+    again = cached_arrays("things", b"key 1", make)
+    assert len(made) == 1 and np.array_equal(again["counts"], first["counts"]) and float(again["seconds"]) == 1.5
+    assert len(cached_arrays("things", b"key 2", make)["counts"]) == 4 and len(made) == 2  # another key: made
+    for kept in (tmp_path / "things").glob("*.npz"):
+        kept.write_bytes(kept.read_bytes()[:40])  # truncated
+    assert len(cached_arrays("things", b"key 1", make)["counts"]) == 5 and len(made) == 3
+    assert len(cached_arrays("things", b"key 1", make)["counts"]) == 5 and len(made) == 3  # kept again
 
 
 def test_a_folder_s_files_are_found_in_path_order_and_linked_folders_not_entered(tmp_path):

@@ -12,8 +12,6 @@ appears verbatim in a training tune, and the share of its 8-grams found there.
 
 from __future__ import annotations
 
-import hashlib
-import io
 import re
 import tempfile
 from collections.abc import Sequence
@@ -23,8 +21,8 @@ from typing import Any
 import numpy as np
 
 from noizenet.api import (
-    EvaluationContext, Figure, Metric, MetricResult, Representation, Sample, atomic_write_bytes, cache_folder, deferred,
-    hookimpl, plot_distributions,
+    EvaluationContext, Figure, Metric, MetricResult, Representation, Sample, cached_arrays, deferred, hookimpl,
+    plot_distributions,
 )
 from noizenet.plugins.abc.engrave import engrave
 from noizenet.plugins.abc.text import body, parse_abc, sample_midi
@@ -99,19 +97,13 @@ def reference_statistics(texts: Sequence[str]) -> list[dict[str, np.ndarray]]:
     """:func:`statistics_of` the training tunes ``texts``, kept in the cache folder
     under a hash of the texts (and music21's version): a run's later ``generate`` and
     ``evaluate`` parse no training tune again (music21 takes about 0.1 s a tune)."""
-    key = hashlib.sha1("\0".join([f"v{STATISTICS_VERSION}", music21.__version__, *texts]).encode()).hexdigest()[:24]
-    path = cache_folder("", "abc-statistics") / f"{key}.npz"
-    try:
-        with np.load(path) as saved:
-            return [{feature: saved[feature][i] for feature in FEATURES} for i in range(len(saved[FEATURES[0]]))]
-    except (OSError, KeyError, ValueError):  # not there yet, or damaged: computed again
-        pass
-    stats = statistics_of(texts)
-    if stats:
-        buffer = io.BytesIO()
-        np.savez(buffer, **{feature: np.stack([s[feature] for s in stats]) for feature in FEATURES})
-        atomic_write_bytes(path, buffer.getvalue())
-    return stats
+    def stacked() -> dict[str, np.ndarray]:
+        stats = statistics_of(texts)
+        return {feature: np.stack([s[feature] for s in stats]) for feature in FEATURES} if stats else {}
+
+    key = "\0".join([f"abc-statistics v{STATISTICS_VERSION}", music21.__version__, *texts]).encode()
+    arrays = cached_arrays("abc-statistics", key, stacked)
+    return [{feature: arrays[feature][i] for feature in FEATURES} for i in range(len(arrays[FEATURES[0]]))] if arrays else []
 
 
 def plot_statistics(histograms: dict[str, dict[str, list[float]]], path: Path) -> Path:

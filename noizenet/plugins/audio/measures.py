@@ -14,7 +14,7 @@ from typing import Any
 import librosa
 import numpy as np
 
-from noizenet.api import deferred
+from noizenet.api import cached_arrays, deferred
 
 linalg = deferred("scipy.linalg")
 
@@ -26,6 +26,7 @@ PITCH_HOP = 512  # samples between pyin frames (32 ms at 16 kHz)
 PITCH_FRAME = 2048  # long enough for a period of the lowest pitch
 LOWEST_HZ, HIGHEST_HZ = 65.0, 2100.0  # C2 to C7
 VOICED_PROBABILITY = 0.1  # pyin's voiced flag alone calls most frames of white noise voiced
+TONALITY_VERSION = 1  # of tonality(): raise it when it changes, so that no cached pitch track is reused
 FRECHET_RIDGE = 1e-6  # added to the feature covariances (features are O(1) to O(100))
 
 
@@ -116,6 +117,20 @@ def tonality(audio: np.ndarray, sample_rate: int) -> Tonality:
     voiced = flag & (probability >= VOICED_PROBABILITY)
     return Tonality(voiced, librosa.hz_to_midi(np.where(voiced, f0, np.nan)), chroma(audio, sample_rate),
                     len(audio) / sample_rate)
+
+
+def recurring_tonality(audio: np.ndarray, sample_rate: int) -> Tonality:
+    """:func:`tonality` of a clip measured again and again (held-out audio, at every
+    ``generate`` and ``evaluate`` of a run), kept in the cache folder under a hash of
+    its samples: pyin is most of an audio evaluation (0.3-0.6 s a 10 s clip)."""
+    def measured() -> dict[str, np.ndarray]:
+        found = tonality(audio, sample_rate)
+        return {"voiced": found.voiced, "midi": found.midi, "chroma": found.chroma, "seconds": np.array(found.seconds)}
+
+    key = b"".join([f"tonality v{TONALITY_VERSION} librosa {librosa.__version__} {sample_rate} Hz ".encode(),
+                    np.ascontiguousarray(audio, dtype=np.float32).tobytes()])
+    kept = cached_arrays("tonality", key, measured)
+    return Tonality(kept["voiced"], kept["midi"], kept["chroma"], float(kept["seconds"]))
 
 
 def chroma(audio: np.ndarray, sample_rate: int) -> np.ndarray:

@@ -193,7 +193,8 @@ class TonalityMetric(Metric):
         figures: dict[str, Any] = {}
         per_sample = []
         for group, audio in clips.items():
-            tonal = [measures.tonality(clip, rate) for clip in audio if len(clip)]
+            measure = measures.recurring_tonality if group == "real" else measures.tonality
+            tonal = [measure(clip, rate) for clip in audio if len(clip)]
             seconds = sum(t.seconds for t in tonal)
             figures[f"voiced_share_{group}"] = _weighted(tonal, lambda t: t.voiced_share)
             figures[f"chroma_entropy_{group}"] = finite_mean(t.chroma_entropy for t in tonal if t.chroma_entropy is not None)
