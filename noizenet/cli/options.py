@@ -166,12 +166,11 @@ class GenerationOptions:
 
 NO_GENERATION_FLAGS = GenerationOptions()  # a command's default: it is always called with what was given
 
-# Each flag of GenerationOptions: its option (type and help) and its default, in --help order.
-GENERATION_FLAGS: dict[str, tuple[Any, Any]] = {
-    "temperature": (Temperature, []), "top_k": (TopK, None), "top_p": (TopP, None), "guidance": (Guidance, None),
-    "num_samples": (NumSamples, None), "prime": (PrimeOpt, []), "prime_file": (PrimeFile, []),
-    "prime_bars": (PrimeBars, None), "prime_seconds": (PrimeSeconds, None), "seconds": (Seconds, None),
-    "inject_noise": (InjectNoise, None), "meter": (Meter, None), "key": (Key, None), "unit": (Unit, None),
+# Each flag of GenerationOptions, in --help order: its option (name, type and help).
+GENERATION_FLAGS: dict[str, Any] = {
+    "temperature": Temperature, "top_k": TopK, "top_p": TopP, "guidance": Guidance, "num_samples": NumSamples,
+    "prime": PrimeOpt, "prime_file": PrimeFile, "prime_bars": PrimeBars, "prime_seconds": PrimeSeconds,
+    "seconds": Seconds, "inject_noise": InjectNoise, "meter": Meter, "key": Key, "unit": Unit,
 }
 
 
@@ -183,8 +182,8 @@ def with_generation_options(command: Callable[..., None]) -> Callable[..., None]
     parameters: list[inspect.Parameter] = []
     for parameter in signature.parameters.values():
         if parameter.name == "generation":
-            parameters += [inspect.Parameter(name, parameter.kind, default=default, annotation=option)
-                           for name, (option, default) in GENERATION_FLAGS.items()]
+            parameters += [inspect.Parameter(name, parameter.kind, default=getattr(NO_GENERATION_FLAGS, name),
+                                             annotation=option) for name, option in GENERATION_FLAGS.items()]
         else:
             parameters.append(parameter)
 
