@@ -46,7 +46,7 @@ from corpora import AUDIO_SECONDS, make_folder  # noqa: E402
 from machine import report  # noqa: E402
 
 from noizenet.plugins.abc.transpose import transpose_tune  # noqa: E402
-from noizenet.plugins.midi.notes import read_midi, roll_from_notes, write_notes_midi  # noqa: E402
+from noizenet.plugins.midi.notes import DRUMS, PROGRAM, read_midi, roll_from_notes, write_notes_midi  # noqa: E402
 
 # corpus: (the files it is made of, how many at 1x (audio: 15 s each) from O'Neill's 1850 tunes, representation)
 CORPORA = {"abc": ("abc", 400, "abc"), "midi": ("midi", 100, "midi"), "pianoroll": ("midi", 100, "pianoroll"),
@@ -68,7 +68,8 @@ def scaled_folder(kind: str, base: Path, scale: int, out: Path) -> Path:
                 target.write_text(transpose_tune(text, SHIFTS[copy % len(SHIFTS)]) or text + f"\n% copy {copy}\n")
             elif kind == "midi":
                 notes = read_midi(file)
-                notes[:, 2] = np.clip(notes[:, 2] + SHIFTS[copy % len(SHIFTS)], 0, 127)
+                tuned = notes[:, PROGRAM] != DRUMS  # the drums stay
+                notes[tuned, 2] = np.clip(notes[tuned, 2] + SHIFTS[copy % len(SHIFTS)], 0, 127)
                 write_notes_midi(notes, target)
             else:
                 audio, rate = sf.read(file, dtype="float32")

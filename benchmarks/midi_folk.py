@@ -9,7 +9,10 @@ continuations beside the training pieces', and how many samples open in music21
 and pretty_midi and have chords under a melody (two or more notes sounding in at
 least half of their sounding sixteenths).
 
-    .venv/bin/python benchmarks/midi_folk.py [--tunes 300] [--minutes 3] [--model lstm] [--keep DIR]
+    .venv/bin/python benchmarks/midi_folk.py [--tunes 300] [--minutes 3] [--steps N] [--model lstm] [--keep DIR]
+
+``--steps N`` trains exactly N steps (the minutes then only bound the run), so that
+two versions of the code compare alike on a busy machine.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ from machine import report  # noqa: E402
 from noizenet.datasets.abc_files import read_text  # noqa: E402
 from noizenet.plugins.abc.text import parse_abc, split_tunes  # noqa: E402
 from noizenet.plugins.midi.metrics import MEASURES  # noqa: E402
-from noizenet.plugins.midi.notes import read_midi, roll_from_notes, notes_from_score, write_notes_midi  # noqa: E402
+from noizenet.plugins.midi.notes import notes_array, notes_from_score, read_midi, roll_from_notes, write_notes_midi  # noqa: E402
 from noizenet.plugins.synthesis import quiet_music21  # noqa: E402
 
 CORPUS = Path(music21.__file__).parent / "corpus"
@@ -63,7 +66,7 @@ def write_folk_midi(folder: Path, tunes: int) -> tuple[int, int]:
 
 
 def bar_chords(score: music21.stream.Score) -> np.ndarray:
-    """``(N, 4)`` notes: one block triad per bar of the melody, in the octave below
+    """Piano notes ``(N, 5)``: one block triad per bar of the melody, in the octave below
     middle C: of the key's seven triads, the one whose pitch classes the bar's
     notes hold longest (ties: I, V, IV, vi, ii, iii before vii)."""
     key = score.analyze("key")
@@ -82,7 +85,7 @@ def bar_chords(score: music21.stream.Score) -> np.ndarray:
         end = start + float(measure.duration.quarterLength)
         root = 48 + scale[best]
         rows += [(start, end, root + (scale[(best + k) % 7] - scale[best]) % 12, 70) for k in (0, 2, 4)]
-    return np.asarray(rows, dtype=np.float64).reshape(-1, 4)
+    return notes_array(rows)
 
 
 def chords_under_melody(path: Path) -> bool:
@@ -109,6 +112,7 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=3.0)
     parser.add_argument("--model", default="lstm")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--steps", type=int, default=0, help="train exactly this many steps (0: the minutes decide)")
     parser.add_argument("--keep", type=Path, help="keep the MIDI folder and the run here")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:
@@ -118,7 +122,8 @@ def main() -> None:
         count, symbols = write_folk_midi(data, args.tunes)
         print(f"{count} corpus tunes written as MIDI with chords to {data} ({symbols} play their own chord symbols)")
         subprocess.run([sys.executable, "-m", "noizenet", "run", "--repr", "midi", "--model", args.model, "--data", str(data),
-                        "--max-minutes", str(args.minutes), "--seed", str(args.seed), "--out", str(out), "--overwrite", "-q"],
+                        "--max-minutes", str(args.minutes), "--seed", str(args.seed), "--out", str(out), "--overwrite", "-q",
+                        "--set", f"train.max_steps={args.steps}"],
                        check=True)
         metrics = json.loads((out / "metrics.json").read_text())
         samples = sorted((out / "samples").glob("*.mid"))
@@ -131,7 +136,7 @@ def main() -> None:
         shown = [fmt.format(v) if v is not None else "-" for v in (generated, training)]
         print(f"{label + (f' ({unit})' if unit else ''):52} {shown[0]:>13} {shown[1]:>9}")
     print(f"samples that open in music21 and pretty_midi: {opened}/{len(samples)}; with chords under the melody: {chorded}/{len(samples)}")
-    report("midi_folk", {"tunes": count, "model": args.model, "minutes": args.minutes, "seed": args.seed,
+    report("midi_folk", {"tunes": count, "model": args.model, "minutes": args.minutes, "steps": args.steps, "seed": args.seed,
                          "test_loss": metrics["test_loss"], "opened": opened, "chords_under_melody": chorded,
                          "samples": len(samples), **{k: metrics[k] for k in metrics if k.endswith(("_generated", "_training"))}})
 

@@ -42,7 +42,7 @@ def figures(folder: Path) -> dict[str, Callable[[], Path]]:
     activations = np.tanh(rng.normal(size=(240, 8)))
     labels = list("X:1|T:tune|M:6/8|K:G|GAB c2d|" * 10)[:240]
     audio = (0.3 * np.sin(2 * np.pi * 440 * np.arange(10 * RATE) / RATE)).astype(np.float32)
-    notes = np.zeros((1500, 4))
+    notes = np.zeros((1500, 5))  # start, end, pitch, velocity, program (piano)
     notes[:, START] = np.sort(rng.uniform(0, 200, len(notes)))
     notes[:, END] = notes[:, START] + rng.choice([0.5, 1.0, 2.0], len(notes))
     notes[:, PITCH] = rng.integers(40, 80, len(notes))

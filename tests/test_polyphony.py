@@ -4,6 +4,7 @@ MIDI tokens, the MIDI, chorale and .mat datasets, polyphonic measures, whole run
 import json
 import logging
 
+import mido
 import music21
 import numpy as np
 import pretty_midi
@@ -17,11 +18,12 @@ from noizenet.datasets import midi_files
 from noizenet.datasets.midi_files import BachChorales, BachChoralesConfig, MidiFiles, MidiFilesConfig, PianorollMat, PianorollMatConfig
 from noizenet.errors import DataError
 from noizenet.generate.generator import generate
-from noizenet.plugin.interfaces import Piece
+from noizenet.plugin.interfaces import EvaluationContext, Piece, Sample
 from noizenet.plugins.midi.multilabel import MultiLabel
+from noizenet.plugins.midi.instruments import Instruments
 from noizenet.plugins.midi.metrics import measures
 from noizenet.plugins.midi.nade import NadeKeys
-from noizenet.plugins.midi.notes import KEYS, LOWEST, notes_array, notes_from_roll, notes_piece, read_midi, roll_from_notes, write_notes_midi
+from noizenet.plugins.midi.notes import DRUMS, KEYS, LOWEST, notes_array, notes_from_roll, notes_piece, read_midi, roll_from_notes, write_notes_midi
 from noizenet.plugins.midi.pianoroll import PianorollConfig, PianorollRepresentation, frequency_baseline
 from noizenet.plugins.midi.tokens import MidiConfig, MidiRepresentation
 from noizenet.data.splits import split_pieces
@@ -36,6 +38,22 @@ def progression(bars: int, shift: int = 0) -> np.ndarray:
         chord = CHORDS[bar % len(CHORDS)]
         rows += [(4 * bar, 4 * bar + 4, p + shift - 12, 70) for p in chord]
         rows += [(4 * bar + q, 4 * bar + q + 1, chord[q % 3] + shift + 12, 90) for q in range(4)]
+    return notes_array(rows)
+
+
+def band(bars: int, shift: int = 0) -> np.ndarray:
+    """The progression on three instruments (strings' chords, a flute's melody, an
+    electric bass on the roots) over a rock beat (kick, snare, eighth-note hi-hats)."""
+    rows = []
+    for note in progression(bars, shift):
+        part = 48 if note[1] - note[0] == 4 else 73
+        rows.append((*note[:4], part))
+        if part == 48 and note[2] % 12 == (CHORDS[int(note[0]) // 4 % len(CHORDS)][0] + shift) % 12:
+            rows.append((note[0], note[1], note[2] - 12, 100, 33))
+    for eighth in range(8 * bars):
+        rows.append((eighth / 2, eighth / 2 + 0.25, 42, 60, DRUMS))
+        if eighth % 2 == 0:
+            rows.append((eighth / 2, eighth / 2 + 0.25, 36 if eighth % 4 == 0 else 38, 100, DRUMS))
     return notes_array(rows)
 
 
@@ -114,50 +132,96 @@ def test_midi_files_round_trip_and_open_in_music21(tmp_path):
     notes = progression(2)
     path = write_notes_midi(notes, tmp_path / "p.mid")
     back = read_midi(path)
-    assert np.allclose(back[:, :3], notes[:, :3], atol=1e-3) and np.array_equal(back[:, 3], notes[:, 3])
+    assert np.allclose(back[:, :3], notes[:, :3], atol=1e-3) and np.array_equal(back[:, 3:], notes[:, 3:])
     score = music21.converter.parse(path)
     assert max(len(c.pitches) for c in score.chordify().flatten().getElementsByClass("Chord")) >= 4
 
 
+def test_multitrack_midi_keeps_each_instrument_and_the_drums(tmp_path):
+    notes = band(2)
+    path = write_notes_midi(notes, tmp_path / "band.mid")
+    back = read_midi(path)
+    assert np.allclose(back[:, :3], notes[:, :3], atol=1e-3) and np.array_equal(back[:, 3:], notes[:, 3:])
+    tracks = {(i.program, i.is_drum, i.name) for i in pretty_midi.PrettyMIDI(str(path)).instruments}
+    assert tracks == {(48, False, "String Ensemble 1"), (73, False, "Flute"), (33, False, "Electric Bass (finger)"),
+                      (0, True, "Drums")}
+
+
+def test_a_format_0_file_is_read_by_channel_and_a_drum_only_file_is_read(tmp_path):
+    events = mido.MidiTrack([
+        mido.Message("program_change", program=33, channel=1, time=0),
+        mido.Message("note_on", note=40, velocity=80, channel=1, time=0),
+        mido.Message("note_on", note=36, velocity=90, channel=9, time=0),
+        mido.Message("note_off", note=40, channel=1, time=480),
+        mido.Message("note_off", note=36, channel=9, time=0),
+        mido.Message("note_on", note=60, velocity=70, channel=0, time=0),
+        mido.Message("note_off", note=60, channel=0, time=480),
+    ])
+    mido.MidiFile(type=0, tracks=[events], ticks_per_beat=480).save(tmp_path / "zero.mid")
+    assert read_midi(tmp_path / "zero.mid").tolist() == [[0, 1, 36, 90, DRUMS], [0, 1, 40, 80, 33], [1, 2, 60, 70, 0]]
+    write_notes_midi(band(1)[band(1)[:, 4] == DRUMS], tmp_path / "drums.mid")
+    (piece,) = MidiFiles(MidiFilesConfig(), tmp_path / "drums.mid").pieces()
+    assert set(piece.data[:, 4]) == {DRUMS}
+
+
 def test_midi_tokens_round_trip_chords_and_melody():
     rep = MidiRepresentation(MidiConfig())
-    piece = notes_piece("p", progression(4), 20.0)  # a bar of silence at the end
+    piece = notes_piece("p", progression(4), 20.0)
     tokens = rep.encode(piece)
-    assert tokens[0] == 0 and tokens[-1] == 1 and tokens.max() < rep.spec.size
+    assert tokens[0] == rep.spec.start and tokens[-1] == rep.spec.stop and tokens.max() < rep.spec.size
+    assert [rep.tokenizer[int(t)] for t in tokens].count("Program_0") == 1  # an instrument is named where it changes
     notes, quarters = rep.decode_notes(tokens)
-    assert quarters == 20.0
-    assert np.allclose(notes[:, :3], piece.data[:, :3])
+    assert quarters == 16.0
+    assert np.allclose(notes[:, :3], piece.data[:, :3]) and (notes[:, 4] == 0).all()
     assert np.abs(notes[:, 3] - piece.data[:, 3]).max() <= 127 / 8  # velocities, binned
+
+
+@pytest.mark.parametrize("instruments, drums, programs", [
+    ("all", True, {33, 48, 73, DRUMS}),
+    ("families", True, {32, 48, 72, DRUMS}),  # each program becomes its family's first
+    ("piano", True, {0, DRUMS}),
+    ("all", False, {33, 48, 73}),
+])
+def test_midi_tokens_keep_the_instruments_and_drums_asked_for(instruments, drums, programs):
+    rep = MidiRepresentation(MidiConfig(instruments=instruments, drums=drums))
+    original = band(4)
+    notes, _ = rep.decode_notes(rep.encode(notes_piece("band", original)))
+    assert set(notes[:, 4].astype(int)) == programs
+    kept = original if drums else original[original[:, 4] != DRUMS]
+    assert np.allclose(notes[:, [0, 2]], kept[:, [0, 2]])  # every note at its time and pitch
+    assert rep.spec.size < MidiRepresentation(MidiConfig()).spec.size or (instruments, drums) == ("all", True)
 
 
 def test_midi_generation_keeps_the_order_encode_writes():
     """Every token of an encoded piece is allowed by the event order; a model that
-    draws at random under it writes well-formed notes, chords lowest first."""
+    draws at random under it writes well-formed notes: an instrument, then its pitch
+    (a drum's for the drums), velocity and duration; an instrument's chords lowest first."""
     rep = MidiRepresentation(MidiConfig())
     rule = rep.token_rule()
-    for token in rep.encode(notes_piece("p", progression(4), 20.0)).tolist():
-        allowed = rule.allowed()
-        assert allowed[token] or token == 0, token
+    for token in rep.encode(notes_piece("p", band(4))).tolist()[1:]:
+        assert rule.allowed()[token], rep.tokenizer[token]
         rule.feed(token)
-    v = rep.vocabulary
-    rows = [torch.tensor([0])] * 3
-    drawn = generate(Uniform(v.size), rep.spec, rows, [1.0] * 3, max_length=200, seed=0, device=torch.device("cpu"),
-                     rules=[rep.token_rule() for _ in rows]).sequences
+    rows = [torch.tensor([rep.spec.start])] * 3
+    drawn = generate(Uniform(rep.spec.size), rep.spec, rows, [1.0] * 3, max_length=300, seed=0,
+                     device=torch.device("cpu"), rules=[rep.token_rule() for _ in rows]).sequences
     for tokens in drawn:
-        events = tokens[1:].tolist()
-        if 1 in events:
-            events = events[: events.index(1)]
-        kinds = ["p" if v.pitch <= t < v.velocity else "v" if v.velocity <= t < v.duration else "d" if t >= v.duration
-                 else "s" for t in events]
-        assert "".join(kinds).replace("pvd", "").replace("s", "") == "", kinds
-        pitches_per_onset, current = [], []
-        for t in events:
-            if v.shift <= t < v.pitch:
-                pitches_per_onset.append(current)
-                current = []
-            elif v.pitch <= t < v.velocity:
-                current.append(t)
-        assert all(p == sorted(set(p)) for p in [*pitches_per_onset, current])
+        names = [rep.tokenizer[t] for t in tokens[1:].tolist()]
+        names = names[: names.index("EOS_None")] if "EOS_None" in names else names
+        kinds = "".join({"Program": "i", "Pitch": "p", "PitchDrum": "p", "Velocity": "v", "Duration": "d",
+                         "TimeShift": "s"}[name.split("_")[0]] for name in names).rstrip("ipv")  # a note cut short
+        assert kinds.replace("pvd", "").replace("i", "").replace("s", "") == "", kinds
+        assert all(before.startswith("Program_-1") == after.startswith("PitchDrum")
+                   for before, after in zip(names, names[1:]) if before.startswith("Program"))
+        runs, run = [], []  # the pitches of each instrument's notes at one time
+        for name in names:
+            if name.startswith(("TimeShift", "Program")):
+                runs.append(run)
+                run = []
+            elif name.startswith("Pitch"):
+                run.append(int(name.split("_")[1]))
+        assert all(r == sorted(set(r)) for r in [*runs, run])
+        notes, _ = rep.decode_notes(tokens)
+        assert len(notes) == kinds.count("pvd")
 
 
 class Uniform(torch.nn.Module):
@@ -212,6 +276,14 @@ def test_transposition_keeps_pieces_on_the_piano():
     low = notes_piece("low", notes_array([(0, 1, LOWEST + 2, 80)]))
     moved = rep.augment([notes_piece("p", progression(2)), low])
     assert [p.id for p in moved] == ["p~-5", "p~+5", "low~+5"]
+
+
+def test_transposition_moves_the_pitched_instruments_and_leaves_the_drums():
+    original = band(2)
+    (up,) = MidiRepresentation(MidiConfig(transpose=[2])).augment([notes_piece("band", original)])
+    drums = original[:, 4] == DRUMS
+    assert np.array_equal(up.data[drums], original[drums])
+    assert np.array_equal(up.data[~drums, 2], original[~drums, 2] + 2)
 
 
 # -- datasets -------------------------------------------------------------------------
@@ -274,10 +346,30 @@ def test_all_bach_chorales_come_once_each(tmp_path, monkeypatch):
 
 # -- measures -------------------------------------------------------------------------
 def test_polyphonic_measures_of_a_held_chord_and_a_rest():
-    notes = notes_array([(0, 4, 60, 80), (0, 4, 64, 80), (0, 4, 67, 80)])
-    found = measures(notes, 8.0)
+    notes = notes_array([(0, 4, 60, 80), (0, 4, 64, 80), (0, 4, 67, 80), (5, 6, 38, 80, DRUMS)])
+    found = measures(notes, 8.0)  # the drum is not a pitch
     assert found["polyphony"] == 3 and found["empty_frames"] == 0.5 and found["note_length"] == 4
     assert found["scale_consistency"] == 1.0 and found["pitch_class_entropy"] == pytest.approx(np.log2(3))
+
+
+def test_instrument_measures_against_held_out_pieces(tmp_path):
+    held_out = [notes_piece("real", band(4))]
+    strays = notes_array([(0, 1, 100, 80, 33), (0, 1, 60, 80, 12), (1, 2, 37, 80, 33)])  # too high, unknown, fine
+    samples = [Sample("s", "song", 1.0, torch.zeros(1), 0, piece=notes_piece("g", strays)),
+               Sample("t", "song", 1.0, torch.zeros(1), 0, piece=notes_piece("h", band(1)))]
+    context = EvaluationContext(MidiRepresentation(MidiConfig()), samples, [], held_out, tmp_path)
+    result = Instruments().per_set(context)
+    figures = result.figures
+    assert figures["instruments_held_out"] == 4 and figures["with_drums_held_out"] == 1.0
+    assert figures["instruments_generated"] == 3 and figures["with_drums_generated"] == 0.5  # median of 2 and 4
+    pitched = band(1)[band(1)[:, 4] != DRUMS]
+    assert figures["in_range_generated"] == pytest.approx((1 + len(pitched)) / (3 + len(pitched)))
+    assert figures["drum_share_held_out"] == pytest.approx(np.mean(band(4)[:, 4] == DRUMS))
+    table = result.details["per_instrument"]["held_out"]
+    assert table["Electric Bass (finger)"]["lowest"] == band(4)[band(4)[:, 4] == 33, 2].min()
+    assert (tmp_path / result.plots["Instruments"]).stat().st_size > 0
+    assert Instruments().per_sample(samples[1], context.representation)["programs"] == [
+        "Electric Bass (finger)", "String Ensemble 1", "Flute", "Drums"]
 
 
 # -- whole runs -----------------------------------------------------------------------
@@ -316,25 +408,29 @@ def test_midi_run_on_a_folder_writes_polyphonic_midi_and_continues_a_midi_file(c
     data = tmp_path / "tunes"
     data.mkdir()
     for i in range(8):
-        write_notes_midi(progression(6, shift=i % 4), data / f"tune{i}.mid")
+        write_notes_midi(band(6, shift=i % 4), data / f"tune{i}.mid")
     out = tmp_path / "run"
     result = cli("run", "--repr", "midi", "--model", "lstm", "--data", data, "--out", out, *TINY_ANY_REPR,
                  "--set", "generate.max_length=200")
     assert result.exit_code == 0, result.output
     for path in sorted((out / "samples").glob("*.mid")):
-        assert pretty_midi.PrettyMIDI(str(path)).instruments  # opens in pretty_midi
+        tracks = pretty_midi.PrettyMIDI(str(path)).instruments  # opens in pretty_midi
         music21.converter.parse(path)
+        if path.stem.startswith("song"):  # the prime's instruments, each on its own track, the drums on theirs
+            assert {33, 48, 73} <= {t.program for t in tracks if not t.is_drum} and any(t.is_drum for t in tracks)
     rows = json.loads((out / "samples" / "samples.json").read_text())["samples"]
-    assert all("polyphony" in row for row in rows)
+    assert all("polyphony" in row and "instruments" in row for row in rows)
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["instruments_held_out"] == 4 and (out / "instruments.png").exists()
     mine = tmp_path / "mine.mid"
-    write_notes_midi(progression(4, shift=2), mine)
+    write_notes_midi(band(4, shift=2), mine)
     again = cli("generate", out, "--prime-file", mine, "-n", "1", "-q")
     assert again.exit_code == 0, again.output
     generated = read_midi(next(latest_generation(out).glob("*mine*.mid")))
-    whole = progression(4, shift=2)  # every note of the file primes the sample
-    assert all(np.isclose(generated[:, :3], row[:3]).all(axis=1).any() for row in whole)
+    whole = band(4, shift=2)  # every note of the file primes the sample, on its instrument
+    assert all(np.isclose(generated[:, [0, 1, 2, 4]], row[[0, 1, 2, 4]]).all(axis=1).any() for row in whole)
     (sample,) = json.loads((latest_generation(out) / "samples.json").read_text())["samples"]
     cut = cli("generate", out, "--prime-file", mine, "--prime-bars", "1", "-n", "1", "-q")
     assert cut.exit_code == 0, cut.output
     (first_bar,) = json.loads((latest_generation(out) / "samples.json").read_text())["samples"]
-    assert 0 < first_bar["prime_steps"] < sample["prime_steps"] / 3  # 6 notes of 24
+    assert 0 < first_bar["prime_steps"] < sample["prime_steps"] / 3  # a bar of 4

@@ -2,7 +2,8 @@
 chorales bundled with music21, and piano-roll ``.mat`` files with their own split.
 
 Each yields ``"notes"`` pieces (:mod:`noizenet.plugins.midi.notes`): a float
-array ``(N, 4)`` of start and end in quarter notes, MIDI pitch and velocity.
+array ``(N, 5)`` of start and end in quarter notes, MIDI pitch, velocity and
+instrument (General MIDI program, or drums).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ music21 = deferred("music21")
 scipy_io = deferred("scipy.io")
 
 MIDI_SUFFIXES = (".mid", ".midi")
-CHORALES_VERSION = 1  # bump when reading the chorales changes, so that an old cache is not reused
+CHORALES_VERSION = 2  # bump when reading the chorales changes, so that an old cache is not reused
 MAT_SPLITS = {"traindata": "train", "validdata": "validation", "testdata": "test"}
 
 
@@ -30,10 +31,10 @@ def midi_piece(path: Path, piece_id: str, **meta: str) -> Piece:
     """The notes of one MIDI file; raises DataError, naming it, when it is not readable MIDI."""
     try:
         notes = read_midi(path)
-    except Exception as error:  # mido and pretty_midi raise many kinds for a broken file
+    except Exception as error:  # symusic raises RuntimeError for a broken file, the OS others
         raise not_readable(path, "not readable MIDI", error) from None
     if len(notes) == 0:
-        raise DataError(f"{path}: no pitched notes")
+        raise DataError(f"{path}: no notes")
     return notes_piece(piece_id, notes, **{"source": str(path), **meta})
 
 
@@ -43,8 +44,9 @@ class MidiFilesConfig:
 
 
 class MidiFiles(Dataset):
-    """A MIDI file, or every MIDI file under a folder (recursively); all pitched
-    tracks of a file make one piece. Unreadable files are skipped with a warning."""
+    """A MIDI file, or every MIDI file under a folder (recursively); all tracks of a
+    file, drums included, make one piece, each note keeping its instrument.
+    Unreadable files and files without notes are skipped with a warning."""
 
     name = "midi-files"
     Config = MidiFilesConfig

@@ -69,14 +69,15 @@ def plot_activations(activations: np.ndarray, labels: list[str], units: list[int
 
 
 def plot_distributions(panels: dict[str, tuple[list[str], dict[str, list[float]]]], path: Path) -> Path:
-    """One bar chart per panel, training and generated side by side: ``panels`` maps
-    a title to (bin labels, {"training": shares, "generated": shares})."""
+    """One bar chart per panel, two series side by side: ``panels`` maps a title to
+    (bin labels, {series name: shares}), e.g. {"training": ..., "generated": ...};
+    the first panel's legend names the series."""
     rows = math.ceil(len(panels) / 2)
     fig, axes = plt.subplots(rows, 2, figsize=(12, 3.5 * rows), squeeze=False)
     for ax, (title, (labels, values)) in zip(axes.flat, panels.items()):
         x = np.arange(len(labels))
-        ax.bar(x - 0.2, values["training"], width=0.4, label="training")
-        ax.bar(x + 0.2, values["generated"], width=0.4, label="generated")
+        for offset, (series, shares) in zip((-0.2, 0.2), values.items()):
+            ax.bar(x + offset, shares, width=0.4, label=series)
         ax.set_xticks(x, labels, fontsize=7)
         ax.set_title(title)
     for ax in axes.flat[len(panels):]:

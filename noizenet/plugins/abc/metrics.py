@@ -83,7 +83,7 @@ def music_statistics(generated: Sequence[dict[str, np.ndarray]], training: Seque
         p, q = gen[key] + EPSILON, train[key] + EPSILON
         result[f"{key}_overlap"] = round(float(np.minimum(gen[key], train[key]).sum()), 4)
         result[f"{key}_kl"] = round(float(np.sum(p * np.log(p / q))), 4)
-    result["histograms"] = {key: {"generated": gen[key].round(4).tolist(), "training": train[key].round(4).tolist()} for key in gen}
+    result["histograms"] = {key: {"training": train[key].round(4).tolist(), "generated": gen[key].round(4).tolist()} for key in gen}
     return result
 
 

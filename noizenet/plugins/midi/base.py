@@ -1,7 +1,8 @@
 """What the polyphonic symbolic representations share: they encode and decode
 ``"notes"`` pieces (:mod:`noizenet.plugins.midi.notes`), read MIDI folders, the
-bundled Bach chorales and ``.mat`` piano rolls, transpose the training pieces, and
-write every sample as ``.mid``, ``.wav`` and a piano-roll ``.png``."""
+bundled Bach chorales and ``.mat`` piano rolls, transpose the training pieces (drums
+stay), and write every sample as ``.mid`` (a track per instrument), ``.wav`` and a
+piano-roll ``.png``."""
 
 from __future__ import annotations
 
@@ -14,7 +15,9 @@ import numpy as np
 import torch
 
 from noizenet.api import DataError, Piece, PrimeContext, Representation
-from noizenet.plugins.midi.notes import END, KEYS, LOWEST, PITCH, START, notes_array, notes_piece, write_notes_midi
+from noizenet.plugins.midi.notes import (
+    COLUMNS, DRUMS, END, KEYS, LOWEST, PITCH, PROGRAM, START, notes_array, notes_piece, write_notes_midi,
+)
 from noizenet.plugins.midi.plots import plot_roll
 from noizenet.plugins.synthesis import render_midi
 
@@ -43,20 +46,20 @@ class NotesRepresentation(Representation):
 
     @abstractmethod
     def encode_notes(self, notes: np.ndarray, quarters: float, *, whole: bool) -> torch.Tensor:
-        """``notes`` ``(N, 4)`` lasting ``quarters`` quarter notes, encoded; ``whole``:
+        """``notes`` ``(N, 5)`` lasting ``quarters`` quarter notes, encoded; ``whole``:
         a complete piece (with its end marker where the encoding has one), not an opening."""
 
     @abstractmethod
     def decode_notes(self, encoded: torch.Tensor) -> tuple[np.ndarray, float]:
-        """(notes ``(N, 4)``, length in quarter notes) of encoded steps."""
+        """(notes ``(N, 5)``, length in quarter notes) of encoded steps."""
 
     def fit(self, pieces: Sequence[Piece]) -> None:
         """Nothing to learn: the vocabulary or keys are fixed."""
 
     def encode(self, piece: Piece) -> torch.Tensor:
-        if not isinstance(piece.data, np.ndarray) or piece.data.ndim != 2 or piece.data.shape[1] != 4:
+        if not isinstance(piece.data, np.ndarray) or piece.data.ndim != 2 or piece.data.shape[1] != COLUMNS:
             raise DataError(f"representation '{self.name}' reads notes (MIDI, .mat piano rolls, the chorales); "
-                            f"piece '{piece.id}' is {type(piece.data).__name__}")
+                            f"piece '{piece.id}' is {type(piece.data).__name__} {getattr(piece.data, 'shape', '')}")
         return self.encode_notes(piece.data, piece.meta["quarters"], whole=True)
 
     def decode(self, encoded: torch.Tensor, *, prime_steps: int = 0) -> Piece:
@@ -95,19 +98,21 @@ class NotesRepresentation(Representation):
         return self.encode_notes(notes, float(len(pitches)), whole=False)
 
     def augment(self, pieces: Sequence[Piece]) -> list[Piece]:
-        """Each piece moved by every shift of ``config.transpose`` that keeps it on the piano."""
+        """Each piece moved by every shift of ``config.transpose`` that keeps it on the
+        piano; its drums stay as they are."""
         extra = []
         for piece in pieces:
-            pitches = piece.data[:, PITCH]
+            tuned = piece.data[:, PROGRAM] != DRUMS
+            pitches = piece.data[tuned, PITCH]
             for semitones in self.config.transpose:
                 if semitones and len(pitches) and LOWEST <= pitches.min() + semitones and pitches.max() + semitones < LOWEST + KEYS:
                     moved = piece.data.copy()
-                    moved[:, PITCH] += semitones
+                    moved[tuned, PITCH] += semitones
                     extra.append(Piece(f"{piece.id}~{semitones:+d}", moved, piece.meta))
         return extra
 
     def write(self, piece: Piece, path_stem: Path) -> list[Path]:
-        """``.mid`` (one piano track), ``.wav`` rendered from it, and a piano-roll ``.png``."""
+        """``.mid`` (a track per instrument), ``.wav`` rendered from it, and a piano-roll ``.png``."""
         midi = write_notes_midi(piece.data, Path(f"{path_stem}.mid"))
         wav = render_midi(midi, Path(f"{path_stem}.wav"))
         png = plot_roll(piece.data, piece.meta["quarters"], piece.meta.get("prime_quarters", 0.0), Path(f"{path_stem}.png"))

@@ -1,7 +1,8 @@
 """Metric ``polyphony``: how generated ``"notes"`` pieces compare with the training
 pieces, on measures of polyphonic music (after Dong et al. 2018, MuseGAN, and
 Mogren 2016, C-RNN-GAN), each for the continuations (the prime left out) and for
-the training pieces side by side:
+the training pieces side by side, on their pitched notes (drums are measured by the
+``instruments`` metric):
 
 * polyphony: mean number of notes sounding in frames where any sounds;
 * empty frames: share of the grid's frames (sixteenths) where nothing sounds;
@@ -23,7 +24,7 @@ import pretty_midi
 from noizenet.api import (
     EvaluationContext, Figure, Metric, MetricResult, Piece, Representation, Sample, hookimpl, plot_distributions,
 )
-from noizenet.plugins.midi.notes import END, PITCH, START, roll_from_notes
+from noizenet.plugins.midi.notes import END, PITCH, START, pitched, roll_from_notes
 
 GRID = 0.25  # quarter notes per frame of the measures
 MAJOR = np.array([0, 2, 4, 5, 7, 9, 11])
@@ -48,7 +49,9 @@ def continuation(piece: Piece) -> tuple[np.ndarray, float]:
 
 
 def measures(notes: np.ndarray, quarters: float) -> dict[str, float | None]:
-    """Every measure of :data:`MEASURES` for one piece (None where it has no notes)."""
+    """Every measure of :data:`MEASURES` for one piece's pitched notes (drums left
+    out; None where it has none)."""
+    notes = pitched(notes)
     if len(notes) == 0:
         return {"notes": 0, **{key: None for key in MEASURES}, "empty_frames": 1.0}
     sounding = roll_from_notes(notes, quarters, GRID).sum(axis=1)
@@ -66,9 +69,11 @@ def measures(notes: np.ndarray, quarters: float) -> dict[str, float | None]:
 
 
 def distributions(pieces: Sequence[tuple[np.ndarray, float]]) -> dict[str, list[float]]:
-    """Shares of polyphony (per frame), pitch class and note length over ``pieces``."""
+    """Shares of polyphony (per frame), pitch class and note length over the pitched
+    notes of ``pieces``."""
     voices, classes, lengths = np.zeros(MAX_VOICES + 1), np.zeros(12), np.zeros(len(LENGTHS))
     for notes, quarters in pieces:
+        notes = pitched(notes)
         if len(notes) == 0:
             continue
         sounding = roll_from_notes(notes, quarters, GRID).sum(axis=1).astype(int)
@@ -106,10 +111,10 @@ class Polyphony(Metric):
         training = [(context.training[int(i)].data, context.training[int(i)].meta["quarters"]) for i in picks]
         generated = [continuation(sample.piece) for sample in context.samples]
         figures: dict[str, Any] = {}
-        for side, pieces in (("generated", generated), ("training", training)):
+        for side, pieces in (("training", training), ("generated", generated)):
             measured = [measures(*piece) for piece in pieces]
             figures.update({f"{key}_{side}": mean_of([m[key] for m in measured]) for key in MEASURES})
-        shares = {"generated": distributions(generated), "training": distributions(training)}
+        shares = {"training": distributions(training), "generated": distributions(generated)}
         labels = {
             "polyphony": [str(n) for n in range(MAX_VOICES)] + [f"{MAX_VOICES}+"],
             "pitch_class": [pretty_midi.note_number_to_name(60 + k)[:-1] for k in range(12)],

@@ -1,10 +1,12 @@
 """Notes: the piece type of polyphonic symbolic music, and its conversions.
 
-A piece of type ``"notes"`` holds ``data``, a float64 array ``(N, 4)`` with one row
+A piece of type ``"notes"`` holds ``data``, a float64 array ``(N, 5)`` with one row
 per note: start and end in quarter notes from the piece's beginning, MIDI pitch
-(0-127) and velocity (1-127), sorted by start then pitch; ``meta["quarters"]`` is
-the piece's length in quarter notes (trailing silence included). Every dataset of
-this domain yields it, both representations encode it, and they decode to it.
+(0-127), velocity (1-127) and instrument: its General MIDI program (0-127) or
+:data:`DRUMS` (a note of the drum channel, whose pitch names a drum), sorted by
+start, then pitch, then instrument; ``meta["quarters"]`` is the piece's length in
+quarter notes (trailing silence included). Every dataset of this domain yields it,
+every representation of it encodes it and decodes to it.
 
 A piano roll ``(T, KEYS)`` of 0/1 has a frame every ``step`` quarter notes; column
 ``k`` is MIDI pitch ``LOWEST + k`` (the 88 keys of a piano, as in the ``.mat``
@@ -13,7 +15,6 @@ benchmark files of Boulanger-Lewandowski et al. 2012).
 
 from __future__ import annotations
 
-import io
 import math
 from pathlib import Path
 
@@ -24,18 +25,37 @@ from noizenet.api import Piece, atomic_write_bytes, deferred
 from noizenet.plugins.synthesis import quiet_music21
 
 music21 = deferred("music21")
+symusic = deferred("symusic")
 
 LOWEST = 21  # MIDI pitch of the piano roll's first column (A0)
 KEYS = 88
 VELOCITY = 80  # of notes that have none (piano-roll frames, music21 scores without dynamics)
 TEMPO = 100  # quarter notes per minute of written MIDI files
-START, END, PITCH, LOUDNESS = range(4)  # columns of a notes array
+TICKS = 480  # ticks per quarter note of written MIDI files
+START, END, PITCH, LOUDNESS, PROGRAM = range(5)  # columns of a notes array
+COLUMNS = 5
+DRUMS = 128  # PROGRAM of a drum-channel note
+PIANO = 0  # PROGRAM of notes that name no instrument (piano rolls, scores without one)
 
 
-def notes_array(rows: list[tuple[float, float, float, float]]) -> np.ndarray:
-    """``rows`` of (start, end, pitch, velocity) as a sorted ``(N, 4)`` notes array."""
-    notes = np.array(rows, dtype=np.float64).reshape(-1, 4)
-    return notes[np.lexsort((notes[:, PITCH], notes[:, START]))]
+def notes_array(rows: list[tuple[float, ...]] | np.ndarray) -> np.ndarray:
+    """``rows`` of (start, end, pitch, velocity[, program]) as a sorted ``(N, 5)``
+    notes array; rows without a program are piano."""
+    if isinstance(rows, np.ndarray) and rows.ndim == 2 and rows.shape[1] == COLUMNS:
+        notes = rows.astype(np.float64)
+    else:
+        notes = np.array([(*row, PIANO)[:COLUMNS] for row in rows], dtype=np.float64).reshape(-1, COLUMNS)
+    return notes[np.lexsort((notes[:, PROGRAM], notes[:, PITCH], notes[:, START]))]
+
+
+def pitched(notes: np.ndarray) -> np.ndarray:
+    """The notes that are not drums."""
+    return notes[notes[:, PROGRAM] != DRUMS]
+
+
+def instrument_name(program: int) -> str:
+    """The General MIDI name of ``program``, or "Drums"."""
+    return "Drums" if program == DRUMS else pretty_midi.program_to_instrument_name(int(program))
 
 
 def notes_piece(piece_id: str, notes: np.ndarray, quarters: float | None = None, **meta) -> Piece:
@@ -46,11 +66,12 @@ def notes_piece(piece_id: str, notes: np.ndarray, quarters: float | None = None,
 
 # -- piano rolls ----------------------------------------------------------------------
 def roll_from_notes(notes: np.ndarray, quarters: float, step: float) -> np.ndarray:
-    """Float32 ``(T, KEYS)`` roll: a key is on in every frame its note covers (at least
-    the frame it starts in); notes outside the piano's range are left out."""
+    """Float32 ``(T, KEYS)`` roll of the pitched notes, every instrument together: a
+    key is on in every frame its note covers (at least the frame it starts in);
+    drums and notes outside the piano's range are left out."""
     frames = max(1, math.ceil(quarters / step - 1e-6))
     roll = np.zeros((frames, KEYS), dtype=np.float32)
-    for start, end, pitch, _ in notes:
+    for start, end, pitch in pitched(notes)[:, [START, END, PITCH]]:
         key = int(pitch) - LOWEST
         if not 0 <= key < KEYS:
             continue
@@ -74,43 +95,70 @@ def notes_from_roll(roll: np.ndarray, step: float) -> np.ndarray:
 
 # -- files ----------------------------------------------------------------------------
 def read_midi(path: Path) -> np.ndarray:
-    """The notes of every pitched instrument of a MIDI file (drums left out), in
-    quarter notes by the file's own tempo map. Raises ``ValueError``/``OSError``
-    (and what mido raises) for a file that is not MIDI."""
-    midi = pretty_midi.PrettyMIDI(str(path))
-    ticks = float(midi.resolution)
-    rows = [
-        (midi.time_to_tick(note.start) / ticks, midi.time_to_tick(note.end) / ticks, note.pitch, note.velocity)
-        for instrument in midi.instruments if not instrument.is_drum
-        for note in instrument.notes if note.end > note.start
-    ]
-    return notes_array(rows)
+    """The notes of every track of a MIDI file (format 0 files: of every channel),
+    drums included, read with symusic. Raises ``RuntimeError`` (symusic) or
+    ``OSError`` for a file that is not MIDI."""
+    return score_notes(symusic.Score.from_file(str(path)))
+
+
+def score_notes(score: symusic.Score) -> np.ndarray:
+    """The notes of every track of a symusic score in ticks, in quarter notes (its
+    ticks over its ticks per quarter, whatever its tempo). Notes of no length are
+    left out, but for drums, which are struck: they last a tick."""
+    tick = 1.0 / score.ticks_per_quarter
+    parts = []
+    for track in score.tracks:
+        arrays = track.notes.numpy()
+        durations = arrays["duration"].astype(np.float64)
+        if track.is_drum:
+            durations = np.maximum(durations, 1.0)
+        start = arrays["time"] * tick
+        part = np.column_stack([start, start + durations * tick, arrays["pitch"], arrays["velocity"],
+                                np.full(len(start), DRUMS if track.is_drum else track.program)])
+        parts.append(part[durations > 0])
+    return notes_array(np.concatenate(parts) if parts else [])
 
 
 def notes_from_score(score: music21.stream.Stream) -> np.ndarray:
-    """The notes of a music21 score, every part together, tied notes joined."""
+    """The notes of a music21 score, every part together, tied notes joined; each
+    note's instrument is its part's MIDI program where the score names one (else piano)."""
+    rows = []
     with quiet_music21():
-        flat = score.stripTies().flatten()
-        rows = []
-        for element in flat.notes:
-            start = float(element.getOffsetInHierarchy(flat))
-            end = start + float(element.duration.quarterLength)
-            velocity = element.volume.velocity or VELOCITY
-            rows += [(start, end, pitch.midi, velocity) for pitch in element.pitches]
+        score = score.stripTies()
+        for part in score.parts if score.hasPartLikeStreams() else [score]:
+            instrument = part.getInstrument(returnDefault=False)
+            program = instrument.midiProgram if instrument is not None and instrument.midiProgram is not None else PIANO
+            flat = part.flatten()
+            for element in flat.notes:
+                start = float(element.getOffsetInHierarchy(flat))
+                end = start + float(element.duration.quarterLength)
+                velocity = element.volume.velocity or VELOCITY
+                rows += [(start, end, pitch.midi, velocity, program) for pitch in element.pitches]
     return notes_array([row for row in rows if row[1] > row[0]])
 
 
+def notes_score(notes: np.ndarray, tempo: float = TEMPO, ticks: int = TICKS) -> symusic.Score:
+    """A symusic score of ``notes`` at ``tempo`` quarter notes per minute, ``ticks``
+    ticks per quarter (times rounded to them, a note at least a tick long): a track
+    per instrument in the order of ``notes``, named by its General MIDI name, drums
+    on the drum channel."""
+    score = symusic.Score(ticks)
+    score.tempos.append(symusic.Tempo(0, float(tempo)))
+    for program in np.unique(notes[:, PROGRAM]).astype(int):
+        part = notes[notes[:, PROGRAM] == program]
+        start = np.round(part[:, START] * ticks).astype(np.int32)
+        track = symusic.Track(name=instrument_name(program), program=0 if program == DRUMS else int(program),
+                              is_drum=bool(program == DRUMS))
+        track.notes = symusic.Note.from_numpy(
+            time=start, duration=np.maximum(1, np.round(part[:, END] * ticks).astype(np.int32) - start),
+            pitch=part[:, PITCH].astype(np.int8), velocity=np.clip(part[:, LOUDNESS], 1, 127).astype(np.int8))
+        score.tracks.append(track)
+    return score
+
+
 def midi_bytes(notes: np.ndarray, tempo: float = TEMPO) -> bytes:
-    """A one-track piano MIDI file of ``notes`` at ``tempo`` quarter notes per minute."""
-    midi = pretty_midi.PrettyMIDI(initial_tempo=tempo)
-    piano = pretty_midi.Instrument(program=0, name="noizenet")
-    seconds = 60.0 / tempo
-    for start, end, pitch, velocity in notes:
-        piano.notes.append(pretty_midi.Note(int(np.clip(velocity, 1, 127)), int(pitch), start * seconds, end * seconds))
-    midi.instruments.append(piano)
-    out = io.BytesIO()
-    midi.write(out)
-    return out.getvalue()
+    """A MIDI file of ``notes`` (:func:`notes_score`)."""
+    return notes_score(notes, tempo).dumps_midi()
 
 
 def write_notes_midi(notes: np.ndarray, path: Path, tempo: float = TEMPO) -> Path:

@@ -1,13 +1,18 @@
-"""Representation ``midi``: notes as event tokens in the TSD style of MidiTok
-(Fradet et al. 2021): a time shift when time moves on, then pitch, velocity and
-duration of each note, on a grid of ``1/resolution`` quarter notes. Polyphonic:
-notes that start together follow one another without a shift (lowest pitch first).
+"""Representation ``midi``: notes as event tokens of MidiTok's TSD tokenization
+(Fradet et al. 2021) with programs, every instrument in one stream: a time shift when
+time moves on, then for each note its instrument (only where it changes), pitch
+(``PitchDrum`` for the drum channel), velocity and duration, on a grid of
+``1/resolution`` quarter notes. Notes that start together follow one another
+without a shift, each instrument's lowest pitch first.
 
-Vocabulary: ``<start>``, ``<end>``, ``shift`` 1..``4*resolution`` grid steps (longer
-gaps take several), ``pitch`` 21..108, ``velocity`` in ``velocities`` bins,
-``duration`` 1..``8*resolution`` grid steps (longer notes are clipped to two whole
-notes). Generation keeps that order (:class:`EventOrder`); decoding still takes any
-stream (a pitch without velocity or duration gets 80 and one grid step).
+Options choose what is learned: every General MIDI program (``instruments=all``),
+the first program of each of the 16 families (``families``: fewer tokens, each
+instrument still playable), or one piano for every pitched note (``piano``); the
+drums or not (``drums``). The vocabulary follows from the options alone (no fitting),
+so that the configuration in a checkpoint is all that generation needs to decode.
+
+What MidiTok does not: the grammar of generation (:class:`EventOrder`), which keeps
+the order the tokenizer writes so that every generated stream decodes.
 """
 
 from __future__ import annotations
@@ -17,46 +22,79 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from noizenet.api import Categorical, ConfigError, OutputSpec, TokenRule, hookimpl
+from noizenet.api import Categorical, ConfigError, OutputSpec, TokenRule, deferred, hookimpl
 from noizenet.plugins.midi.base import NotesConfig, NotesRepresentation
-from noizenet.plugins.midi.notes import END, KEYS, LOWEST, LOUDNESS, PITCH, START, VELOCITY, notes_array
+from noizenet.plugins.midi.notes import (
+    DRUMS, END, KEYS, LOWEST, PIANO, PITCH, PROGRAM, START, notes_array, notes_score, score_notes,
+)
 from noizenet.plugins.synthesis import renderer_check
 
-MAX_SHIFT = 4  # quarter notes one shift token can move
-MAX_DURATION = 8  # quarter notes a duration token can hold
+miditok = deferred("miditok")
+
+MAX_DURATION = 8  # quarter notes a duration or time-shift token can hold (longer gaps take several)
+MIDITOK_DRUMS = -1  # MidiTok's program of the drum channel
+FAMILY = 8  # General MIDI programs per instrument family
+INSTRUMENT_MODES = ("all", "families", "piano")
+SPECIAL = ("PAD", "BOS", "EOS")  # MidiTok's special tokens: ids 0, 1, 2
 
 
 @dataclass
 class MidiConfig(NotesConfig):
     resolution: int = 4  # grid steps per quarter note: 4 = sixteenths, 12 also fits triplets
     velocities: int = 8  # velocity bins (1-127 split evenly); 1 = velocity is not learned
+    # all: every General MIDI program; families: the first program of each of the 16
+    # families; piano: every pitched note on one piano (the drums as --repr.drums says)
+    instruments: str = "all"
+    drums: bool = True  # learn and write the drum channel
 
     def __post_init__(self) -> None:
         if not 1 <= self.resolution <= 24:
-            raise ConfigError(f"repr.resolution must be 1-24 grid steps per quarter note, got {self.resolution}")
+            raise ConfigError.about("repr.resolution", f"must be 1-24 grid steps per quarter note, got {self.resolution}")
         if not 1 <= self.velocities <= 127:
-            raise ConfigError(f"repr.velocities must be 1-127 bins, got {self.velocities}")
+            raise ConfigError.about("repr.velocities", f"must be 1-127 bins, got {self.velocities}")
+        if self.instruments not in INSTRUMENT_MODES:
+            raise ConfigError.about("repr.instruments", f"must be one of {', '.join(INSTRUMENT_MODES)}; "
+                                    f"got '{self.instruments}'")
+
+    def programs(self) -> list[int]:
+        """The General MIDI programs learned (:data:`DRUMS` for the drum channel)."""
+        pitched = {"all": range(128), "families": range(0, 128, FAMILY), "piano": [PIANO]}[self.instruments]
+        return [*pitched, *([DRUMS] if self.drums else [])]
+
+    def arranged(self, notes: np.ndarray) -> np.ndarray:
+        """``notes`` as the options learn them: starts on the grid, programs mapped to
+        their family's first or to piano, drums left out where not learned, and notes
+        of one instrument, pitch and start kept once (the first)."""
+        notes = notes.copy()
+        notes[:, START] = np.round(notes[:, START] * self.resolution) / self.resolution
+        pitched = notes[:, PROGRAM] != DRUMS
+        if self.instruments == "families":
+            notes[pitched, PROGRAM] = notes[pitched, PROGRAM] // FAMILY * FAMILY
+        elif self.instruments == "piano":
+            notes[pitched, PROGRAM] = PIANO
+        if not self.drums:
+            notes = notes[pitched]
+        _, first = np.unique(notes[:, [START, PITCH, PROGRAM]], axis=0, return_index=True)
+        return notes_array(notes[np.sort(first)])
 
 
-class Vocabulary:
-    """Token ids of each event family, laid out one after another."""
-
-    def __init__(self, resolution: int, velocities: int) -> None:
-        self.shifts = MAX_SHIFT * resolution
-        self.durations = MAX_DURATION * resolution
-        self.velocities = velocities
-        self.shift = 2  # id of "shift 1"
-        self.pitch = self.shift + self.shifts  # id of pitch LOWEST
-        self.velocity = self.pitch + KEYS  # id of the lowest velocity bin
-        self.duration = self.velocity + velocities  # id of "duration 1"
-        self.size = self.duration + self.durations
-
-    def velocity_bin(self, velocity: float) -> int:
-        return min(self.velocities - 1, int((velocity - 1) * self.velocities / 127))
-
-    def bin_velocity(self, index: int) -> int:
-        """The middle velocity of bin ``index``."""
-        return VELOCITY if self.velocities == 1 else int(1 + (index + 0.5) * 127 / self.velocities)
+def tokenizer(config: MidiConfig) -> miditok.TSD:
+    """The MidiTok TSD tokenizer of ``config``: pitches of the 88 piano keys, the
+    instruments it learns, one token stream for all of them."""
+    return miditok.TSD(miditok.TokenizerConfig(
+        pitch_range=(LOWEST, LOWEST + KEYS),
+        beat_res={(0, MAX_DURATION): config.resolution},
+        num_velocities=config.velocities,
+        use_velocities=config.velocities > 1,
+        use_programs=True,
+        programs=[MIDITOK_DRUMS if p == DRUMS else p for p in config.programs()],
+        one_token_stream_for_programs=True,
+        program_changes=True,
+        use_pitchdrum_tokens=True,
+        use_time_signatures=False,
+        use_tempos=False,
+        special_tokens=list(SPECIAL),
+    ))
 
 
 class MidiRepresentation(NotesRepresentation):
@@ -66,96 +104,75 @@ class MidiRepresentation(NotesRepresentation):
 
     def __init__(self, config: MidiConfig) -> None:
         super().__init__(config)
-        self.vocabulary = Vocabulary(config.resolution, config.velocities)
+        self.tokenizer = tokenizer(config)
+        self.start, self.stop = (self.tokenizer.vocab[f"{name}_None"] for name in SPECIAL[1:])
 
     @property
     def spec(self) -> OutputSpec:
-        return OutputSpec(Categorical(), self.vocabulary.size, start=0, stop=1)
+        return OutputSpec(Categorical(), len(self.tokenizer), start=self.start, stop=self.stop)
 
     def token_rule(self) -> TokenRule:
-        return EventOrder(self.vocabulary)
+        return EventOrder(self.tokenizer.vocab, self.config.velocities > 1)
 
     def encode_notes(self, notes: np.ndarray, quarters: float, *, whole: bool) -> torch.Tensor:
-        """Int64 ``(T,)``: ``<start>``, the events, and for a whole piece the shifts to
-        its end and ``<end>``."""
-        v, grid = self.vocabulary, self.config.resolution
-        tokens, now = [0], 0
-        for start, end, pitch, velocity in notes[:, [START, END, PITCH, LOUDNESS]]:
-            key = int(pitch) - LOWEST
-            if not 0 <= key < KEYS:
-                continue
-            onset = int(round(start * grid))
-            tokens += self._shifts(onset - now)
-            now = max(now, onset)
-            length = min(v.durations, max(1, int(round(end * grid)) - onset))
-            tokens += [v.pitch + key, v.velocity + v.velocity_bin(velocity), v.duration + length - 1]
-        if whole:
-            tokens += [*self._shifts(int(round(quarters * grid)) - now), 1]
-        return torch.tensor(tokens, dtype=torch.long)
-
-    def _shifts(self, steps: int) -> list[int]:
-        """Shift tokens that move time on by ``steps`` grid steps (none if not ahead)."""
-        v, tokens = self.vocabulary, []
-        while steps > 0:
-            move = min(steps, v.shifts)
-            tokens.append(v.shift + move - 1)
-            steps -= move
-        return tokens
+        """Int64 ``(T,)``: ``<start>``, the events, and for a whole piece ``<end>``."""
+        notes = self.config.arranged(notes)
+        score = notes_score(notes, ticks=self.config.resolution)  # on the tokenizer's grid: nothing moves there
+        events = self.tokenizer.encode(score).ids if len(notes) else []
+        return torch.tensor([self.start, *events, *([self.stop] if whole else [])], dtype=torch.long)
 
     def decode_notes(self, encoded: torch.Tensor) -> tuple[np.ndarray, float]:
-        v, grid = self.vocabulary, self.config.resolution
-        rows: list[list[float]] = []
-        now, end = 0, 0
-        for token in encoded.tolist():
-            if token == 1:
-                break
-            if v.shift <= token < v.pitch:
-                now += token - v.shift + 1
-            elif v.pitch <= token < v.velocity:
-                rows.append([now, now + 1, LOWEST + token - v.pitch, VELOCITY])
-            elif v.velocity <= token < v.duration and rows and rows[-1][START] == now:
-                rows[-1][LOUDNESS] = v.bin_velocity(token - v.velocity)
-            elif token >= v.duration and rows and rows[-1][START] == now:
-                rows[-1][END] = now + token - v.duration + 1
-            end = max([now, end] + [row[END] for row in rows[-1:]])
-        notes = notes_array([tuple(row) for row in rows])
-        notes[:, [START, END]] /= grid
-        return notes, end / grid
+        """Notes of the tokens after ``<start>`` up to ``<end>``; padding is skipped."""
+        ids = encoded.tolist()
+        if self.stop in ids:
+            ids = ids[: ids.index(self.stop)]
+        ids = [i for i in ids if i > self.stop]
+        notes = score_notes(self.tokenizer.decode(ids)) if ids else notes_array([])
+        return notes, float(notes[:, END].max()) if len(notes) else 0.0
 
 
 class EventOrder(TokenRule):
-    """The order ``encode`` writes: each pitch followed by its velocity and its
-    duration; between notes a shift, another pitch or the end; notes that start
-    together lowest first, each pitch once."""
+    """The order the tokenizer writes: after an instrument its pitch, after a pitch
+    its velocity (where learned), then its duration; between notes a time shift,
+    another instrument, another pitch of the same instrument or the end; the notes
+    of an instrument that start together lowest first, each pitch once."""
 
-    def __init__(self, vocabulary: Vocabulary) -> None:
-        self.v = vocabulary
-        self.expect = "event"  # or "velocity", "duration"
-        self.lowest = vocabulary.pitch  # the lowest pitch token that may start a note now
+    def __init__(self, vocab: dict[str, int], velocities: bool) -> None:
+        kinds = np.array([name.split("_")[0] for name in sorted(vocab, key=vocab.get)])
+        self.time, self.instrument, self.pitch, self.drum, self.velocity, self.duration = (
+            kinds == kind for kind in ("TimeShift", "Program", "Pitch", "PitchDrum", "Velocity", "Duration"))
+        self.end = kinds == "EOS"
+        self.value = np.array([int(name.split("_")[1]) if kind in ("Program", "Pitch", "PitchDrum") else 0
+                               for name, kind in zip(sorted(vocab, key=vocab.get), kinds)])
+        self.velocities = velocities
+        self.expect = "event"  # or "pitch" (after an instrument), "velocity", "duration"
+        self.program: int | None = None  # MidiTok's program of the notes now (-1: drums)
+        self.lowest = -1  # the pitch the instrument's next note now must be above
 
     def feed(self, token: int) -> None:
-        v = self.v
-        if v.shift <= token < v.pitch:
-            self.expect, self.lowest = "event", v.pitch
-        elif v.pitch <= token < v.velocity:
-            self.expect, self.lowest = "velocity", token + 1
-        elif v.velocity <= token < v.duration:
+        if self.time[token]:
+            self.expect, self.lowest = "event", -1
+        elif self.instrument[token]:
+            self.expect, self.program, self.lowest = "pitch", int(self.value[token]), -1
+        elif self.pitch[token] or self.drum[token]:
+            self.expect, self.lowest = ("velocity" if self.velocities else "duration"), int(self.value[token])
+        elif self.velocity[token]:
             self.expect = "duration"
-        elif token >= v.duration:
+        elif self.duration[token]:
             self.expect = "event"
 
     def allowed(self) -> np.ndarray:
-        v = self.v
-        mask = np.zeros(v.size, dtype=bool)
         if self.expect == "velocity":
-            mask[v.velocity : v.duration] = True
-        elif self.expect == "duration":
-            mask[v.duration :] = True
-        else:
-            mask[1] = True  # the end
-            mask[v.shift : v.pitch] = True
-            mask[self.lowest : v.velocity] = True
-        return mask
+            return self.velocity.copy()
+        if self.expect == "duration":
+            return self.duration.copy()
+        pitches = np.zeros_like(self.end)
+        if self.program is not None:
+            pitches = (self.drum if self.program == MIDITOK_DRUMS else self.pitch) & (self.value > self.lowest)
+        if self.expect == "pitch":
+            return pitches
+        others = self.instrument if self.program is None else self.instrument & (self.value != self.program)
+        return self.end | self.time | others | pitches
 
 
 @hookimpl
