@@ -125,6 +125,8 @@ class GenerateConfig:
     meter: str = ""  # e.g. "6/8"
     key: str = ""  # e.g. "D", "Ador", "Bm"; audio: a key to condition on, e.g. "E minor"
     unit: str = ""  # note length unit, e.g. "1/8"
+    # midi: the instruments samples may play (General MIDI names or numbers, families, "drums"); [] = any
+    instruments: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if not self.prime and not self.prime_files:

@@ -16,12 +16,12 @@ from conftest import TINY_ANY_REPR, latest_generation
 
 from noizenet.datasets import midi_files
 from noizenet.datasets.midi_files import BachChorales, BachChoralesConfig, MidiFiles, MidiFilesConfig, PianorollMat, PianorollMatConfig
-from noizenet.errors import DataError
+from noizenet.errors import ConfigError, DataError
 from noizenet.generate.generator import generate
 from noizenet.plugin.interfaces import EvaluationContext, Piece, Sample
 from noizenet.plugins.midi.multilabel import MultiLabel
 from noizenet.plugins.midi.instruments import Instruments
-from noizenet.plugins.midi.metrics import measures
+from noizenet.plugins.midi.metrics import continuation, measures
 from noizenet.plugins.midi.nade import NadeKeys
 from noizenet.plugins.midi.notes import DRUMS, KEYS, LOWEST, notes_array, notes_from_roll, notes_piece, read_midi, roll_from_notes, write_notes_midi
 from noizenet.plugins.midi.pianoroll import PianorollConfig, PianorollRepresentation, frequency_baseline
@@ -222,6 +222,24 @@ def test_midi_generation_keeps_the_order_encode_writes():
         assert all(r == sorted(set(r)) for r in [*runs, run])
         notes, _ = rep.decode_notes(tokens)
         assert len(notes) == kinds.count("pvd")
+
+
+def test_asked_instruments_are_the_only_new_ones_a_generation_plays():
+    rep = MidiRepresentation(MidiConfig())
+    rep.fit([notes_piece("band", band(2)), notes_piece("tune", progression(2))])
+    assert rep.played == [0, 33, 48, 73, DRUMS]
+    rows = [torch.tensor([rep.spec.start])] * 2 + [rep.encode_notes(band(1), 4.0, whole=False)]  # a band's bar primes one
+    drawn = generate(Uniform(rep.spec.size), rep.spec, rows, [1.0] * 3, max_length=300, seed=0, device=torch.device("cpu"),
+                     rules=[rep.instrument_rule(["Bass", "drums"]) for _ in rows]).sequences
+    for row, tokens in zip(rows, drawn):
+        notes, _ = continuation(rep.decode(tokens, prime_steps=len(row)))
+        assert len(notes) and set(notes[:, 4].astype(int)) <= {33, DRUMS}  # the bass the pieces play
+    with pytest.raises(ConfigError, match="'kazoo' is not a General MIDI family"):
+        rep.instrument_rule(["kazoo"])
+    with pytest.raises(ConfigError, match="the training pieces play none of them"):
+        MidiRepresentation(MidiConfig(instruments="piano", drums=False)).instrument_rule(["drums"])
+    families = MidiRepresentation(MidiConfig(instruments="families")).instrument_rule(["violin"])  # learned as strings' first
+    assert families.permitted.sum() == 1
 
 
 class Uniform(torch.nn.Module):
@@ -430,6 +448,12 @@ def test_midi_run_on_a_folder_writes_polyphonic_midi_and_continues_a_midi_file(c
     whole = band(4, shift=2)  # every note of the file primes the sample, on its instrument
     assert all(np.isclose(generated[:, [0, 1, 2, 4]], row[[0, 1, 2, 4]]).all(axis=1).any() for row in whole)
     (sample,) = json.loads((latest_generation(out) / "samples.json").read_text())["samples"]
+    asked = cli("generate", out, "--instruments", "bass,drums", "-n", "2", "-q")
+    assert asked.exit_code == 0, asked.output
+    for path in latest_generation(out).glob("*.mid"):
+        assert {t.program for t in pretty_midi.PrettyMIDI(str(path)).instruments if not t.is_drum} <= {33}
+    refused = cli("generate", out, "--instruments", "kazoo", "-q")
+    assert refused.exit_code == 2 and "'kazoo' is not a General MIDI family" in refused.output
     cut = cli("generate", out, "--prime-file", mine, "--prime-bars", "1", "-n", "1", "-q")
     assert cut.exit_code == 0, cut.output
     (first_bar,) = json.loads((latest_generation(out) / "samples.json").read_text())["samples"]

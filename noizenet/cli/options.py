@@ -78,6 +78,11 @@ Meter = Annotated[str | None, typer.Option("--meter", rich_help_panel=GENERATION
 Key = Annotated[str | None, typer.Option("--key", rich_help_panel=GENERATION, help="ABC: the key the start prime states, e.g. D, Em, Ador; "
                                          "codebook audio: the key every sample is conditioned on, e.g. \"E minor\".")]
 Unit = Annotated[str | None, typer.Option("--unit", rich_help_panel=GENERATION, help="ABC: the unit note length the start prime states, e.g. 1/8.")]
+InstrumentsOpt = Annotated[list[str], typer.Option(
+    "--instruments", rich_help_panel=GENERATION, metavar="NAMES",
+    help="MIDI: the instruments samples may play, comma-separated: General MIDI families (piano, bass, strings, "
+         "guitar, brass, ...), instrument names (\"violin\") or program numbers (0-127), drums (default: any the run "
+         "learned).")]
 RunDirArg = Annotated[Path, typer.Argument(help="A run directory written by `noizenet run`.")]
 ReprOpt = Annotated[str | None, typer.Option("--repr", rich_help_panel=DATA, help="Representation plugin (default: abc): abc, midi, pianoroll, codebook (audio), harmonic, waveform, fft, chroma; `noizenet plugins` lists all.")]
 DataOpt = Annotated[str | None, typer.Option("--data", rich_help_panel=DATA, metavar="PATH", help="A file, a folder or a list (.txt, .jsonl) of files: .abc for abc, .mid for midi, a .mat for pianoroll, audio for the audio representations (default: the corpus bundled with music21).")]
@@ -147,6 +152,7 @@ class GenerationOptions:
     meter: str | None = None
     key: str | None = None
     unit: str | None = None
+    instruments: list[str] = field(default_factory=list)
 
     def overrides(self) -> dict[str, Any]:
         """The ``[generate]`` keys the flags give; one not given is absent."""
@@ -161,6 +167,8 @@ class GenerationOptions:
             values["prime"] = []
         if self.prime:
             values["prime"] = split_values(self.prime)
+        if self.instruments:
+            values["instruments"] = split_values(self.instruments)
         return values
 
 
@@ -171,6 +179,7 @@ GENERATION_FLAGS: dict[str, Any] = {
     "temperature": Temperature, "top_k": TopK, "top_p": TopP, "guidance": Guidance, "num_samples": NumSamples,
     "prime": PrimeOpt, "prime_file": PrimeFile, "prime_bars": PrimeBars, "prime_seconds": PrimeSeconds,
     "seconds": Seconds, "inject_noise": InjectNoise, "meter": Meter, "key": Key, "unit": Unit,
+    "instruments": InstrumentsOpt,
 }
 
 

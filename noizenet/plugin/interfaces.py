@@ -215,6 +215,14 @@ class Representation(ABC):
         generation then draws only the tokens the rule allows."""
         return None
 
+    def instrument_rule(self, instruments: Sequence[str]) -> TokenRule:
+        """A fresh :class:`TokenRule` for one generated row that plays only
+        ``instruments`` (``generate.instruments``, ``--instruments``: General MIDI
+        instrument names or program numbers, family names, ``drums``). Default:
+        refused, naming the representation."""
+        raise ConfigError(f"representation '{self.name}' cannot choose instruments (--instruments); "
+                          "the midi representation can")
+
     def step_labels(self, encoded: torch.Tensor) -> list[str] | None:
         """One short printable label per step of ``encoded`` (the cells of the run's
         activation heatmap), or None for no heatmap. Default: each step decoded alone,

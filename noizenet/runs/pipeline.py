@@ -492,7 +492,8 @@ def generate(session: Session, trained: Trained, folder: Path | None = None) -> 
             device=session.device,
             inject_noise=gen.inject_noise,
             calibration=trained.calibration,
-            rules=[representation.token_rule() for _ in made],
+            rules=[representation.instrument_rule(gen.instruments) if gen.instruments else representation.token_rule()
+                   for _ in made],
             top_k=gen.top_k,
             top_p=gen.top_p,
             conditions=conditions,
@@ -674,6 +675,8 @@ def execute(
         if not train_only:  # and so does a prime file that cannot be read, not after the training
             for path in config.generate.prime_files:
                 file_piece(session, Path(path))
+            if config.generate.instruments:  # and instruments it cannot play
+                session.representation.instrument_rule(config.generate.instruments)
         say(f"noizenet {'train' if train_only else 'run'}: {config.run.repr} + {config.run.model} on "
             f"{config.dataset_name} ({corpus.originals}/{len(corpus.val)}/{len(corpus.test)} pieces) -> {run_dir.root}")
         summary = train(session, checkpoint)

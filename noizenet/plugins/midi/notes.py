@@ -53,9 +53,31 @@ def pitched(notes: np.ndarray) -> np.ndarray:
     return notes[notes[:, PROGRAM] != DRUMS]
 
 
+FAMILY = 8  # General MIDI programs per instrument family
+FAMILIES = [name.lower() for name in pretty_midi.constants.INSTRUMENT_CLASSES]  # the 16, in program order
+
+
 def instrument_name(program: int) -> str:
     """The General MIDI name of ``program``, or "Drums"."""
     return "Drums" if program == DRUMS else pretty_midi.program_to_instrument_name(int(program))
+
+
+def programs_named(name: str) -> list[int]:
+    """The programs ``name`` means, in any case: a General MIDI family ("strings":
+    its 8), an instrument ("violin"), a program number (0-127), or "drums"
+    ([:data:`DRUMS`]). Raises ValueError saying what a name may be."""
+    word = " ".join(name.lower().split())
+    instruments = [n.lower() for n in pretty_midi.constants.INSTRUMENT_MAP]
+    if word in ("drums", "drum kit"):
+        return [DRUMS]
+    if word.isdigit() and int(word) < 128:
+        return [int(word)]
+    if word in FAMILIES:
+        return list(range(FAMILIES.index(word) * FAMILY, (FAMILIES.index(word) + 1) * FAMILY))
+    if word in instruments:
+        return [instruments.index(word)]
+    raise ValueError(f"'{name}' is not a General MIDI family ({', '.join(FAMILIES)}), instrument name "
+                     "(e.g. violin) or program number (0-127), nor drums")
 
 
 def notes_piece(piece_id: str, notes: np.ndarray, quarters: float | None = None, **meta) -> Piece:

@@ -9,7 +9,9 @@ Options choose what is learned: every General MIDI program (``instruments=all``)
 the first program of each of the 16 families (``families``: fewer tokens, each
 instrument still playable), or one piano for every pitched note (``piano``); the
 drums or not (``drums``). The vocabulary follows from the options alone (no fitting),
-so that the configuration in a checkpoint is all that generation needs to decode.
+so that the configuration in a checkpoint is all that generation needs to decode;
+fitting notes which instruments the training pieces play (``--instruments`` chooses
+among them).
 
 What MidiTok does not: the grammar of generation (:class:`EventOrder`), which keeps
 the order the tokenizer writes so that every generated stream decodes.
@@ -17,15 +19,18 @@ the order the tokenizer writes so that every generated stream decodes.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
 
-from noizenet.api import Categorical, ConfigError, OutputSpec, TokenRule, deferred, hookimpl
+from noizenet.api import Categorical, ConfigError, OutputSpec, Piece, TokenRule, deferred, hookimpl
 from noizenet.plugins.midi.base import NotesConfig, NotesRepresentation
 from noizenet.plugins.midi.notes import (
-    DRUMS, END, KEYS, LOWEST, PIANO, PITCH, PROGRAM, START, notes_array, notes_score, score_notes,
+    DRUMS, END, FAMILY, KEYS, LOWEST, PIANO, PITCH, PROGRAM, START, instrument_name, notes_array, notes_score,
+    programs_named, score_notes,
 )
 from noizenet.plugins.synthesis import renderer_check
 
@@ -33,7 +38,6 @@ miditok = deferred("miditok")
 
 MAX_DURATION = 8  # quarter notes a duration or time-shift token can hold (longer gaps take several)
 MIDITOK_DRUMS = -1  # MidiTok's program of the drum channel
-FAMILY = 8  # General MIDI programs per instrument family
 INSTRUMENT_MODES = ("all", "families", "piano")
 SPECIAL = ("PAD", "BOS", "EOS")  # MidiTok's special tokens: ids 0, 1, 2
 
@@ -58,22 +62,24 @@ class MidiConfig(NotesConfig):
 
     def programs(self) -> list[int]:
         """The General MIDI programs learned (:data:`DRUMS` for the drum channel)."""
-        pitched = {"all": range(128), "families": range(0, 128, FAMILY), "piano": [PIANO]}[self.instruments]
-        return [*pitched, *([DRUMS] if self.drums else [])]
+        return [*np.unique(self.learned_as(np.arange(128))).tolist(), *([DRUMS] if self.drums else [])]
+
+    def learned_as(self, programs: np.ndarray) -> np.ndarray:
+        """The program each of ``programs`` is learned as: itself, its family's first,
+        or piano (the drums stay drums)."""
+        programs = np.asarray(programs)
+        mapped = {"all": programs, "families": programs // FAMILY * FAMILY, "piano": np.full_like(programs, PIANO)}
+        return np.where(programs == DRUMS, DRUMS, mapped[self.instruments])
 
     def arranged(self, notes: np.ndarray) -> np.ndarray:
-        """``notes`` as the options learn them: starts on the grid, programs mapped to
-        their family's first or to piano, drums left out where not learned, and notes
-        of one instrument, pitch and start kept once (the first)."""
+        """``notes`` as the options learn them: starts on the grid, programs as
+        :meth:`learned_as` says, drums left out where not learned, and notes of one
+        instrument, pitch and start kept once (the first)."""
         notes = notes.copy()
         notes[:, START] = np.round(notes[:, START] * self.resolution) / self.resolution
-        pitched = notes[:, PROGRAM] != DRUMS
-        if self.instruments == "families":
-            notes[pitched, PROGRAM] = notes[pitched, PROGRAM] // FAMILY * FAMILY
-        elif self.instruments == "piano":
-            notes[pitched, PROGRAM] = PIANO
+        notes[:, PROGRAM] = self.learned_as(notes[:, PROGRAM])
         if not self.drums:
-            notes = notes[pitched]
+            notes = notes[notes[:, PROGRAM] != DRUMS]
         _, first = np.unique(notes[:, [START, PITCH, PROGRAM]], axis=0, return_index=True)
         return notes_array(notes[np.sort(first)])
 
@@ -106,13 +112,47 @@ class MidiRepresentation(NotesRepresentation):
         super().__init__(config)
         self.tokenizer = tokenizer(config)
         self.start, self.stop = (self.tokenizer.vocab[f"{name}_None"] for name in SPECIAL[1:])
+        self.played: list[int] = config.programs()  # the programs the training pieces play, once fitted
+
+    def fit(self, pieces: Sequence[Piece]) -> None:
+        """Which of the learned programs the training pieces play: the instruments
+        ``--instruments`` may choose."""
+        played = np.unique(np.concatenate([self.config.learned_as(p.data[:, PROGRAM]) for p in pieces] or [[]]))
+        self.played = [p for p in self.config.programs() if p in played]
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"played": self.played}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.played = state["played"]
 
     @property
     def spec(self) -> OutputSpec:
         return OutputSpec(Categorical(), len(self.tokenizer), start=self.start, stop=self.stop)
 
     def token_rule(self) -> TokenRule:
-        return EventOrder(self.tokenizer.vocab, self.config.velocities > 1)
+        """The event order; new instruments among those the training pieces play."""
+        return EventOrder(self.tokenizer.vocab, self.config.velocities > 1, self.miditok_programs(self.played))
+
+    def miditok_programs(self, programs: Sequence[int]) -> set[int]:
+        return {MIDITOK_DRUMS if p == DRUMS else p for p in programs}
+
+    def instrument_rule(self, instruments: Sequence[str]) -> TokenRule:
+        """The event order, new instruments drawn only among ``instruments`` that the
+        training pieces play (as they are learned: a family's first, piano); a
+        prime's other instruments end where it ends."""
+        asked: set[int] = set()
+        for name in instruments:
+            try:
+                asked.update(self.config.learned_as(np.array(programs_named(name))).tolist())
+            except ValueError as error:
+                raise ConfigError.about("generate.instruments", str(error)) from None
+        playable = asked & set(self.played)
+        if not playable:
+            learned = [instrument_name(p) for p in self.played]
+            raise ConfigError.about("generate.instruments", f"{', '.join(instruments)}: the training pieces play none "
+                                    f"of them (they play {', '.join(learned[:8])}{', ...' if len(learned) > 8 else ''})")
+        return EventOrder(self.tokenizer.vocab, self.config.velocities > 1, self.miditok_programs(playable))
 
     def encode_notes(self, notes: np.ndarray, quarters: float, *, whole: bool) -> torch.Tensor:
         """Int64 ``(T,)``: ``<start>``, the events, and for a whole piece ``<end>``."""
@@ -137,7 +177,8 @@ class EventOrder(TokenRule):
     another instrument, another pitch of the same instrument or the end; the notes
     of an instrument that start together lowest first, each pitch once."""
 
-    def __init__(self, vocab: dict[str, int], velocities: bool) -> None:
+    def __init__(self, vocab: dict[str, int], velocities: bool, programs: set[int] | None = None) -> None:
+        """``programs``: MidiTok's programs a new instrument may be (-1: the drums); None: any."""
         kinds = np.array([name.split("_")[0] for name in sorted(vocab, key=vocab.get)])
         self.time, self.instrument, self.pitch, self.drum, self.velocity, self.duration = (
             kinds == kind for kind in ("TimeShift", "Program", "Pitch", "PitchDrum", "Velocity", "Duration"))
@@ -145,6 +186,7 @@ class EventOrder(TokenRule):
         self.value = np.array([int(name.split("_")[1]) if kind in ("Program", "Pitch", "PitchDrum") else 0
                                for name, kind in zip(sorted(vocab, key=vocab.get), kinds)])
         self.velocities = velocities
+        self.permitted = self.instrument & (np.isin(self.value, sorted(programs)) if programs is not None else True)
         self.expect = "event"  # or "pitch" (after an instrument), "velocity", "duration"
         self.program: int | None = None  # MidiTok's program of the notes now (-1: drums)
         self.lowest = -1  # the pitch the instrument's next note now must be above
@@ -171,7 +213,9 @@ class EventOrder(TokenRule):
             pitches = (self.drum if self.program == MIDITOK_DRUMS else self.pitch) & (self.value > self.lowest)
         if self.expect == "pitch":
             return pitches
-        others = self.instrument if self.program is None else self.instrument & (self.value != self.program)
+        if not self.permitted[self.instrument & (self.value == self.program)].any():
+            pitches = np.zeros_like(self.end)  # a prime's instrument that may not play on
+        others = self.permitted & (self.value != self.program) if self.program is not None else self.permitted
         return self.end | self.time | others | pitches
 
 
