@@ -15,10 +15,13 @@ peak memory at the largest scale at most 1.2x that at 1x; speed from the cache a
 least 0.95x from memory; waveform audio at most 60 MB an hour).
 
     .venv/bin/python benchmarks/corpus_scale.py [--corpora abc midi pianoroll codebook waveform] [--scales 1 10] [--minutes 0.2]
-        [--audio-files 8] [--speed-runs 3]
+        [--audio-files 8] [--speed-runs 3] [--midi-folder DIR]
 
 ``--speed-runs N`` runs the smallest scale N times from the prepared corpus and N times
 from memory, interleaved, and divides the medians: one run's speed moves by about 10%.
+
+``--midi-folder DIR`` takes the 1x MIDI folder from DIR (e.g. band songs with drums,
+`benchmarks/multitrack.py` fetches some) instead of corpus folk tunes.
 
 ``--audio-files 80`` makes the 1x audio folder large enough (over 64 training pieces)
 that every scale trains the full batch, so that the peak-memory ratio measures the
@@ -148,6 +151,7 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=0.2, help="--max-minutes of every run")
     parser.add_argument("--audio-files", type=int, default=CORPORA["codebook"][1],
                         help="files of 15 s in the 1x audio folder")
+    parser.add_argument("--midi-folder", type=Path, help="the 1x MIDI folder (default: corpus folk tunes)")
     parser.add_argument("--speed-runs", type=int, default=1,
                         help="runs from the prepared corpus and from memory, interleaved, behind the speed ratio")
     args = parser.parse_args()
@@ -158,7 +162,9 @@ def main() -> None:
             kind, count, _ = CORPORA[corpus]
             count = args.audio_files if kind == "audio" else count
             base = root / f"{kind}-base"
-            if not base.exists():
+            if not base.exists() and kind == "midi" and args.midi_folder:
+                shutil.copytree(args.midi_folder, base)
+            elif not base.exists():
                 make_folder(kind, count, base, collections=("oneills1850",))
             for scale in args.scales:
                 name = f"{corpus} {scale}x"

@@ -357,9 +357,11 @@ def test_bach_chorales_are_read_once_then_cached(tmp_path, monkeypatch):
 
 def test_all_bach_chorales_come_once_each(tmp_path, monkeypatch):
     monkeypatch.setattr(music21.corpus, "parse", lambda name: name)
-    monkeypatch.setattr(midi_files, "notes_from_score", lambda score: notes_array([(0, 1, 60, 80)]))
-    ids = [p.id for p in BachChorales(BachChoralesConfig(cache=str(tmp_path)), None).pieces()]
+    monkeypatch.setattr(midi_files, "notes_from_score", lambda score: notes_array([(0, 1, 60, 80, 68)]))  # an oboe
+    pieces = list(BachChorales(BachChoralesConfig(cache=str(tmp_path)), None).pieces())
+    ids = [p.id for p in pieces]
     assert len(ids) == len(set(ids)) == 350  # the corpus's 371 less the 21 it lists twice
+    assert {int(p.data[0, 4]) for p in pieces} == {0}  # voices on a piano, as every chorale
 
 
 # -- measures -------------------------------------------------------------------------

@@ -16,7 +16,9 @@ import numpy as np
 
 from noizenet.api import ConfigError, DataError, Dataset, Piece, cache_folder, deferred, hookimpl, progress_bar
 from noizenet.datasets.paths import DataFiles, files_with_suffixes, music21_package, not_readable, read_each
-from noizenet.plugins.midi.notes import KEYS, notes_from_roll, notes_from_score, notes_piece, read_midi
+from noizenet.plugins.midi.notes import (
+    KEYS, PIANO, notes_from_roll, notes_from_score, notes_piece, played_on, read_midi,
+)
 from noizenet.plugins.synthesis import quiet_music21
 
 music21 = deferred("music21")
@@ -80,7 +82,8 @@ class BachChoralesConfig:
 
 class BachChorales(Dataset):
     """The four-part chorales of J. S. Bach bundled with music21 (nothing is
-    downloaded), all voices together; read once (about a minute), then cached."""
+    downloaded), all voices together on one piano; read once (about a minute), then
+    cached."""
 
     name = "bach-chorales"
     Config = BachChoralesConfig
@@ -110,8 +113,8 @@ class BachChorales(Dataset):
             with open(cached.with_suffix(".tmp"), "wb") as file:
                 np.savez(file, **stored)
             cached.with_suffix(".tmp").replace(cached)
-        for name in names:
-            yield notes_piece(name, stored[name], source=f"music21 corpus {name}")
+        for name in names:  # voices, sung: on a piano as every chorale (the one that names instruments too)
+            yield notes_piece(name, played_on(stored[name], PIANO), source=f"music21 corpus {name}")
 
 
 @dataclass

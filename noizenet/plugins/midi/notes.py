@@ -48,6 +48,13 @@ def notes_array(rows: list[tuple[float, ...]] | np.ndarray) -> np.ndarray:
     return notes[np.lexsort((notes[:, PROGRAM], notes[:, PITCH], notes[:, START]))]
 
 
+def played_on(notes: np.ndarray, program: int) -> np.ndarray:
+    """``notes`` with every pitched note on ``program`` (the drums stay)."""
+    notes = notes.copy()
+    notes[notes[:, PROGRAM] != DRUMS, PROGRAM] = program
+    return notes
+
+
 def pitched(notes: np.ndarray) -> np.ndarray:
     """The notes that are not drums."""
     return notes[notes[:, PROGRAM] != DRUMS]
