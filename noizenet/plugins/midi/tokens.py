@@ -93,7 +93,7 @@ def tokenizer(config: MidiConfig) -> miditok.TSD:
         num_velocities=config.velocities,
         use_velocities=config.velocities > 1,
         use_programs=True,
-        programs=[MIDITOK_DRUMS if p == DRUMS else p for p in config.programs()],
+        programs=sorted(miditok_programs(config.programs())),
         one_token_stream_for_programs=True,
         program_changes=True,
         use_pitchdrum_tokens=True,
@@ -101,6 +101,11 @@ def tokenizer(config: MidiConfig) -> miditok.TSD:
         use_tempos=False,
         special_tokens=list(SPECIAL),
     ))
+
+
+def miditok_programs(programs: Sequence[int]) -> set[int]:
+    """``programs`` as MidiTok numbers them (the drums: -1)."""
+    return {MIDITOK_DRUMS if p == DRUMS else p for p in programs}
 
 
 class MidiRepresentation(NotesRepresentation):
@@ -132,10 +137,7 @@ class MidiRepresentation(NotesRepresentation):
 
     def token_rule(self) -> TokenRule:
         """The event order; new instruments among those the training pieces play."""
-        return EventOrder(self.tokenizer.vocab, self.config.velocities > 1, self.miditok_programs(self.played))
-
-    def miditok_programs(self, programs: Sequence[int]) -> set[int]:
-        return {MIDITOK_DRUMS if p == DRUMS else p for p in programs}
+        return EventOrder(self.tokenizer.vocab, self.config.velocities > 1, miditok_programs(self.played))
 
     def instrument_rule(self, instruments: Sequence[str]) -> TokenRule:
         """The event order, new instruments drawn only among ``instruments`` that the
@@ -152,7 +154,7 @@ class MidiRepresentation(NotesRepresentation):
             learned = [instrument_name(p) for p in self.played]
             raise ConfigError.about("generate.instruments", f"{', '.join(instruments)}: the training pieces play none "
                                     f"of them (they play {', '.join(learned[:8])}{', ...' if len(learned) > 8 else ''})")
-        return EventOrder(self.tokenizer.vocab, self.config.velocities > 1, self.miditok_programs(playable))
+        return EventOrder(self.tokenizer.vocab, self.config.velocities > 1, miditok_programs(playable))
 
     def encode_notes(self, notes: np.ndarray, quarters: float, *, whole: bool) -> torch.Tensor:
         """Int64 ``(T,)``: ``<start>``, the events, and for a whole piece ``<end>``."""
