@@ -169,7 +169,9 @@ def test_midi_tokens_round_trip_chords_and_melody():
     piece = notes_piece("p", progression(4), 20.0)
     tokens = rep.encode(piece)
     assert tokens[0] == rep.spec.start and tokens[-1] == rep.spec.stop and tokens.max() < rep.spec.size
-    assert [rep.tokenizer[int(t)] for t in tokens].count("Program_0") == 1  # an instrument is named where it changes
+    names = [rep.tokenizer[int(t)] for t in tokens]
+    assert names[:4] == ["BOS_None", "Program_0", "Ensemble_None", "Program_0"]  # the ensemble, then the first note's
+    assert names.count("Program_0") == 2  # an instrument is named where it changes
     notes, quarters = rep.decode_notes(tokens)
     assert quarters == 16.0
     assert np.allclose(notes[:, :3], piece.data[:, :3]) and (notes[:, 4] == 0).all()
@@ -207,6 +209,10 @@ def test_midi_generation_keeps_the_order_encode_writes():
     for tokens in drawn:
         names = [rep.tokenizer[t] for t in tokens[1:].tolist()]
         names = names[: names.index("EOS_None")] if "EOS_None" in names else names
+        ensemble = names[: names.index("Ensemble_None")]
+        assert ensemble and ensemble == sorted(set(ensemble), key=lambda name: int(name.split("_")[1]))
+        names = names[len(ensemble) + 1 :]
+        assert {name for name in names if name.startswith("Program")} <= set(ensemble)  # the ensemble plays
         kinds = "".join({"Program": "i", "Pitch": "p", "PitchDrum": "p", "Velocity": "v", "Duration": "d",
                          "TimeShift": "s"}[name.split("_")[0]] for name in names).rstrip("ipv")  # a note cut short
         assert kinds.replace("pvd", "").replace("i", "").replace("s", "") == "", kinds
@@ -231,9 +237,9 @@ def test_asked_instruments_are_the_only_new_ones_a_generation_plays():
     rows = [torch.tensor([rep.spec.start])] * 2 + [rep.encode_notes(band(1), 4.0, whole=False)]  # a band's bar primes one
     drawn = generate(Uniform(rep.spec.size), rep.spec, rows, [1.0] * 3, max_length=300, seed=0, device=torch.device("cpu"),
                      rules=[rep.instrument_rule(["Bass", "drums"]) for _ in rows]).sequences
-    for row, tokens in zip(rows, drawn):
-        notes, _ = continuation(rep.decode(tokens, prime_steps=len(row)))
-        assert len(notes) and set(notes[:, 4].astype(int)) <= {33, DRUMS}  # the bass the pieces play
+    continuations = [continuation(rep.decode(tokens, prime_steps=len(row)))[0] for row, tokens in zip(rows, drawn)]
+    assert all(set(notes[:, 4].astype(int)) <= {33, DRUMS} for notes in continuations)  # the bass the pieces play
+    assert sum(map(len, continuations)) > 10
     with pytest.raises(ConfigError, match="'kazoo' is not a General MIDI family"):
         rep.instrument_rule(["kazoo"])
     with pytest.raises(ConfigError, match="the training pieces play none of them"):

@@ -45,9 +45,12 @@ class NotesRepresentation(Representation):
         return "pianoroll-mat" if path.suffix.lower() == ".mat" else cls.path_dataset
 
     @abstractmethod
-    def encode_notes(self, notes: np.ndarray, quarters: float, *, whole: bool) -> torch.Tensor:
+    def encode_notes(self, notes: np.ndarray, quarters: float, *, whole: bool,
+                     programs: np.ndarray | None = None) -> torch.Tensor:
         """``notes`` ``(N, 5)`` lasting ``quarters`` quarter notes, encoded; ``whole``:
-        a complete piece (with its end marker where the encoding has one), not an opening."""
+        a complete piece (with its end marker where the encoding has one), not an
+        opening; ``programs``: the instruments of the piece the notes open, where an
+        encoding names them (None: those of ``notes``)."""
 
     @abstractmethod
     def decode_notes(self, encoded: torch.Tensor) -> tuple[np.ndarray, float]:
@@ -85,7 +88,8 @@ class NotesRepresentation(Representation):
         """The notes that begin in the first ``cut`` quarter notes of ``piece``, cut there, as a prime."""
         notes = piece.data[piece.data[:, START] < cut].copy()
         notes[:, END] = np.minimum(notes[:, END], cut)
-        return self.encode_notes(notes, min(cut, piece.meta["quarters"]), whole=False)
+        return self.encode_notes(notes, min(cut, piece.meta["quarters"]), whole=False,
+                                 programs=np.unique(piece.data[:, PROGRAM]))
 
     def prime_from_signal(self, signal: np.ndarray, *, smooth: bool, context: PrimeContext) -> torch.Tensor:
         """One note per value, a quarter note each, its pitch the value's place

@@ -96,8 +96,9 @@ class PianorollRepresentation(NotesRepresentation):
         self.key_log_odds = state["key_log_odds"]
         self.first_keys = tuple(state.get("first_keys", ()))  # runs made before it start from silence
 
-    def encode_notes(self, notes: np.ndarray, quarters: float, *, whole: bool) -> torch.Tensor:
-        """Float32 ``(T, 88)``; an empty opening is one silent frame."""
+    def encode_notes(self, notes: np.ndarray, quarters: float, *, whole: bool,
+                     programs: np.ndarray | None = None) -> torch.Tensor:
+        """Float32 ``(T, 88)``, every instrument on the same keys; an empty opening is one silent frame."""
         return torch.from_numpy(roll_from_notes(notes, quarters, self.config.step))
 
     def decode_notes(self, encoded: torch.Tensor) -> tuple[np.ndarray, float]:

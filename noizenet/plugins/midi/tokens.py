@@ -5,6 +5,12 @@ time moves on, then for each note its instrument (only where it changes), pitch
 ``1/resolution`` quarter notes. Notes that start together follow one another
 without a shift, each instrument's lowest pitch first.
 
+Before the events, the piece's ensemble: its instruments' program tokens, lowest
+first, closed by ``Ensemble`` (as MMM and the Anticipatory Music Transformer state
+the instruments up front). The events then play only those: a generation states its
+ensemble first (or takes the prime's, or ``--instruments``), and keeps to it, where
+a small model choosing an instrument anew at every note wanders among dozens.
+
 Options choose what is learned: every General MIDI program (``instruments=all``),
 the first program of each of the 16 families (``families``: fewer tokens, each
 instrument still playable), or one piano for every pitched note (``piano``); the
@@ -38,8 +44,9 @@ miditok = deferred("miditok")
 
 MAX_DURATION = 8  # quarter notes a duration or time-shift token can hold (longer gaps take several)
 MIDITOK_DRUMS = -1  # MidiTok's program of the drum channel
+NONE = MIDITOK_DRUMS - 1  # below every program and pitch
 INSTRUMENT_MODES = ("all", "families", "piano")
-SPECIAL = ("PAD", "BOS", "EOS")  # MidiTok's special tokens: ids 0, 1, 2
+SPECIAL = ("PAD", "BOS", "EOS", "Ensemble")  # MidiTok's special tokens, ids 0-3; Ensemble closes the header
 
 
 @dataclass
@@ -116,7 +123,7 @@ class MidiRepresentation(NotesRepresentation):
     def __init__(self, config: MidiConfig) -> None:
         super().__init__(config)
         self.tokenizer = tokenizer(config)
-        self.start, self.stop = (self.tokenizer.vocab[f"{name}_None"] for name in SPECIAL[1:])
+        self.start, self.stop, self.ensemble = (self.tokenizer.vocab[f"{name}_None"] for name in SPECIAL[1:])
         self.played: list[int] = config.programs()  # the programs the training pieces play, once fitted
 
     def fit(self, pieces: Sequence[Piece]) -> None:
@@ -136,13 +143,13 @@ class MidiRepresentation(NotesRepresentation):
         return OutputSpec(Categorical(), len(self.tokenizer), start=self.start, stop=self.stop)
 
     def token_rule(self) -> TokenRule:
-        """The event order; new instruments among those the training pieces play."""
+        """The event order; an ensemble among the instruments the training pieces play."""
         return EventOrder(self.tokenizer.vocab, self.config.velocities > 1, miditok_programs(self.played))
 
     def instrument_rule(self, instruments: Sequence[str]) -> TokenRule:
-        """The event order, new instruments drawn only among ``instruments`` that the
-        training pieces play (as they are learned: a family's first, piano); a
-        prime's other instruments end where it ends."""
+        """The event order with ``instruments`` as the ensemble: those of them that
+        the training pieces play (as they are learned: a family's first, piano);
+        after a prime, new notes only on them (its other instruments end with it)."""
         asked: set[int] = set()
         for name in instruments:
             try:
@@ -154,50 +161,73 @@ class MidiRepresentation(NotesRepresentation):
             learned = [instrument_name(p) for p in self.played]
             raise ConfigError.about("generate.instruments", f"{', '.join(instruments)}: the training pieces play none "
                                     f"of them (they play {', '.join(learned[:8])}{', ...' if len(learned) > 8 else ''})")
-        return EventOrder(self.tokenizer.vocab, self.config.velocities > 1, miditok_programs(playable))
+        return EventOrder(self.tokenizer.vocab, self.config.velocities > 1, miditok_programs(playable), asked=True)
 
-    def encode_notes(self, notes: np.ndarray, quarters: float, *, whole: bool) -> torch.Tensor:
-        """Int64 ``(T,)``: ``<start>``, the events, and for a whole piece ``<end>``."""
+    def encode_notes(self, notes: np.ndarray, quarters: float, *, whole: bool,
+                     programs: np.ndarray | None = None) -> torch.Tensor:
+        """Int64 ``(T,)``: ``<start>``, the ensemble (of ``programs`` where given, else
+        of ``notes``; none for no notes), the events, and for a whole piece ``<end>``."""
         notes = self.config.arranged(notes)
+        if not len(notes):
+            return torch.tensor([self.start, *([self.stop] if whole else [])], dtype=torch.long)
+        programs = self.config.learned_as(notes[:, PROGRAM] if programs is None else np.asarray(programs)).astype(int)
+        header = [self.tokenizer.vocab[f"Program_{p}"] for p in sorted(miditok_programs(np.unique(programs)))
+                  if self.config.drums or p != MIDITOK_DRUMS]
         score = notes_score(notes, ticks=self.config.resolution)  # on the tokenizer's grid: nothing moves there
-        events = self.tokenizer.encode(score).ids if len(notes) else []
-        return torch.tensor([self.start, *events, *([self.stop] if whole else [])], dtype=torch.long)
+        events = self.tokenizer.encode(score).ids
+        return torch.tensor([self.start, *header, self.ensemble, *events, *([self.stop] if whole else [])],
+                            dtype=torch.long)
 
     def decode_notes(self, encoded: torch.Tensor) -> tuple[np.ndarray, float]:
-        """Notes of the tokens after ``<start>`` up to ``<end>``; padding is skipped."""
+        """Notes of the events after the ensemble up to ``<end>``; other special tokens are skipped."""
         ids = encoded.tolist()
         if self.stop in ids:
             ids = ids[: ids.index(self.stop)]
-        ids = [i for i in ids if i > self.stop]
+        if self.ensemble in ids:
+            ids = ids[ids.index(self.ensemble) + 1 :]
+        ids = [i for i in ids if i > self.ensemble]
         notes = score_notes(self.tokenizer.decode(ids)) if ids else notes_array([])
         return notes, float(notes[:, END].max()) if len(notes) else 0.0
 
 
 class EventOrder(TokenRule):
-    """The order the tokenizer writes: after an instrument its pitch, after a pitch
-    its velocity (where learned), then its duration; between notes a time shift,
-    another instrument, another pitch of the same instrument or the end; the notes
-    of an instrument that start together lowest first, each pitch once."""
+    """The order the tokenizer writes: first the ensemble (instruments lowest first,
+    at least one, then ``Ensemble``); then the events: after an instrument its pitch,
+    after a pitch its velocity (where learned), then its duration; between notes a
+    time shift, another instrument of the ensemble, another pitch of the same
+    instrument or the end; the notes of an instrument that start together lowest
+    first, each pitch once.
 
-    def __init__(self, vocab: dict[str, int], velocities: bool, programs: set[int] | None = None) -> None:
-        """``programs``: MidiTok's programs a new instrument may be (-1: the drums); None: any."""
-        kinds = np.array([name.split("_")[0] for name in sorted(vocab, key=vocab.get)])
+    ``programs`` (MidiTok's numbers, -1 the drums): the instruments an ensemble may
+    name (None: any). ``asked``: the ensemble is exactly ``programs``, and the events
+    play only those, also after a prime's own ensemble."""
+
+    def __init__(self, vocab: dict[str, int], velocities: bool, programs: set[int] | None = None, *,
+                 asked: bool = False) -> None:
+        names = sorted(vocab, key=vocab.get)
+        kinds = np.array([name.split("_")[0] for name in names])
         self.time, self.instrument, self.pitch, self.drum, self.velocity, self.duration = (
             kinds == kind for kind in ("TimeShift", "Program", "Pitch", "PitchDrum", "Velocity", "Duration"))
-        self.end = kinds == "EOS"
+        self.end, self.closer = kinds == "EOS", kinds == "Ensemble"
         self.value = np.array([int(name.split("_")[1]) if kind in ("Program", "Pitch", "PitchDrum") else 0
-                               for name, kind in zip(sorted(vocab, key=vocab.get), kinds)])
-        self.velocities = velocities
+                               for name, kind in zip(names, kinds)])
+        self.velocities, self.asked = velocities, asked
         self.permitted = self.instrument & (np.isin(self.value, sorted(programs)) if programs is not None else True)
-        self.expect = "event"  # or "pitch" (after an instrument), "velocity", "duration"
+        self.ensemble = np.zeros_like(self.end)  # the program tokens the ensemble named
+        self.expect = "ensemble"  # or "event", "pitch" (after an instrument), "velocity", "duration"
         self.program: int | None = None  # MidiTok's program of the notes now (-1: drums)
-        self.lowest = -1  # the pitch the instrument's next note now must be above
+        self.lowest = NONE  # the program the ensemble's next must be above; the pitch an instrument's next note now must
 
     def feed(self, token: int) -> None:
-        if self.time[token]:
-            self.expect, self.lowest = "event", -1
+        if self.expect == "ensemble":
+            if self.instrument[token]:
+                self.ensemble[token], self.lowest = True, int(self.value[token])
+            elif self.closer[token]:
+                self.expect, self.lowest = "event", NONE
+        elif self.time[token]:
+            self.expect, self.lowest = "event", NONE
         elif self.instrument[token]:
-            self.expect, self.program, self.lowest = "pitch", int(self.value[token]), -1
+            self.expect, self.program, self.lowest = "pitch", int(self.value[token]), NONE
         elif self.pitch[token] or self.drum[token]:
             self.expect, self.lowest = ("velocity" if self.velocities else "duration"), int(self.value[token])
         elif self.velocity[token]:
@@ -206,6 +236,12 @@ class EventOrder(TokenRule):
             self.expect = "event"
 
     def allowed(self) -> np.ndarray:
+        if self.expect == "ensemble":
+            named = self.permitted & (self.value > self.lowest)
+            if self.asked and named.any():
+                candidates = np.flatnonzero(named)
+                return np.arange(len(named)) == candidates[self.value[candidates].argmin()]  # the next asked
+            return named | (self.closer & (self.ensemble.any() or self.asked))
         if self.expect == "velocity":
             return self.velocity.copy()
         if self.expect == "duration":
@@ -215,9 +251,10 @@ class EventOrder(TokenRule):
             pitches = (self.drum if self.program == MIDITOK_DRUMS else self.pitch) & (self.value > self.lowest)
         if self.expect == "pitch":
             return pitches
-        if not self.permitted[self.instrument & (self.value == self.program)].any():
+        playable = self.permitted if self.asked else self.ensemble
+        if not playable[self.instrument & (self.value == self.program)].any():
             pitches = np.zeros_like(self.end)  # a prime's instrument that may not play on
-        others = self.permitted & (self.value != self.program) if self.program is not None else self.permitted
+        others = playable & (self.value != self.program) if self.program is not None else playable
         return self.end | self.time | others | pitches
 
 
