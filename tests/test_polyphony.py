@@ -23,7 +23,7 @@ from noizenet.plugins.midi.multilabel import MultiLabel
 from noizenet.plugins.midi.instruments import Instruments
 from noizenet.plugins.midi.metrics import continuation, measures
 from noizenet.plugins.midi.nade import NadeKeys
-from noizenet.plugins.midi.notes import DRUMS, KEYS, LOWEST, notes_array, notes_from_roll, notes_piece, read_midi, roll_from_notes, write_notes_midi
+from noizenet.plugins.midi.notes import DRUMS, KEYS, LOWEST, notes_array, notes_score, notes_from_roll, notes_piece, read_midi, roll_from_notes, write_notes_midi
 from noizenet.plugins.midi.pianoroll import PianorollConfig, PianorollRepresentation, frequency_baseline
 from noizenet.plugins.midi.tokens import MidiConfig, MidiRepresentation
 from noizenet.data.splits import split_pieces
@@ -176,6 +176,19 @@ def test_midi_tokens_round_trip_chords_and_melody():
     assert quarters == 16.0
     assert np.allclose(notes[:, :3], piece.data[:, :3]) and (notes[:, 4] == 0).all()
     assert np.abs(notes[:, 3] - piece.data[:, 3]).max() <= 127 / 8  # velocities, binned
+
+
+@pytest.mark.parametrize("config", [MidiConfig(), MidiConfig(instruments="families", velocities=5, resolution=3),
+                                    MidiConfig(instruments="piano", drums=False, velocities=1, resolution=12)])
+def test_midi_events_are_the_tokens_miditok_writes(config):
+    """The fast encoder writes what MidiTok's own encode writes for the same score."""
+    rng = np.random.default_rng(0)
+    loose = notes_array([(s, s + rng.uniform(0.05, 12), rng.integers(0, 128), rng.integers(1, 128), program)
+                         for s, program in zip(rng.uniform(0, 60, 400).round(2), rng.choice([0, 0, 5, 33, 48, 128], 400))])
+    rep = MidiRepresentation(config)
+    for notes in (band(4), progression(3), loose):
+        arranged = config.arranged(notes)
+        assert rep.events(arranged).tolist() == rep.tokenizer.encode(notes_score(arranged, ticks=config.resolution)).ids
 
 
 @pytest.mark.parametrize("instruments, drums, programs", [
