@@ -8,7 +8,9 @@ seed and each way of ``--ways``, and prints per run what a listener of band musi
 notices, beside the held-out songs of the run's own split:
 
 * instruments per sample (median) and share of samples with drums (of the
-  continuations, the song prime left out), beside the held-out songs';
+  continuations, the prime left out), for each prime: ``song`` continues a held-out
+  song (its ensemble given), ``start`` states an ensemble of its own; beside the
+  held-out songs';
 * share of pitched notes inside the pitch range their instrument has in the
   held-out songs;
 * how far the continuations' pitch classes and notes-at-once (pitched notes, the
@@ -74,12 +76,15 @@ def measure(run: Path, data: Path, drums: bool = True) -> dict[str, float]:
     real = distributions([(notes, float(notes[:, 1].max())) for notes in held_out])
     generated = metrics["quality"]["polyphony"]["distributions"]["generated"]
     rows = json.loads((run / "samples" / "samples.json").read_text())["samples"]
+    by_prime = {prime: [row for row in rows if row["prime"] == prime] for prime in sorted({row["prime"] for row in rows})}
     test_tokens = metrics["test_steps"]
     test_notes = sum(len(notes) if drums else int((notes[:, -1] != DRUMS).sum()) for notes in held_out)
     return {  # a run of noizenet before it kept instruments has no instrument figures: one piano, no drums
-        "instruments_generated": metrics.get("instruments_generated", 1.0),
+        **{f"instruments_{prime}": statistics.median(row.get("instruments", 1) for row in chosen)
+           for prime, chosen in by_prime.items()},
         "instruments_held_out": statistics.median(len(np.unique(notes[:, -1])) for notes in held_out),
-        "with_drums_generated": statistics.mean("Drums" in row.get("programs", []) for row in rows),
+        **{f"with_drums_{prime}": statistics.mean("Drums" in row.get("programs", []) for row in chosen)
+           for prime, chosen in by_prime.items()},
         "with_drums_held_out": statistics.mean(bool((notes[:, -1] == DRUMS).any()) for notes in held_out),
         "in_range_generated": metrics.get("in_range_generated", float("nan")),
         "pitch_class_tvd": total_variation(generated["pitch_class"], real["pitch_class"]),
@@ -109,13 +114,14 @@ def main() -> None:
                 out = root / f"{way}-seed{seed}"
                 subprocess.run([sys.executable, "-m", "noizenet", "run", "--repr", "midi", "--data", str(data),
                                 "--max-minutes", str(args.minutes), "--seed", str(seed), "--out", str(out),
-                                "--overwrite", "-q", "--set", f"train.max_steps={args.steps}", *WAYS[way]], check=True)
+                                "--overwrite", "-q", "--set", f"train.max_steps={args.steps}", "--prime", "song",
+                                "--prime", "start", *WAYS[way]], check=True)
                 results.append({"way": way, "seed": seed, **measure(out, data, drums=way != "piano")})
-    keys = [k for k in results[0] if k not in ("way", "seed")]
+    keys = sorted({k for row in results for k in row if k not in ("way", "seed")})
     print("| way | seed | " + " | ".join(keys) + " |")
     print("| --- " * (len(keys) + 2) + "|")
     for row in results:
-        print(f"| {row['way']} | {row['seed']} | " + " | ".join(f"{row[k]:.3g}" for k in keys) + " |")
+        print(f"| {row['way']} | {row['seed']} | " + " | ".join(f"{row.get(k, float('nan')):.3g}" for k in keys) + " |")
     report("multitrack", {"package": args.package, "minutes": args.minutes, "steps": args.steps, "runs": results})
 
 
