@@ -35,7 +35,7 @@ import torch
 from noizenet.api import Categorical, ConfigError, OutputSpec, Piece, TokenRule, deferred, hookimpl
 from noizenet.plugins.midi.base import NotesConfig, NotesRepresentation
 from noizenet.plugins.midi.notes import (
-    DRUMS, END, FAMILY, KEYS, LOUDNESS, LOWEST, PIANO, PITCH, PROGRAM, START, instrument_name, notes_array, notes_score,
+    DRUMS, END, FAMILY, KEYS, LOUDNESS, LOWEST, PIANO, PITCH, PROGRAM, START, instrument_name, notes_array,
     programs_named, score_notes,
 )
 from noizenet.plugins.synthesis import renderer_check
