@@ -247,6 +247,8 @@ def test_asked_instruments_are_the_only_new_ones_a_generation_plays():
     rep = MidiRepresentation(MidiConfig())
     rep.fit([notes_piece("band", band(2)), notes_piece("tune", progression(2))])
     assert rep.played == [0, 33, 48, 73, DRUMS]
+    bias, vocab = np.array(rep.spec.bias), rep.tokenizer.vocab  # the output layer starts at the tokens' log frequencies
+    assert bias[vocab["Program_33"]] > bias[vocab["Program_34"]] and bias[vocab["Pitch_48"]] > bias[vocab["Pitch_108"]]
     rows = [torch.tensor([rep.spec.start])] * 2 + [rep.encode_notes(band(1), 4.0, whole=False)]  # a band's bar primes one
     drawn = generate(Uniform(rep.spec.size), rep.spec, rows, [1.0] * 3, max_length=300, seed=0, device=torch.device("cpu"),
                      rules=[rep.instrument_rule(["Bass", "drums"]) for _ in rows]).sequences

@@ -46,6 +46,8 @@ MAX_DURATION = 8  # quarter notes a duration or time-shift token can hold (longe
 MIDITOK_DRUMS = -1  # MidiTok's program of the drum channel
 NONE = MIDITOK_DRUMS - 1  # below every program and pitch
 INSTRUMENT_MODES = ("all", "families", "piano")
+FIT_PIECES = 2000  # training pieces whose tokens are counted for the output layer's start
+UNSEEN = 0.5  # count added to every token's (one never seen keeps a finite log frequency)
 SPECIAL = ("PAD", "BOS", "EOS", "Ensemble")  # MidiTok's special tokens, ids 0-3; Ensemble closes the header
 
 
@@ -152,23 +154,32 @@ class MidiRepresentation(NotesRepresentation):
         self.tokenizer = tokenizer(config)
         self.start, self.stop, self.ensemble = (self.tokenizer.vocab[f"{name}_None"] for name in SPECIAL[1:])
         self.played: list[int] = config.programs()  # the programs the training pieces play, once fitted
+        self.token_bias: tuple[float, ...] | None = None  # log frequency of each token in the training pieces
         self.ids = id_tables(self.tokenizer.vocab)
 
     def fit(self, pieces: Sequence[Piece]) -> None:
-        """Which of the learned programs the training pieces play: the instruments
-        ``--instruments`` may choose."""
+        """Which of the learned programs the training pieces play (the instruments
+        ``--instruments`` may choose), and how often each token comes in them (up to
+        :data:`FIT_PIECES`): the models' output layer starts at their log frequencies.
+        Without it a model spends its first steps on the tokens a corpus never holds
+        (most programs, the drums of piano music): 551 steps on the chorales ended 12%
+        higher in held-out loss than with a vocabulary cut to piano."""
         played = np.unique(np.concatenate([self.config.learned_as(p.data[:, PROGRAM]) for p in pieces] or [[]]))
         self.played = [p for p in self.config.programs() if p in played]
+        tokens = [self.encode(piece).numpy() for piece in pieces[:FIT_PIECES]]
+        counts = np.bincount(np.concatenate(tokens or [np.zeros(0, np.int64)]), minlength=len(self.tokenizer))
+        self.token_bias = tuple(np.log((counts + UNSEEN) / (counts.sum() + UNSEEN * len(counts))).tolist())
 
     def state_dict(self) -> dict[str, Any]:
-        return {"played": self.played}
+        return {"played": self.played, "token_bias": self.token_bias}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.played = state["played"]
+        self.token_bias = state.get("token_bias")
 
     @property
     def spec(self) -> OutputSpec:
-        return OutputSpec(Categorical(), len(self.tokenizer), start=self.start, stop=self.stop)
+        return OutputSpec(Categorical(), len(self.tokenizer), start=self.start, stop=self.stop, bias=self.token_bias)
 
     def token_rule(self) -> TokenRule:
         """The event order; an ensemble among the instruments the training pieces play."""
