@@ -18,7 +18,7 @@ from noizenet.plugins.abc.text import split_tunes
 from noizenet.plugins.models.recurrent import RecurrentConfig, RecurrentNet
 from noizenet.train.scoring import score_pieces
 from noizenet.data.splits import split_pieces
-from noizenet.train.windows import PieceWindows, StreamWindows
+from noizenet.train.windows import PieceWindows, StreamWindows, Window
 
 
 def test_split_is_by_piece_disjoint_and_fixed_by_seed():
@@ -54,27 +54,55 @@ def test_stream_windows_are_teacher_forcing_pairs_and_continue_each_stream():
     assert not torch.equal(next(windows.epoch(1)).x, batches[0].x)  # new order each epoch
 
 
-def test_piece_windows_start_every_piece_fresh_and_cover_each_step_once():
-    lengths = [5, 40, 17, 33, 9, 60, 21, 8, 12, 25, 30, 14]
-    pieces = [torch.arange(i * 1000, i * 1000 + n) for i, n in enumerate(lengths)]
-    windows = PieceWindows(pieces, batch_size=3, seq_len=8, seed=0)
-    assert windows.count(0) == len(list(windows.epoch(0)))
-    seen, starts = [], 0
-    for w in windows.epoch(0):
-        assert w.x.shape == (3, 8)
+def _played(windows: PieceWindows, epoch: int) -> tuple[list[int], list[Window]]:
+    """Every target step of ``epoch`` and its windows, checking each window's pairs
+    and that a row not fresh continues its previous window."""
+    seen, played, last = [], list(windows.epoch(epoch)), None
+    for w in played:
         mask = w.mask if w.mask is not None else torch.ones(w.x.shape, dtype=torch.bool)
-        # a row is fresh exactly when it sits at a piece's first step
-        assert torch.equal(w.fresh, w.x[:, 0] % 1000 == 0)
-        starts += int(w.fresh.sum())
         assert torch.equal(w.y[mask], w.x[mask] + 1)  # targets are the next step of the same piece
+        assert bool(w.fresh[w.x[:, 0] % 1000 == 0].all())  # every piece begins from a zero state
+        if last is not None:  # a row that is not fresh goes on where it stopped
+            assert torch.equal(w.x[~w.fresh, 0], last[~w.fresh] + 1)
+        last = w.x[:, -1]
         seen += w.y[mask].tolist()
     assert len(seen) == len(set(seen))  # no step twice
+    return seen, played
+
+
+def test_piece_windows_start_every_piece_fresh_and_cover_each_step_once():
+    lengths = np.random.default_rng(0).integers(5, 60, 48).tolist()
+    pieces = [torch.arange(i * 1000, i * 1000 + n) for i, n in enumerate(lengths)]
+    windows = PieceWindows(pieces, batch_size=3, seq_len=8, seed=0)
+    assert windows.batch_size == 3 and windows.part_windows == max(windows.windows)  # enough pieces: none is cut
+    assert windows.count(0) == len(list(windows.epoch(0)))
+    seen, played = _played(windows, 0)
+    for w in played:  # a row is fresh exactly when it sits at a piece's first step
+        assert torch.equal(w.fresh, w.x[:, 0] % 1000 == 0)
     covered = {v // 1000 for v in seen}
-    assert starts == len(covered) >= len(pieces) - 3  # only the tails of the longest rows wait
+    assert sum(int(w.fresh.sum()) for w in played) == len(covered) >= len(pieces) - 3  # only the longest rows' tails wait
     cut = [i for i in covered if not set(range(i * 1000 + 1, i * 1000 + lengths[i])) <= set(seen)]
     assert len(cut) <= 3  # at most the last piece of each row is cut short
-    assert [w.x.tolist() for w in windows.epoch(0, start=3)] == [w.x.tolist() for w in list(windows.epoch(0))[3:]]
+    assert [w.x.tolist() for w in windows.epoch(0, start=3)] == [w.x.tolist() for w in played[3:]]
     assert not torch.equal(next(windows.epoch(1)).x, next(windows.epoch(0)).x)  # new order each epoch
+
+
+def test_a_few_long_recordings_train_on_every_window_at_the_full_batch():
+    """Three long pieces and a batch of 8: each is cut into parts (each from a zero
+    state), the batch is not lowered to the number of pieces, and an epoch trains
+    on nearly every window of every piece, not on the first part of each."""
+    lengths = [800, 500, 650]
+    pieces = [torch.arange(i * 1000, i * 1000 + n) for i, n in enumerate(lengths)]
+    windows = PieceWindows(pieces, batch_size=8, seq_len=8, seed=0)
+    assert windows.batch_size == 8 and windows.part_windows < min(windows.windows)
+    steps = sum(n - 1 for n in lengths)
+    seen, played = _played(windows, 0)
+    assert len(seen) >= 0.9 * steps
+    assert all(w.x.shape == (8, 8) for w in played)
+    later, _ = _played(windows, 1)
+    assert len(set(seen) | set(later)) >= 0.98 * steps  # what one epoch leaves out, the next trains on
+    starts = {tuple(w.x[w.fresh, 0].tolist()) for w in played}
+    assert starts != {tuple(w.x[w.fresh, 0].tolist()) for w in windows.epoch(1)}  # the cuts move
 
 
 def test_reset_state_zeroes_only_the_chosen_rows():

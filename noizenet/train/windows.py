@@ -5,7 +5,11 @@ Two layouts of the training pieces, both yielding :class:`Window` s of at most
 
 * ``pieces``: every batch row plays pieces one after another, each from its first
   step with a zero state, exactly as evaluation and generation meet them. A piece
-  fills whole windows (the last one padded and masked).
+  fills whole windows (the last one padded and masked). When the pieces are too few
+  to give every row several (a folder of long recordings), each is cut into parts
+  of a few windows, each part from a zero state, cut elsewhere every epoch: every
+  window of every piece is trained on, not only the openings of as many pieces as
+  there are rows.
 * ``stream``: the pieces are laid end to end (in a new order each epoch) and cut
   into ``batch_size`` parallel streams; the state flows from piece to piece.
 
@@ -24,6 +28,9 @@ import torch
 
 from noizenet.errors import DataError
 from noizenet.data.prepared import MappedSplit
+
+TRAINED_AT_LEAST = 0.9  # share of the pieces' windows an epoch trains on, else pieces are cut into parts
+PARTS_PER_ROW = 8  # parts of pieces a batch row plays in an epoch when they are cut
 
 
 @dataclass
@@ -59,14 +66,18 @@ def piece_lengths(encoded: Sequence[torch.Tensor]) -> np.ndarray:
 
 
 class PieceWindows:
-    """Rows that each play whole pieces one after another, every piece from its start.
+    """Rows that each play pieces one after another, every piece from its start.
 
     A piece occupies whole windows (its last one padded and masked), so a new piece
     always begins at a window boundary, where the trainer zeroes that row's state.
     Rows start pieces at different times, so a batch mixes openings, middles and
-    endings instead of marching through every tune in step. The layout is held as
-    arrays of piece indices and lengths (memory in pieces, not windows); pieces are
-    read window by window.
+    endings instead of marching through every tune in step. When the pieces are
+    fewer than the rows, or the rows' unequal lengths would leave more than a tenth of
+    the windows untrained in an epoch, each piece is cut into parts of at most
+    ``part_windows`` windows (the first part's length drawn per epoch, so the cuts
+    move), each played from a zero state like a piece. The layout is held as arrays
+    of part starts and lengths (memory in pieces, not windows); pieces are read
+    window by window.
     """
 
     def __init__(
@@ -80,36 +91,62 @@ class PieceWindows:
         if not len(self.usable):
             raise DataError("no training piece is long enough to learn from (each needs at least 2 steps)")
         self.lengths = lengths[self.usable]
+        self.windows = -(-(self.lengths - 1) // seq_len)  # ceil: each piece's windows
         self.seq_len = seq_len
         self.seed = seed
         self.rank = rank
         self.world_size = world_size
+        self.part_windows = int(self.windows.max())  # a piece is one part, unless...
         self.batch_size = max(1, min(batch_size, len(self.usable) // world_size))
-        self._layout: tuple[int, list[tuple[np.ndarray, np.ndarray]], int] = (-1, [], 0)  # epoch, rows, windows
+        self._layout: tuple[int, list[tuple[np.ndarray, np.ndarray, np.ndarray]], int] = (-1, [], 0)
+        trained = self.count(0) * self.batch_size * world_size / int(self.windows.sum())
+        if self.batch_size < batch_size or trained < TRAINED_AT_LEAST:  # ...the rows would wait or lose too much
+            self.part_windows = max(1, -(-int(self.windows.sum()) // (batch_size * world_size * PARTS_PER_ROW)))
+            parts = int((-(-self.windows // self.part_windows)).sum())
+            self.batch_size = max(1, min(batch_size, parts // world_size))
+            self._layout = (-1, [], 0)
         self.windows_per_epoch = self.count(0)
 
-    def _rows(self, epoch: int) -> tuple[list[tuple[np.ndarray, np.ndarray]], int]:
-        """This rank's rows of ``epoch`` (per row: its pieces, usable indices in order,
-        and the window each begins at) and the windows every row plays."""
+    def _rows(self, epoch: int) -> tuple[list[tuple[np.ndarray, np.ndarray, np.ndarray]], int]:
+        """This rank's rows of ``epoch`` (per row: the usable index and first window of
+        each part it plays, in order, and the row's window each part begins at) and
+        the windows every row plays."""
         if self._layout[0] != epoch:
             self._layout = (epoch, *self._lay_out(epoch))
         return self._layout[1], self._layout[2]
 
-    def _lay_out(self, epoch: int) -> tuple[list[tuple[np.ndarray, np.ndarray]], int]:
-        order = np.random.default_rng((self.seed, epoch)).permutation(len(self.usable))
-        windows = -(-(self.lengths - 1) // self.seq_len)  # ceil: a piece's windows
+    def _parts(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Every part of this epoch: its piece (usable index), first window and windows."""
+        size = self.part_windows
+        first = np.minimum(self.windows, rng.integers(1, size + 1, len(self.windows)))  # the first part's windows
+        pieces, starts, counts = [], [], []
+        for j, (total, head) in enumerate(zip(self.windows.tolist(), first.tolist())):
+            cuts = [0, *range(head, total, size), total]
+            pieces += [j] * (len(cuts) - 1)
+            starts += cuts[:-1]
+            counts += np.diff(cuts).tolist()
+        return np.array(pieces, np.int64), np.array(starts, np.int64), np.array(counts, np.int64)
+
+    def _lay_out(self, epoch: int) -> tuple[list[tuple[np.ndarray, np.ndarray, np.ndarray]], int]:
+        rng = np.random.default_rng((self.seed, epoch))
+        if self.part_windows < int(self.windows.max()):
+            pieces, firsts, counts = self._parts(rng)
+        else:
+            pieces, firsts, counts = np.arange(len(self.windows)), np.zeros(len(self.windows), np.int64), self.windows
+        order = rng.permutation(len(pieces))
         rows = self.batch_size * self.world_size
         queue = [(0, row) for row in range(rows)]  # (windows so far, row): the shortest row, then the first
         taken: list[list[int]] = [[] for _ in range(rows)]
-        for j in order.tolist():  # each piece goes to the row that is shortest so far
+        for p in order.tolist():  # each part goes to the row that is shortest so far
             filled, row = heapq.heappop(queue)
-            taken[row].append(j)
-            heapq.heappush(queue, (filled + int(windows[j]), row))
+            taken[row].append(p)
+            heapq.heappush(queue, (filled + int(counts[p]), row))
         laid = []
-        for pieces in taken:
-            chosen = np.array(pieces, dtype=np.int64)
-            laid.append((chosen, np.concatenate([[0], np.cumsum(windows[chosen])])))
-        length = min(int(starts[-1]) for _, starts in laid)  # the tails of longer rows wait for another epoch
+        for chosen in taken:
+            chosen_parts = np.array(chosen, dtype=np.int64)
+            laid.append((pieces[chosen_parts], firsts[chosen_parts],
+                         np.concatenate([[0], np.cumsum(counts[chosen_parts])])))
+        length = min(int(starts[-1]) for *_, starts in laid)  # the tails of longer rows wait for another epoch
         return laid[self.rank :: self.world_size], length
 
     def count(self, epoch: int) -> int:
@@ -120,28 +157,29 @@ class PieceWindows:
         rows, length = self._rows(epoch)
         for w in range(start, length):
             slots = []
-            for pieces, starts in rows:
+            for pieces, firsts, starts in rows:
                 at = int(np.searchsorted(starts, w, side="right")) - 1
-                slots.append((int(pieces[at]), w - int(starts[at])))
+                slots.append((int(pieces[at]), int(firsts[at]) + w - int(starts[at]), w == int(starts[at])))
             yield self._window(slots)
 
-    def _window(self, slots: list[tuple[int, int]]) -> Window:
-        """The window of each row: (usable piece index, window of that piece)."""
+    def _window(self, slots: list[tuple[int, int, bool]]) -> Window:
+        """The window of each row: (usable piece index, window of that piece, whether
+        it begins a part: a zero state)."""
         first = self.encoded[int(self.usable[slots[0][0]])]
         x = torch.zeros((len(slots), self.seq_len, *first.shape[1:]), dtype=first.dtype)
         y = torch.zeros_like(x)
         mask = torch.zeros((len(slots), self.seq_len), dtype=torch.bool)
-        for row, (j, k) in enumerate(slots):
+        for row, (j, k, _) in enumerate(slots):
             piece = self.encoded[int(self.usable[j])]
             lo = k * self.seq_len
             n = min(self.seq_len, int(self.lengths[j]) - 1 - lo)
             x[row, :n] = piece[lo : lo + n]
             y[row, :n] = piece[lo + 1 : lo + 1 + n]
             mask[row, :n] = True
-        fresh = torch.tensor([k == 0 for _, k in slots])
+        fresh = torch.tensor([begins for *_, begins in slots])
         condition = None
         if self.conditions is not None:
-            pieces = torch.from_numpy(self.usable[[j for j, _ in slots]])
+            pieces = torch.from_numpy(self.usable[[j for j, *_ in slots]])
             condition = self.conditions[pieces][:, None].expand(-1, self.seq_len, -1)
         return Window(x, y, None if bool(mask.all()) else mask, fresh=fresh, condition=condition)
 
