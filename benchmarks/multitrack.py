@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import statistics
 import subprocess
 import sys
@@ -42,26 +41,13 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
 from machine import report  # noqa: E402
+from packages import package_files  # noqa: E402
 
 from noizenet.plugins.midi.metrics import distributions  # noqa: E402
 from noizenet.plugins.midi.notes import DRUMS, read_midi  # noqa: E402
 
 WAYS = {"all": [], "families": ["--set", "repr.instruments=families"],
         "piano": ["--set", "repr.instruments=piano", "--set", "repr.drums=false"]}
-
-
-def songs(package: str, cache: Path) -> Path:
-    """The folder of ``package``'s MIDI songs, downloaded and unpacked once."""
-    folder = cache / package
-    if not any(folder.glob("*.mid")):
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory() as scratch:
-            subprocess.run(["apt-get", "download", package], cwd=scratch, check=True, capture_output=True)
-            (deb,) = Path(scratch).glob("*.deb")
-            subprocess.run(["dpkg-deb", "-x", str(deb), str(Path(scratch) / "x")], check=True)
-            for song in sorted((Path(scratch) / "x").rglob("*.mid")):
-                shutil.copy(song, folder / song.name)
-    return folder
 
 
 def total_variation(a: list[float], b: list[float]) -> float:
@@ -104,7 +90,7 @@ def main() -> None:
     parser.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "noizenet-benchmarks")
     parser.add_argument("--keep", type=Path, help="keep the runs here")
     args = parser.parse_args()
-    data = songs(args.package, args.cache)
+    data = package_files(args.package, ".mid", args.cache)
     print(f"{args.package}: {len(list(data.glob('*.mid')))} songs in {data}")
     results = []
     with tempfile.TemporaryDirectory() as scratch:

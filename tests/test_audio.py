@@ -29,6 +29,7 @@ from noizenet.plugins.audio.fft import FftConfig, FftRepresentation
 from noizenet.plugins.audio.harmonic import HarmonicConfig, HarmonicRepresentation
 from noizenet.plugins.audio.token_frame import TokenAndFrame
 from noizenet.plugins.audio.metrics import AudioQuality, Collapse, TonalityMetric
+from noizenet.plugins.audio.motion import Motion
 from noizenet.plugins.audio.stft import periodic_hann
 from noizenet.plugins.audio.waveform import WaveformConfig, WaveformRepresentation
 from noizenet.plugins.models.crnn import Crnn, CrnnConfig
@@ -340,10 +341,10 @@ def audio_sample(name: str, prime_name: str, prime: np.ndarray, continuation: np
 
 
 def audio_figures(samples: list[Sample], real: list[np.ndarray]) -> tuple[dict, list[dict]]:
-    """The figures of the collapse and audio-quality metrics, and the collapse verdicts."""
+    """The figures of the collapse, audio-quality, tonality and motion metrics, and the collapse verdicts."""
     held_out = [Piece(f"real{i}", audio, {"sample_rate": RATE}) for i, audio in enumerate(real)]
     context = EvaluationContext(None, samples, [], held_out, None)
-    results = [metric.per_set(context) for metric in (Collapse(), AudioQuality(), TonalityMetric())]
+    results = [metric.per_set(context) for metric in (Collapse(), AudioQuality(), TonalityMetric(), Motion())]
     return {k: v for result in results for k, v in result.figures.items()}, results[0].details["per_sample"]
 
 
@@ -365,6 +366,28 @@ def test_collapse_is_detected_as_a_constant_and_as_a_repeated_frame():
     assert result["flatness_real"] < 0.1
     alive, _ = audio_figures(samples[:1], real)
     assert alive["frechet_generated"] < alive["frechet_white_noise"] < result["frechet_generated"]
+
+
+def test_motion_hears_onsets_tempo_loudness_and_a_held_stretch_beside_real_audio():
+    """Four plucked notes a second are four onsets a second at 120 or 240 bpm; a tone
+    held for 2 s is a 2 s held stretch that real audio and white noise do not have."""
+    t = np.arange(2 * RATE) / RATE
+    held = np.concatenate([melody(10, 1.0), (0.3 * np.sin(2 * np.pi * 330 * t)).astype(np.float32)])
+    assert measures.longest_held(held, RATE) == pytest.approx(2.0, abs=0.25)
+    assert measures.longest_held(melody(11), RATE) < 0.3
+    assert measures.onsets_per_second(melody(12, 4.0), RATE) == pytest.approx(4.0, abs=0.6)
+    assert min(abs(measures.tempo(melody(12, 4.0), RATE) - bpm) for bpm in (120, 240)) < 10
+    assert measures.loudness_spread(melody(12)) > 1 > 10 * measures.loudness_spread(held[RATE:])
+    prime = melody(9, 1.0)
+    samples = [audio_sample("alive", "song", prime, melody(10, 3.0)), audio_sample("held", "song", prime, held)]
+    figures, _ = audio_figures(samples, [melody(s, 4.0) for s in range(4)])
+    assert figures["onsets_per_s_real"] == pytest.approx(4.0, abs=0.6) and figures["onsets_per_s_white_noise"] < 3
+    assert figures["longest_held_s_real"] < 0.3 and figures["longest_held_s_white_noise"] < 0.3
+    assert figures["longest_held_s_generated"] > 0.9  # the mean of 0.1 and 2 s
+    assert figures["tempo_bpm_real"] > 0 and figures["loudness_spread_db_real"] > 1
+    alive, _ = audio_figures(samples[:1], [melody(s, 4.0) for s in range(4)])
+    assert 0 < alive["frechet_real_halves"] and alive["frechet_ratio"] < figures["frechet_ratio"]
+    assert alive["frechet_ratio"] < alive["frechet_white_noise"] / alive["frechet_real_halves"]
 
 
 def test_held_out_audio_is_pitch_tracked_once_and_kept(monkeypatch):

@@ -4,8 +4,10 @@ A waveform model that collapses settles on a constant (RMS and spread fall to ze
 or on a short loop (a periodic buzz: the waveform statistics look alive, but the
 spectrum stops changing from frame to frame). ``collapse`` catches both, the second
 by comparing frame-to-frame spectral change with the same measure on real audio.
-``audio-quality`` compares spectral flatness and MFCC + chroma statistics (a
-Fréchet distance) with held-out audio, beside the same distance for white noise.
+``audio-quality`` compares MFCC + chroma statistics (a Fréchet distance) with
+held-out audio, beside the same distance for white noise and between two halves of
+the held-out audio, so that a distance reads as "k times as far from real as real
+is from itself".
 """
 
 from __future__ import annotations
@@ -99,6 +101,10 @@ class AudioQuality(Metric):
     figures = (
         Figure("frechet_generated", "Fréchet distance to held-out audio", "", "lower", headline=True, format="{:,.0f}"),
         Figure("frechet_white_noise", "Fréchet distance of white noise", "", format="{:,.0f}"),
+        Figure("frechet_real_halves", "Fréchet distance between two halves of held-out audio (the reference)", "",
+               format="{:,.0f}"),
+        Figure("frechet_ratio", "Fréchet distance to held-out audio, in multiples of the reference", "x", "lower",
+               headline=True, format="{:.2f}"),
     )
 
     def per_set(self, context: EvaluationContext) -> MetricResult:
@@ -108,12 +114,32 @@ class AudioQuality(Metric):
         if not real or everything < N_FFT * 4:
             return MetricResult({})
         rate = context.samples[0].piece.meta["sample_rate"]
-        real_features = np.concatenate([features(r, rate) for r in real])
+        per_clip = [features(r, rate) for r in real]
+        real_features = np.concatenate(per_clip)
         generated = np.concatenate([features(c, rate) for c in continuations if len(c) >= N_FFT])
+        distance = frechet(generated, real_features)
+        reference = real_halves_frechet(per_clip, len(generated))
         return MetricResult({
-            "frechet_generated": frechet(generated, real_features),
+            "frechet_generated": distance,
             "frechet_white_noise": frechet(features(white_noise(real, everything), rate), real_features),
+            "frechet_real_halves": reference,
+            "frechet_ratio": distance / reference if reference else None,
         })
+
+
+def real_halves_frechet(per_clip: list[np.ndarray], rows: int) -> float | None:
+    """The Fréchet distance between two disjoint halves of held-out audio: clips
+    alternately (one clip: its two halves), the first half thinned to ``rows`` feature
+    rows spread evenly (as many as the continuations give, since a distance from
+    fewer rows reads larger). None when the held-out audio is too short."""
+    if len(per_clip) == 1:
+        middle = len(per_clip[0]) // 2
+        per_clip = [per_clip[0][:middle], per_clip[0][middle:]]
+    first, second = np.concatenate(per_clip[::2]), np.concatenate(per_clip[1::2])
+    if min(len(first), len(second)) < 2 * first.shape[1]:
+        return None
+    first = first[np.unique(np.linspace(0, len(first) - 1, min(rows, len(first))).round().astype(int))]
+    return frechet(first, second)
 
 
 TONAL_REAL_SECONDS = 10.0  # of each held-out clip, at most TONAL_REAL_CLIPS of them (pyin is slow)
