@@ -25,6 +25,7 @@ the continuations) and of white noise:
 
     .venv/bin/python benchmarks/real_audio.py [--package wesnoth-1.16-music] [--files 8]
         [--minutes 10] [--seeds 0 1 2] [--repr codebook] [--set section.key=value ...]
+    .venv/bin/python benchmarks/real_audio.py --package wesnoth-1.16-music --runs RUN ...   # measure finished runs
 """
 
 from __future__ import annotations
@@ -139,13 +140,18 @@ def main() -> None:
     parser.add_argument("--set", action="append", default=[], help="section.key=value, passed to every run")
     parser.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "noizenet-benchmarks")
     parser.add_argument("--keep", type=Path, help="leave the run folders here")
+    parser.add_argument("--runs", type=Path, nargs="+", help="measure these finished runs (of this package) instead")
     args = parser.parse_args()
     results = {}
     with tempfile.TemporaryDirectory() as scratch:
         train, aside_files = folders(args.package, args.files, args.cache, Path(scratch))
         rate = 16000
         aside = [load_audio(f, rate) for f in aside_files]
-        for seed in args.seeds:
+        for run in args.runs or []:
+            found = measure(run, aside, rate)
+            results[str(run)] = {**found, "checks": checks(found)}
+            print(json.dumps({str(run): results[str(run)]}, indent=1), flush=True)
+        for seed in [] if args.runs else args.seeds:
             out = (args.keep or Path(scratch)) / f"{args.package}-{args.repr}-{args.files or 'all'}-seed{seed}"
             command = [sys.executable, "-m", "noizenet", "run", "--repr", args.repr, "--data", str(train),
                        "--max-minutes", str(args.minutes), "--seed", str(seed), "--out", str(out), "--prime", "song",
@@ -157,7 +163,7 @@ def main() -> None:
             found["checks"] = checks(found)
             results[f"seed{seed}"] = found
             print(json.dumps({f"seed{seed}": found}, indent=1), flush=True)
-    report(f"real_audio-{args.package}-{args.repr}-{args.files or 'all'}",
+    report(f"real_audio-{args.package}-{'runs' if args.runs else args.repr}-{args.files or 'all'}",
            {"package": args.package, "training_files": len(list(train.glob("*"))), "aside_files": len(aside_files),
             "minutes": args.minutes, "set": args.set, "results": results})
 

@@ -24,6 +24,7 @@ from noizenet.plugins.abc.representation import AbcConfig, AbcRepresentation
 from noizenet.plugins.abc.text import parse_abc
 from noizenet.plugins.audio import measures
 from noizenet.plugins.audio.chroma import ChromaConfig, ChromaRepresentation
+from noizenet.plugins.audio import codebook
 from noizenet.plugins.audio.codebook import CodebookConfig, CodebookRepresentation
 from noizenet.plugins.audio.fft import FftConfig, FftRepresentation
 from noizenet.plugins.audio.harmonic import HarmonicConfig, HarmonicRepresentation
@@ -147,6 +148,39 @@ def test_codebook_round_trip_keeps_the_notes_and_the_codebook_travels_in_the_sta
     heard, played = notes(decoded), notes(piece(7).data)
     assert sum(a == b for a, b in zip(heard, played, strict=True)) >= 7  # pyin hears the same notes (7 of 8 at least)
     assert measures.flatness(decoded) < 0.05
+
+
+def chord(seed: int, seconds: float = 3.0) -> np.ndarray:
+    """A sustained major chord whose loudness swells 4 times a second (6 dB), as a
+    held chord of a recording moves without changing its notes."""
+    t = np.arange(int(seconds * RATE)) / RATE
+    root = 196 * 2 ** (np.random.default_rng(seed).integers(0, 12) / 12)
+    tones = sum(np.sin(2 * np.pi * root * ratio * t) for ratio in (1, 1.26, 1.5))
+    return (0.15 * tones * (0.75 + 0.25 * np.sin(2 * np.pi * 4 * t))).astype(np.float32)
+
+
+def test_a_held_code_plays_the_stretch_of_recorded_frames_it_keeps_not_one_frozen_frame():
+    train = [Piece(f"c{seed}", chord(seed) if seed % 2 else melody(seed), {"sample_rate": RATE}) for seed in range(24)]
+    played, frozen = (CodebookRepresentation(CodebookConfig(codes=32, fit_frames=3000, exemplar_frames=n))
+                      for n in (16, 0))
+    for rep in (played, frozen):
+        rep.fit(train)
+    assert int(played.exemplar_lengths.max()) == 16 and not frozen.exemplar_lengths.any()
+    for code in np.flatnonzero(played.exemplar_lengths):  # each keeps frames of its own, as recorded
+        kept = played.exemplars[code, : played.exemplar_lengths[code]].astype(np.float32)
+        assert (played.tokens_of(kept) == code).all()
+    held = chord(101)
+    encoded = played.encode(Piece("held", held, {"sample_rate": RATE}))
+    assert max(length for *_, length in codebook.runs(encoded.numpy())) > 20  # the chord holds its code
+    assert measures.longest_held(frozen.decode(encoded).data, RATE) > 0.5  # a centroid for each frame: frozen
+    assert measures.longest_held(played.decode(encoded).data, RATE) < 0.2  # the kept frames move as the chord did
+    restored = CodebookRepresentation(CodebookConfig(codes=32, fit_frames=3000))
+    restored.load_state_dict(played.state_dict())
+    assert np.array_equal(restored.decode(encoded).data, played.decode(encoded).data)
+    before = {k: v for k, v in played.state_dict().items() if not k.startswith("exemplar")}  # a run from before exemplars
+    restored.load_state_dict(before)
+    assert np.array_equal(restored.decode(encoded).data, frozen.decode(encoded).data)  # plays its centroids
+    assert codebook.runs(np.array([5, 5, 3, 3, 3, 5])) == [(5, 0, 2), (3, 2, 3), (5, 5, 1)]
 
 
 def test_harmonic_round_trip_keeps_the_notes_and_its_scaler_travels_in_the_state():
