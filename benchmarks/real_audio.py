@@ -53,8 +53,8 @@ from noizenet.plugins.audio.motion import real_clips  # noqa: E402
 
 ASIDE_EVERY = 8  # every 8th file (from the 4th) is kept aside
 SECONDS = 8.0  # of each continuation
-MEASURED = {  # figure: (measure of one clip, how the clips' values are combined)
-    "chroma_entropy": lambda a, r: measures.Tonality(np.zeros(0), np.zeros(0), measures.chroma(a, r), 0.0).chroma_entropy,
+MEASURED = {  # figure: its measure of one clip (the clips' values are averaged)
+    "chroma_entropy": lambda a, r: measures.chroma_entropy(measures.chroma(a, r)),
     "flatness": lambda a, r: measures.flatness(a),
     "onsets_per_s": measures.onsets_per_second,
     "longest_held_s": measures.longest_held,
@@ -145,6 +145,7 @@ def main() -> None:
     results = {}
     with tempfile.TemporaryDirectory() as scratch:
         train, aside_files = folders(args.package, args.files, args.cache, Path(scratch))
+        training_files = len(list(train.iterdir()))
         rate = 16000
         aside = [load_audio(f, rate) for f in aside_files]
         for run in args.runs or []:
@@ -164,7 +165,7 @@ def main() -> None:
             results[f"seed{seed}"] = found
             print(json.dumps({f"seed{seed}": found}, indent=1), flush=True)
     report(f"real_audio-{args.package}-{'runs' if args.runs else args.repr}-{args.files or 'all'}",
-           {"package": args.package, "training_files": len(list(train.glob("*"))), "aside_files": len(aside_files),
+           {"package": args.package, "training_files": training_files, "aside_files": len(aside_files),
             "minutes": args.minutes, "set": args.set, "results": results})
 
 

@@ -13,10 +13,10 @@ frame) and blurs the harmonics. So each code also keeps an exemplar: the longest
 stretch of consecutive training frames it holds (at most ``exemplar_frames``),
 as they were recorded, and a run of one code plays its stretch, back and forth
 for a long run. Measured on orchestral recordings encoded and decoded (no model;
-benchmarks/README.md, "Recorded music"): the longest frozen stretch 0.06 s
-instead of 0.78 s (the recordings: 0.05 s), spectral flatness 0.85x the
-recordings' instead of 1.5x, chroma entropy 0.17 bits above theirs instead of
-0.33. The codebook and the exemplars travel in the checkpoint.
+benchmarks/README.md, "Recorded music"): the longest frozen stretch 0.03 s on
+average instead of 0.47 s, spectral flatness 1.6x the recordings' instead of
+3.3x, chroma entropy 0.33 bits above theirs instead of 0.50. The codebook and
+the exemplars travel in the checkpoint.
 
 Each piece comes with its pitch-class profile as the model's condition (12 values,
 standardized): the energy of its codes' spectra in each pitch class (librosa's

@@ -150,13 +150,18 @@ class Tonality:
 
     @property
     def chroma_entropy(self) -> float | None:
-        """Mean entropy in bits of the frames' pitch-class distributions (frames with
-        sound only); 0 = one pitch class, log2(12) = 3.58 = all alike."""
-        energy = self.chroma.sum(axis=0)
-        frames = self.chroma[:, energy > 1e-6] / np.maximum(energy[energy > 1e-6], 1e-12)
-        if not frames.size:
-            return None
-        return float(-(frames * np.log2(np.maximum(frames, 1e-12))).sum(axis=0).mean())
+        return chroma_entropy(self.chroma)
+
+
+def chroma_entropy(frames: np.ndarray) -> float | None:
+    """Mean entropy in bits of the pitch-class distributions of chroma ``frames``
+    ``(12, T)`` (frames with sound only); 0 = one pitch class, log2(12) = 3.58 = all
+    alike; None for silence."""
+    energy = frames.sum(axis=0)
+    sounding = frames[:, energy > 1e-6] / np.maximum(energy[energy > 1e-6], 1e-12)
+    if not sounding.size:
+        return None
+    return float(-(sounding * np.log2(np.maximum(sounding, 1e-12))).sum(axis=0).mean())
 
 
 def tonality(audio: np.ndarray, sample_rate: int) -> Tonality:
