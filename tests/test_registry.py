@@ -23,7 +23,7 @@ def test_builtins_come_through_entry_points():
     assert registry.names("dataset") == ["abc-files", "audio-files", "bach-chorales", "midi-files", "music21-abc",
                                          "music21-audio", "pianoroll-mat"]
     assert registry.names("metric") == ["abc-validity", "audio-quality", "chords", "collapse", "header-kept",
-                                        "instruments", "music-statistics", "novelty", "polyphony", "tonality"]
+                                        "instruments", "motion", "music-statistics", "novelty", "polyphony", "tonality"]
     for entry in registry.entries():
         assert "entry point" in entry.origin
 
