@@ -100,7 +100,8 @@ def continuations(run: Path) -> tuple[list[np.ndarray], int]:
 def measure(run: Path, aside: list[np.ndarray], rate: int) -> dict[str, float]:
     metrics = json.loads((run / "metrics.json").read_text())
     trained = json.loads((run / "status.json").read_text())["train"]
-    validations = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if '"val_loss"' in line]
+    logged = (run / "metrics.jsonl").read_text().splitlines()
+    validations = [json.loads(line) for line in logged if '"val_loss"' in line]
     best = min(validations, key=lambda v: v["val_loss"])
     codes = tomllib.loads((run / "config.toml").read_text())["repr"].get("codes")
     clips, _ = continuations(run)

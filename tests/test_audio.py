@@ -177,7 +177,7 @@ def test_a_held_code_plays_the_stretch_of_recorded_frames_it_keeps_not_one_froze
     restored = CodebookRepresentation(CodebookConfig(codes=32, fit_frames=3000))
     restored.load_state_dict(played.state_dict())
     assert np.array_equal(restored.decode(encoded).data, played.decode(encoded).data)
-    before = {k: v for k, v in played.state_dict().items() if not k.startswith("exemplar")}  # a run from before exemplars
+    before = {k: v for k, v in played.state_dict().items() if not k.startswith("exemplar")}  # a run from before
     restored.load_state_dict(before)
     assert np.array_equal(restored.decode(encoded).data, frozen.decode(encoded).data)  # plays its centroids
     assert codebook.runs(np.array([5, 5, 3, 3, 3, 5])) == [(5, 0, 2), (3, 2, 3), (5, 5, 1)]

@@ -165,7 +165,8 @@ class CodebookRepresentation(PitchConditioned, FramedRepresentation):
 
     def state_dict(self) -> dict[str, Any]:
         return {**super().state_dict(), "centroids": torch.from_numpy(self.centroids), "floor": self.floor,
-                "exemplars": torch.from_numpy(self.exemplars), "exemplar_lengths": torch.from_numpy(self.exemplar_lengths)}
+                "exemplars": torch.from_numpy(self.exemplars),
+                "exemplar_lengths": torch.from_numpy(self.exemplar_lengths)}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         super().load_state_dict(state)

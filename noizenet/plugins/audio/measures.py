@@ -97,7 +97,8 @@ def longest_held(audio: np.ndarray, sample_rate: int) -> float:
 def loudness_spread(audio: np.ndarray) -> float | None:
     """Standard deviation in dB of the loudness of the sounding 64 ms frames: how
     much the dynamics move (0 for a constant level; None for silence)."""
-    frames = librosa.feature.rms(y=audio.astype(np.float32), frame_length=2 * HELD_HOP, hop_length=HELD_HOP, center=False)[0]
+    frames = librosa.feature.rms(y=audio.astype(np.float32), frame_length=2 * HELD_HOP, hop_length=HELD_HOP,
+                                 center=False)[0]
     level = 20 * np.log10(np.maximum(frames, 1e-12))
     sounding = level[level > 20 * np.log10(SILENT)]
     return float(sounding.std()) if sounding.size > 1 else None

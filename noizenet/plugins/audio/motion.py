@@ -55,7 +55,8 @@ class Motion(Metric):
     figures = _figures()
 
     def per_set(self, context: EvaluationContext) -> MetricResult:
-        continuations = [c for c in map(continuation, context.samples) if len(c) >= measures.N_FFT]
+        measured = [s for s in context.samples if len(continuation(s)) >= measures.N_FFT]
+        continuations = [continuation(s) for s in measured]
         if not continuations:
             return MetricResult({})
         rate = context.samples[0].piece.meta["sample_rate"]
@@ -65,7 +66,7 @@ class Motion(Metric):
         clips = {"generated": continuations, "real": real_clips(real, length),
                  "white_noise": [noise[i * length : (i + 1) * length] for i in range(len(continuations))]}
         figures: dict[str, Any] = {}
-        per_sample: list[dict[str, Any]] = [{"name": s.name} for s in context.samples if len(continuation(s)) >= measures.N_FFT]
+        per_sample: list[dict[str, Any]] = [{"name": s.name} for s in measured]
         for key, _, _, _, measure in MEASURES:
             for group, audio in clips.items():
                 values = [measure(clip, rate) for clip in audio]
