@@ -10,7 +10,7 @@ import torch
 
 from noizenet.data.cache import cached_arrays
 from noizenet.datasets.abc_files import AbcFiles, AbcFilesConfig
-from noizenet.datasets.paths import files_under, read_each
+from noizenet.datasets.paths import files_under, not_readable, read_each
 from noizenet.errors import DataError
 from noizenet.plugin.interfaces import OutputSpec, Piece
 from noizenet.plugin.kinds import Categorical, Continuous
@@ -291,3 +291,9 @@ def test_a_listed_folder_is_walked_again_only_when_a_folder_under_it_changes(tmp
     (data / "a" / "1.abc").unlink()
     walked.clear()
     assert names() == ["b/2.abc", "b/3.abc"] and walked
+
+
+def test_a_reading_library_that_fails_without_an_error_is_taken_for_memory_not_a_broken_file():
+    with pytest.raises(MemoryError, match="out of memory"):
+        not_readable("a.wav", "not readable audio", SystemError("error return without exception set"))
+    assert "(bad header)" in str(not_readable("a.wav", "not readable audio", ValueError("bad header")))

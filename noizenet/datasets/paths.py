@@ -221,9 +221,13 @@ def read_each(files: list[Path], read: Callable[[Path], Read], what: str, path: 
 def not_readable(path: Path | str, what: str, error: Exception) -> DataError:
     """The :class:`DataError` for a file a reading library failed on: ``PATH: WHAT (the
     error's first line)``, to raise ``from None``. Running out of memory is not a broken
-    file: a ``MemoryError`` is raised again, as it came, to stop the run."""
+    file: a ``MemoryError`` is raised again, as it came, to stop the run, and so is a
+    C library's return of failure with no error set (``SystemError``), which is how
+    soundfile's decoder meets a failed allocation under a memory limit."""
     if isinstance(error, MemoryError):
         raise error
+    if isinstance(error, SystemError) and "without exception set" in str(error):
+        raise MemoryError(f"{path}: the reading library failed without an error (out of memory?)") from error
     reason = str(error).splitlines()[0][:160] if str(error) else type(error).__name__
     return DataError(f"{path}: {what} ({reason})")
 
